@@ -1,0 +1,143 @@
+"""Machine-readable contracts and their loaders: one source of truth for every fact.
+
+- ALA 2.30: `ala/2.30/ala-core.xsd` (+ `cfh-ext1.xsd`), namespace applied per target (profile rule 2).
+- Fibre Cafe 1.17: `fibrecafe/1.17/openapi.yaml`.
+- Requirements: `requirements/<api>-<version>.yaml`, validated by `requirements/catalogue.schema.json`.
+
+Generators, checks, the sandbox and the report all read from here.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ALA_DIR = HERE / "ala" / "2.30"
+OPENAPI_PATH = HERE / "fibrecafe" / "1.17" / "openapi.yaml"
+REQUIREMENTS_DIR = HERE / "requirements"
+CATALOGUE_FILES = {"ala": "ala-2.30.yaml", "fibrecafe": "fibrecafe-1.17.yaml"}
+
+CFH_NS = "http://www.cityfibre.com/ala/ext1"
+
+# Operation name -> (request root, success response root, role that serves it). Profile rules 1, 3.
+ALA_OPERATIONS: dict[str, tuple[str, str, str]] = {
+    "ceaseOrder": ("ceaseOrder", "orderResponse", "seller"),
+    "cancelOrder": ("cancelOrder", "cancelOrderResponse", "seller"),
+    "unsolicitedCeaseRequest": ("unsolicitedCeaseRequest", "unsolicitedCeaseResponse", "buyer"),
+}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    api: str
+    operation: str
+    level: str
+    basis: str
+    source: str
+    quote: str
+    text: str
+    covers: tuple[str, ...]
+    role: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "operation": self.operation, "level": self.level, "basis": self.basis,
+                "source": self.source, "quote": self.quote, "text": self.text,
+                **({"role": self.role} if self.role else {})}
+
+
+class CatalogueError(Exception):
+    pass
+
+
+@functools.lru_cache(maxsize=None)
+def _catalogue_schema() -> dict[str, Any]:
+    return json.loads((REQUIREMENTS_DIR / "catalogue.schema.json").read_text())
+
+
+@functools.lru_cache(maxsize=None)
+def catalogue_document(api: str) -> dict[str, Any]:
+    import jsonschema
+
+    data = yaml.safe_load((REQUIREMENTS_DIR / CATALOGUE_FILES[api]).read_text(encoding="utf-8"))
+    try:
+        jsonschema.validate(data, _catalogue_schema())
+    except jsonschema.ValidationError as exc:
+        raise CatalogueError(f"{CATALOGUE_FILES[api]}: {exc.message}") from None
+    return data
+
+
+@functools.lru_cache(maxsize=None)
+def requirements() -> dict[str, Requirement]:
+    """Every requirement of every catalogue, by id (ids are unique across catalogues)."""
+    out: dict[str, Requirement] = {}
+    for api in CATALOGUE_FILES:
+        for item in catalogue_document(api)["requirements"]:
+            if item["id"] in out:
+                raise CatalogueError(f"requirement id {item['id']} is defined twice")
+            out[item["id"]] = Requirement(api=api, covers=tuple(item.pop("covers")), **item)
+            item["covers"] = list(out[item["id"]].covers)
+    return out
+
+
+def requirements_for(api: str) -> list[Requirement]:
+    return [r for r in requirements().values() if r.api == api]
+
+
+# ------------------------------------------------------------------------------------------ ALA
+@functools.lru_cache(maxsize=None)
+def ala_schema(namespace: str = ""):
+    """The ALA 2.30 schema with core elements in `namespace` ("" = unqualified)."""
+    import xmlschema
+
+    if not namespace:
+        return xmlschema.XMLSchema(str(ALA_DIR / "ala-core.xsd"))
+    from xml.sax.saxutils import quoteattr
+
+    wrapper = (
+        '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" '
+        f"targetNamespace={quoteattr(namespace)} xmlns={quoteattr(namespace)} "
+        'elementFormDefault="qualified"><xs:include schemaLocation="ala-core.xsd"/></xs:schema>'
+    )
+    return xmlschema.XMLSchema(wrapper, base_url=str(ALA_DIR))
+
+
+def ala_qname(local: str, namespace: str = "") -> str:
+    return f"{{{namespace}}}{local}" if namespace else local
+
+
+def ala_namespaces(namespace: str = "") -> dict[str, str]:
+    """Prefix map for encoding/decoding ALA dicts (core keys unprefixed, extensions as `cfh:`)."""
+    return {"": namespace, "cfh": CFH_NS} if namespace else {"cfh": CFH_NS}
+
+
+# ------------------------------------------------------------------------------------ Fibre Cafe
+@functools.lru_cache(maxsize=None)
+def openapi_document() -> dict[str, Any]:
+    return yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
+
+
+def openapi_component(name: str) -> dict[str, Any]:
+    """A component schema with `$ref`s resolvable against the whole document (JSON Schema 2020-12)."""
+    doc = openapi_document()
+    return {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+
+
+@functools.lru_cache(maxsize=None)
+def json_validator(component: str):
+    """A jsonschema validator for one component of the OpenAPI document (formats checked)."""
+    import jsonschema
+
+    schema = openapi_component(component)
+    cls = jsonschema.validators.validator_for({"$schema": "https://json-schema.org/draft/2020-12/schema"})
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def enum_of(component: str) -> list[str]:
+    return list(openapi_document()["components"]["schemas"][component]["enum"])

@@ -1,0 +1,5 @@
+import sys
+
+from fibrecert.cli import main
+
+sys.exit(main())

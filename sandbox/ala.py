@@ -1,0 +1,214 @@
+"""ALA 2.30 reference implementation: the seller (ceaseOrder, cancelOrder) and a buyer
+(unsolicitedCeaseRequest), following `shared/spec/ala-2.30-profile.md` to the letter.
+
+Requests are parsed with the safe parser and validated with the contract's own XSD; responses are
+encoded through the same XSD, so the sandbox cannot answer outside its contract by accident.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import uuid
+from typing import Any, Callable
+
+from lxml import etree
+from werkzeug.wrappers import Request, Response
+
+from fibrecert import contracts
+from fibrecert.contracts import soap
+from fibrecert.pki import subject_common_name
+
+from .defects import Defects
+from .store import Store
+
+log = logging.getLogger("fibrecert.sandbox.ala")
+
+
+class Fault(Exception):
+    def __init__(self, status: int, code: str, message: str, detail: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.detail = status, code, message, detail
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class AlaApp:
+    """One WSGI app per role. `role` is "seller" (identity = CITYFIBRE) or "buyer" (identity = a buyer)."""
+
+    def __init__(self, store: Store, *, role: str, own_identifier: str, namespace: str = "",
+                 defects: Defects | None = None):
+        self.store, self.role, self.own = store, role, own_identifier
+        self.namespace = namespace
+        self.schema = contracts.ala_schema(namespace)
+        self.defects = defects or Defects()
+        ops: dict[str, Callable[[etree._Element, dict[str, Any], str], bytes]] = (
+            {"/ceaseOrder": self._cease_order, "/cancelOrder": self._cancel_order}
+            if role == "seller" else {"/unsolicitedCeaseRequest": self._unsolicited_cease})
+        self.operations = ops
+
+    # ------------------------------------------------------------------------------ plumbing
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        try:
+            response = self._dispatch(request)
+        except Fault as fault:
+            response = self._fault_response(fault)
+        except Exception:  # a bug: answer, log, and let the suite's ROB checks see it
+            log.exception("sandbox error")
+            response = self._fault_response(Fault(500, "INTERNAL", "internal error"))
+        return response(environ, start_response)
+
+    def _fault_response(self, fault: Fault) -> Response:
+        data: dict[str, Any] = {"faultcode": fault.code, "faultmessage": fault.message}
+        if fault.detail:
+            data["detail"] = fault.detail[:500]
+        element = self._encode("fault", data)
+        if self.defects.on("ala-fault-without-faultcode"):
+            element.remove(element[0])
+        headers = {"Connection": "close"} if fault.status in (400, 401) and fault.code == "TOO_LARGE" else {}
+        return Response(soap.build_envelope(element), status=fault.status,
+                        content_type="text/xml; charset=utf-8", headers=headers)
+
+    def _encode(self, root: str, data: dict[str, Any]) -> etree._Element:
+        return self.schema.encode(data, path=contracts.ala_qname(root, self.namespace),
+                                  namespaces=contracts.ala_namespaces(self.namespace),
+                                  etree_element_class=etree.Element, indent=0)
+
+    def _read_body(self, request: Request) -> bytes:
+        length = request.content_length
+        if length is not None and length > soap.MAX_BODY:
+            raise Fault(400, "TOO_LARGE", "request body is over the 1 MiB limit")
+        data = request.stream.read(soap.MAX_BODY + 1)
+        if len(data) > soap.MAX_BODY:
+            raise Fault(400, "TOO_LARGE", "request body is over the 1 MiB limit")
+        return data
+
+    def _dispatch(self, request: Request) -> Response:
+        handler = self.operations.get(request.path)
+        if handler is None:
+            raise Fault(404, "NOT_FOUND", f"no operation at {request.path}")
+        if request.method != "POST":
+            return Response(soap.build_envelope(self._encode(
+                "fault", {"faultcode": "METHOD_NOT_ALLOWED", "faultmessage": "use POST"})),
+                status=405, content_type="text/xml; charset=utf-8", headers={"Allow": "POST"})
+        # Rule 10: the identity is the client certificate's subject CN.
+        pem = request.environ.get("SSL_CLIENT_CERT")
+        identity = subject_common_name(pem) if pem else None
+        if not identity:
+            raise Fault(401, "NOT_AUTHENTICATED", "a client certificate is required")
+        if not soap.is_xml_content_type(request.headers.get("Content-Type")):
+            raise Fault(400, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be text/xml or application/xml")
+        body = self._read_body(request)
+        try:
+            envelope = soap.parse_envelope(body)
+            payload = soap.single_payload(envelope)
+        except soap.EnvelopeError as exc:
+            raise Fault(400, "INVALID_ENVELOPE", str(exc)) from None
+        expected = contracts.ala_qname(request.path.lstrip("/"), self.namespace)
+        if payload.tag != expected:
+            raise Fault(400, "WRONG_MESSAGE", f"the Body holds {etree.QName(payload).localname!r}, "
+                                              f"expected {request.path.lstrip('/')!r} for {request.path}")
+        error = next(self.schema.iter_errors(payload), None)
+        if error is not None and not self.defects.on("ala-accepts-missing-field"):
+            raise Fault(400, "INVALID_REQUEST", "the request does not satisfy the ALA 2.30 contract",
+                        detail=error.reason or str(error.message))
+        data = self.schema.to_dict(payload, validation="skip",
+                                   namespaces=contracts.ala_namespaces(self.namespace))
+        if not isinstance(data, dict):  # only with the ala-accepts-missing-field defect
+            data = {}
+        return Response(handler(payload, data, identity), status=200, content_type="text/xml; charset=utf-8")
+
+    # ------------------------------------------------------------------------------ seller
+    def _check_buyer_identity(self, data: dict[str, Any], identity: str) -> str:
+        buyer = data["buyer"]["buyerIdentifier"]
+        if identity != buyer and self.defects.on("ala-accepts-other-buyer"):
+            identity = buyer
+        if identity != buyer:  # Rule 10
+            raise Fault(403, "FORBIDDEN", "this certificate may not act for that buyerIdentifier")
+        if data["seller"]["sellerIdentifier"] != self.own:  # Rule 11
+            raise Fault(400, "UNKNOWN_SELLER", f"sellerIdentifier must be {self.own}")
+        return buyer
+
+    def _replayed(self, db: Any, buyer: str, message_id: str, operation: str) -> bytes | None:
+        row = self.store.seen_message(db, buyer, message_id)
+        if row is None:
+            return None
+        if row["status"] != 200 or row["operation"] != operation:
+            raise Fault(400, "DUPLICATE_MESSAGE", "this messageId was already used")
+        return bytes(row["body"])
+
+    def _cease_order(self, payload: etree._Element, data: dict[str, Any], identity: str) -> bytes:
+        buyer = self._check_buyer_identity(data, identity)
+        if self.defects.on("ala-cease-500-on-valid"):
+            raise Fault(500, "INTERNAL", "internal error")
+        message_id = data["message"]["messageId"]
+        service = data["alaCease"]["serviceIdentifier"]
+        with self.store.transaction() as db:
+            previous = self._replayed(db, buyer, message_id, "ceaseOrder")
+            if previous is not None:
+                return previous  # Rule 11: the same response again, never a second order
+            row = db.execute("SELECT buyer, state FROM ala_services WHERE service_id=?", (service,)).fetchone()
+            if row is None or row["buyer"] != buyer:
+                raise Fault(400, "UNKNOWN_SERVICE", "no active service with that serviceIdentifier")
+            if row["state"] != "active":
+                raise Fault(400, "ALREADY_CEASED", "that service is already ceased")
+            seller_ref = f"CF-ORD-{uuid.uuid4().hex[:16].upper()}"
+            db.execute("UPDATE ala_services SET state='ceased' WHERE service_id=?", (service,))
+            db.execute("INSERT INTO ala_orders VALUES (?, ?, ?, ?, 'in_flight', ?, strftime('%s','now'))",
+                       (seller_ref, buyer, data["orderReferences"]["buyerOrderReference"], service,
+                        data["message"]["correlationId"]))
+            reply = self._reply_message(data)
+            if self.defects.on("ala-cease-no-correlation-echo"):
+                reply["correlationId"] = str(uuid.uuid4())
+            body = soap.build_envelope(self._encode("orderResponse", {
+                "message": reply,
+                "orderReferences": {"buyerOrderReference": data["orderReferences"]["buyerOrderReference"],
+                                    "sellerOrderReference": seller_ref},
+            }))
+            self.store.remember_message(db, buyer, message_id, "ceaseOrder", 200, body)
+        return body
+
+    def _cancel_order(self, payload: etree._Element, data: dict[str, Any], identity: str) -> bytes:
+        buyer = self._check_buyer_identity(data, identity)
+        message_id = data["message"]["messageId"]
+        target = data["targetSellerOrderReference"]
+        with self.store.transaction() as db:
+            previous = self._replayed(db, buyer, message_id, "cancelOrder")
+            if previous is not None:
+                return previous
+            row = db.execute("SELECT buyer, state FROM ala_orders WHERE seller_ref=?", (target,)).fetchone()
+            if row is None or row["buyer"] != buyer:  # never reveal another buyer's order
+                raise Fault(400, "UNKNOWN_ORDER", "no in-flight order with that targetSellerOrderReference")
+            if row["state"] != "in_flight":
+                raise Fault(400, "CANCELLATION_PENDING", "a cancellation of that order is already pending")
+            db.execute("UPDATE ala_orders SET state='cancel_pending' WHERE seller_ref=?", (target,))
+            body = soap.build_envelope(self._encode("cancelOrderResponse", {
+                "message": self._reply_message(data),
+                "orderReferences": {"buyerOrderReference": data["orderReferences"]["buyerOrderReference"],
+                                    "sellerOrderReference": target},
+                "cancellationStatus": "Pending",
+            }))
+            self.store.remember_message(db, buyer, message_id, "cancelOrder", 200, body)
+        return body
+
+    def _reply_message(self, data: dict[str, Any]) -> dict[str, str]:
+        return {"messageId": str(uuid.uuid4()), "correlationId": data["message"]["correlationId"],
+                "sentAt": _now()}
+
+    # ------------------------------------------------------------------------------ buyer
+    def _unsolicited_cease(self, payload: etree._Element, data: dict[str, Any], identity: str) -> bytes:
+        seller = data["seller"]["sellerIdentifier"]
+        if identity != seller:  # Rule 10, buyer role: the caller is the seller
+            raise Fault(403, "FORBIDDEN", "this certificate may not act for that sellerIdentifier")
+        if data["buyer"]["buyerIdentifier"] != self.own:
+            raise Fault(400, "UNKNOWN_BUYER", f"buyerIdentifier must be {self.own}")
+        if self.defects.on("ala-ucr-rejects-wlto") and data.get("cfh:newOrderType") == "WLTO":
+            raise Fault(400, "INVALID_REQUEST", "unsupported newOrderType")
+        with self.store.transaction() as db:
+            db.execute("INSERT INTO ala_unsolicited_ceases VALUES (?, ?, ?, ?, ?, strftime('%s','now'))",
+                       (data["message"]["messageId"], seller, self.own, data["serviceIdentifier"],
+                        data.get("cfh:newOrderType")))
+        return soap.build_envelope(self._encode("unsolicitedCeaseResponse", {}))

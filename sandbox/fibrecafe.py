@@ -1,0 +1,187 @@
+"""Fibre Cafe 1.17 reference implementation: the OAuth2 token endpoint and the two ordering
+operations, following `shared/spec/fibrecafe-1.17-profile.md` (facts and decisions 1-7).
+
+Request bodies are validated with the contract's own JSON Schemas (from openapi.yaml).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import secrets
+import time
+import uuid
+from typing import Any
+from urllib.parse import unquote
+
+from werkzeug.wrappers import Request, Response
+
+from fibrecert import contracts
+
+from .defects import Defects
+from .store import Store
+
+log = logging.getLogger("fibrecert.sandbox.fibrecafe")
+
+MAX_BODY = 1024 * 1024
+IN_FLIGHT = {"RECEIVED_BY_GATEWAY", "SENT_TO_SUPPLIER", "ACKNOWLEDGED", "IN_PROGRESS", "PENDING", "HELD",
+             "PENDING_AMENDMENT"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, *messages: str):
+        super().__init__(messages[0] if messages else code)
+        self.status, self.code, self.messages = status, code, list(messages) or [code]
+
+
+class FibreCafeApp:
+    def __init__(self, store: Store, *, prefix: str = "/v1", token_ttl: float = 3600.0,
+                 defects: Defects | None = None):
+        self.store, self.prefix, self.token_ttl = store, prefix.rstrip("/"), token_ttl
+        self.defects = defects or Defects()
+        self.routes = {
+            f"{self.prefix}/auth/tenant/access-token": self._token,
+            f"{self.prefix}/service-orders": self._create_order,
+            f"{self.prefix}/service-order-cancellations": self._cancel_order,
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        try:
+            response = self._dispatch(request)
+        except ApiError as err:
+            response = self._error(err)
+        except Exception:
+            log.exception("sandbox error")
+            response = self._error(ApiError(500, "GATEWAY_FAULT", "internal error"))
+        for header in ("X-Request-ID", "X-Conversation-ID"):
+            value = request.headers.get(header)
+            if value and value.isprintable() and len(value) <= 200:
+                response.headers[header] = value
+        return response(environ, start_response)
+
+    def _error(self, err: ApiError) -> Response:
+        code = "BAD_THING" if self.defects.on("fc-error-code-outside-enum") else err.code
+        body = {"uuid": str(uuid.uuid4()), "code": code, "messages": err.messages}
+        return Response(json.dumps(body), status=err.status, content_type="application/json")
+
+    def _dispatch(self, request: Request) -> Response:
+        handler = self.routes.get(request.path)
+        if handler is None:
+            raise ApiError(404, "NOT_FOUND", f"no resource at {request.path}")
+        if request.method != "POST":
+            err = self._error(ApiError(405, "MALFORMED_REQUEST", "use POST"))
+            err.headers["Allow"] = "POST"
+            return err
+        return handler(request)
+
+    def _read(self, request: Request) -> bytes:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise ApiError(400, "MALFORMED_REQUEST", "request body is over the 1 MiB limit")
+        data = request.stream.read(MAX_BODY + 1)
+        if len(data) > MAX_BODY:
+            raise ApiError(400, "MALFORMED_REQUEST", "request body is over the 1 MiB limit")
+        return data
+
+    # ------------------------------------------------------------------------------ OAuth2
+    def _token(self, request: Request) -> Response:
+        def oauth_error(status: int, error: str, description: str) -> Response:
+            return Response(json.dumps({"error": error, "error_description": description}), status=status,
+                            content_type="application/json", headers={"Cache-Control": "no-store"})
+
+        ctype = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        body = self._read(request)
+        if ctype != "application/x-www-form-urlencoded":
+            return oauth_error(400, "invalid_request", "the body must be application/x-www-form-urlencoded")
+        from urllib.parse import parse_qs
+
+        form = {k: v[0] for k, v in parse_qs(body.decode("latin-1"), keep_blank_values=True).items()}
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        auth = request.headers.get("Authorization", "")
+        if auth[:6].lower() == "basic ":
+            try:
+                raw = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+                user, _, password = raw.partition(":")
+                client_id, client_secret = unquote(user), unquote(password)
+            except (binascii.Error, UnicodeDecodeError):
+                return oauth_error(400, "invalid_client", "unreadable Basic credentials")
+        if form.get("grant_type") != "client_credentials":
+            return oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials")
+        if not client_id or client_secret is None:
+            return oauth_error(400, "invalid_client", "client authentication failed")
+        if not (self.store.tenant_secret_matches(client_id, client_secret)
+                or self.defects.on("fc-token-any-secret")):
+            return oauth_error(400, "invalid_client", "client authentication failed")
+        token = secrets.token_urlsafe(32)
+        self.store.issue_token(client_id, token, self.token_ttl)
+        return Response(json.dumps({"access_token": token, "expires_in": int(self.token_ttl),
+                                    "token_type": "Bearer"}),
+                        status=200, content_type="application/json", headers={"Cache-Control": "no-store"})
+
+    # ------------------------------------------------------------------------------ API calls
+    def _tenant(self, request: Request) -> str:
+        if self.defects.on("fc-no-auth"):
+            return "anonymous"
+        auth = request.headers.get("Authorization", "")
+        if auth[:7].lower() != "bearer " or not auth[7:].strip():
+            raise ApiError(401, "NOT_AUTHORISED", "a bearer token is required")
+        tenant = self.store.token_tenant(auth[7:].strip())
+        if tenant is None:
+            raise ApiError(401, "NOT_AUTHORISED", "the bearer token is invalid or expired")
+        return tenant
+
+    def _json_body(self, request: Request, component: str) -> dict[str, Any]:
+        if not self.defects.on("fc-missing-headers-accepted"):
+            for header in ("X-Request-ID", "X-Conversation-ID"):
+                if not (request.headers.get(header) or "").strip():
+                    raise ApiError(400, "MALFORMED_REQUEST", f"header {header} is required")
+        ctype = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        data = self._read(request)
+        if ctype != "application/json":
+            raise ApiError(400, "MALFORMED_REQUEST", "Content-Type must be application/json")
+        try:
+            body = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise ApiError(400, "MALFORMED_REQUEST", "the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "MALFORMED_REQUEST", "the body must be a JSON object")
+        errors = sorted(contracts.json_validator(component).iter_errors(body), key=lambda e: list(e.path))
+        if errors:
+            raise ApiError(400, "MALFORMED_REQUEST",
+                           *[f"{'/'.join(map(str, e.path)) or 'body'}: {e.message}"[:300] for e in errors[:5]])
+        return body
+
+    def _create_order(self, request: Request) -> Response:
+        tenant = self._tenant(request)
+        body = self._json_body(request, "ServiceOrderRequest")
+        status = "RECEIVED_BY_GATEWAY"
+        order_id = self.store.create_fc_order(tenant, body, status)
+        return Response(json.dumps({**body, "id": order_id, "status": status}), status=201,
+                        content_type="application/json")
+
+    def _cancel_order(self, request: Request) -> Response:
+        tenant = self._tenant(request)
+        body = self._json_body(request, "ServiceOrderCancellationRequest")
+        if self.defects.on("fc-rejects-reason-other") and body["reasonCode"] == "OTHER":
+            raise ApiError(400, "MALFORMED_REQUEST", "reasonCode: not supported")
+        order_id = int(body["orderId"])
+        with self.store.transaction() as db:
+            row = db.execute("SELECT tenant, status FROM fc_orders WHERE id=?", (order_id,)).fetchone()
+            other_tenant_ok = self.defects.on("fc-cancel-other-tenant")
+            # Decision 3: unknown, another tenant's, or not in flight: the same 422, revealing nothing.
+            if row is None or (row["tenant"] != tenant and not other_tenant_ok):
+                raise ApiError(422, "INVALID_REQUEST", "no in-flight order with that orderId")
+            if row["status"] not in IN_FLIGHT and not self.defects.on("fc-double-cancel"):
+                raise ApiError(422, "INVALID_REQUEST", "no in-flight order with that orderId")
+            db.execute("UPDATE fc_orders SET status='PENDING_CANCELLATION' WHERE id=?", (order_id,))
+            status = "DONE" if self.defects.on("fc-cancel-status-outside-enum") else "RECEIVED_BY_GATEWAY"
+            cur = db.execute("INSERT INTO fc_cancellations (tenant, order_id, status, body, created_at) "
+                             "VALUES (?, ?, ?, ?, ?)", (tenant, order_id, status, json.dumps(body), time.time()))
+            cancellation_id = int(cur.lastrowid or 0)
+        answer = {"id": cancellation_id, "status": status, "orderId": order_id, "reasonCode": body["reasonCode"]}
+        for optional in ("supplier", "text"):
+            if optional in body:
+                answer[optional] = body[optional]
+        return Response(json.dumps(answer), status=201, content_type="application/json")

@@ -1,0 +1,85 @@
+"""Valid and boundary-invalid payload generators, derived from the contracts.
+
+Public face (everything else is private):
+- `ala_message(operation, namespace=..., fixed=...)`: dicts for an ALA request root, from the XSD.
+- `encode_ala(operation, data, namespace)`: the lxml element for such a dict, validated by the XSD.
+- `without(data, path)`: a copy of an ALA dict without one element (a negative case).
+- `ala_required_paths(operation, namespace)`: what `without` can remove.
+- `fibrecafe_cases(path, ...)`: schemathesis `Case`s for a Fibre Cafe operation (positive mode).
+- `assert_valid_fibrecafe(component, body)`: the guard every "valid" JSON body passes before sending.
+
+A "valid" payload that violates its contract never reaches a target: both sides end in the
+contract's own validator.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from hypothesis import strategies as st
+from lxml import etree
+
+from fibrecert import contracts
+
+from ._xsd import message_strategy, required_paths
+
+__all__ = ["ala_message", "encode_ala", "without", "ala_required_paths", "fibrecafe_cases",
+           "assert_valid_fibrecafe", "InvalidGenerated"]
+
+
+class InvalidGenerated(AssertionError):
+    """A generator produced a 'valid' payload that its contract rejects: a fibrecert bug."""
+
+
+def ala_message(operation: str, *, namespace: str = "", fixed: dict[str, Any] | None = None) -> st.SearchStrategy[dict[str, Any]]:
+    root = contracts.ALA_OPERATIONS[operation][0]
+    return message_strategy(root, namespace, dict(fixed or {}))
+
+
+def encode_ala(operation: str, data: dict[str, Any], namespace: str = "", *, validate: bool = True) -> etree._Element:
+    """Encode an ALA dict through the XSD (xmlschema). With validate=False, encode what is given,
+    so that negative cases (a missing element) can be built and then proven invalid."""
+    schema = contracts.ala_schema(namespace)
+    root = contracts.ALA_OPERATIONS[operation][0] if operation in contracts.ALA_OPERATIONS else operation
+    path = contracts.ala_qname(root, namespace)
+    element, errors = schema.encode(data, path=path, namespaces=contracts.ala_namespaces(namespace),
+                                    etree_element_class=etree.Element, indent=0, validation="lax")
+    if validate and errors:
+        raise InvalidGenerated(f"generated {root} is invalid: {errors[0].reason}")
+    if not validate and not errors and next(schema.iter_errors(element), None) is None:
+        raise InvalidGenerated(f"negative {root} case is valid against the contract")
+    return element
+
+
+def without(data: dict[str, Any], path: str) -> dict[str, Any]:
+    out = copy.deepcopy(data)
+    parts = path.split(".")
+    node = out
+    for part in parts[:-1]:
+        node = node[part]
+    del node[parts[-1]]
+    return out
+
+
+def ala_required_paths(operation: str, namespace: str = "") -> list[str]:
+    return required_paths(contracts.ALA_OPERATIONS[operation][0], namespace)
+
+
+def assert_valid_fibrecafe(component: str, body: Any) -> Any:
+    errors = list(contracts.json_validator(component).iter_errors(body))
+    if errors:
+        raise InvalidGenerated(f"generated {component} body is invalid: {errors[0].message}")
+    return body
+
+
+def fibrecafe_cases(path: str, *, headers: dict[str, str] | None = None, body: Any = None) -> st.SearchStrategy[Any]:
+    """Positive schemathesis Cases for `POST <path>`; `body` fixes the body when given."""
+    from ._openapi import operation
+
+    from schemathesis import GenerationMode
+
+    kwargs: dict[str, Any] = {"headers": headers or {}}
+    if body is not None:
+        kwargs["body"] = body
+    return operation(path).as_strategy(GenerationMode.POSITIVE, **kwargs)

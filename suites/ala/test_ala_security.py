@@ -1,0 +1,100 @@
+"""Mutual TLS (profile rule 10): no client certificate, or one from an untrusted CA, is refused;
+a valid certificate of another party may not act for the buyer (seller role) or the seller (buyer role)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fibrecert.suites import checks as c
+
+from .test_cancel_order import place_cease_order
+
+
+def _valid_cease(ala, data):  # noqa: ANN001
+    service = ala.services.take()
+    data["alaCease"]["serviceIdentifier"] = service
+    return service
+
+
+@pytest.mark.requirement("SEC-001")
+@pytest.mark.parametrize("operation", ["ceaseOrder", "cancelOrder"])
+def test_seller_refuses_a_request_without_a_client_certificate(run, ala, verify, operation):
+    def case(data):
+        service = _valid_cease(ala, data) if operation == "ceaseOrder" else None
+        ex = ala.post(operation, data, identity="none", refusal_expected=True)
+        if service and ex.status != 200:
+            ala.services.release(service)
+        verify("SEC-001", ex, c.refused_without_identity)
+
+    run.explore(ala.message(operation), case, examples=1)
+
+
+@pytest.mark.requirement("SEC-002")
+def test_seller_refuses_a_certificate_from_an_untrusted_ca(run, ala, verify):
+    def case(data):
+        service = _valid_cease(ala, data)
+        ex = ala.post("ceaseOrder", data, identity="untrusted", refusal_expected=True)
+        if ex.status != 200:
+            ala.services.release(service)
+        verify("SEC-002", ex, c.refused_without_identity)
+
+    run.explore(ala.message("ceaseOrder"), case, examples=1)
+
+
+@pytest.mark.requirement("SEC-003")
+def test_another_buyer_may_not_cease_for_the_buyer(run, ala, verify):
+    if ala.target.other_client is None:
+        verify.not_tested(["SEC-003"], "the target file gives no other_client_cert (another buyer's identity)")
+        pytest.skip("no other buyer identity")
+
+    def case(data):
+        service = _valid_cease(ala, data)
+        forbidden = ala.post("ceaseOrder", data, identity="other_buyer")
+        if verify("SEC-003", forbidden, c.rejected_with_fault, 403):
+            # ... and nothing happened: the owner can still cease that service.
+            owner = ala.post("ceaseOrder", data)
+            if owner.status != 200:
+                verify.fail("SEC-003", [forbidden, owner], f"Received {owner.describe()} when the owner then "
+                            "ceased the same service", "the refused request changed nothing (owner's cease: HTTP 200)")
+
+    run.explore(ala.message("ceaseOrder"), case, examples=1)
+
+
+@pytest.mark.requirement("SEC-003")
+def test_another_buyer_may_not_cancel_the_buyers_order(run, ala, verify):
+    if ala.target.other_client is None:
+        verify.not_tested(["SEC-003"], "the target file gives no other_client_cert (another buyer's identity)")
+        pytest.skip("no other buyer identity")
+
+    def case(data):
+        setup, seller_ref = place_cease_order(ala)
+        if seller_ref is None:
+            verify.not_tested(["SEC-003"], f"no order to cancel: the ceaseOrder that places one got {setup.describe()}")
+            return
+        data["targetSellerOrderReference"] = seller_ref
+        forbidden = ala.post("cancelOrder", data, identity="other_buyer")
+        if verify("SEC-003", [setup, forbidden], c.rejected_with_fault, 403):
+            owner = ala.post("cancelOrder", data)
+            if owner.status != 200:
+                verify.fail("SEC-003", [setup, forbidden, owner], f"Received {owner.describe()} when the owner "
+                            "then cancelled the order", "the refused request changed nothing (owner's cancel: HTTP 200)")
+
+    run.explore(ala.message("cancelOrder"), case, examples=1)
+
+
+@pytest.mark.requirement("SEC-004")
+def test_buyer_refuses_an_unsolicited_cease_without_a_client_certificate(run, ala_buyer_role, verify):
+    ala = ala_buyer_role
+    run.explore(ala.message("unsolicitedCeaseRequest"), lambda d: verify(
+        "SEC-004", ala.post("unsolicitedCeaseRequest", d, identity="none", refusal_expected=True),
+        c.refused_without_identity), examples=1)
+
+
+@pytest.mark.requirement("SEC-005")
+def test_buyer_refuses_an_unsolicited_cease_from_a_party_that_is_not_the_seller(run, ala_buyer_role, verify):
+    ala = ala_buyer_role
+    # The buyer's own certificate is not the seller's identity: 403 with a fault, or (when the buyer
+    # endpoint does not trust that certificate at all) refused at the handshake or with 401.
+    run.explore(ala.message("unsolicitedCeaseRequest"), lambda d: verify(
+        "SEC-005", ala.post("unsolicitedCeaseRequest", d, identity="buyer", refusal_expected=True),
+        c.forbidden_or_refused), examples=1)

@@ -1,0 +1,109 @@
+"""POST /cancelOrder (seller role): a cancellation of an in-flight order is pending or rejected up
+front; a request missing a required element, or naming an unknown order, is rejected with a fault."""
+
+from __future__ import annotations
+
+import pytest
+from fibrecert import strategies
+from fibrecert.suites import checks as c
+
+
+def place_cease_order(ala, verify=None):  # noqa: ANN001 - suite helper shared with the security suite
+    """Cease one active service with valid data; return (exchange, sellerOrderReference or None)."""
+    import uuid
+    import datetime as dt
+
+    service = ala.services.take()
+    data = {
+        "message": {**ala.new_ids(), "sentAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
+        "orderReferences": {"buyerOrderReference": f"FC-{uuid.uuid4()}"},
+        "buyer": {"buyerIdentifier": ala.target.buyer_identifier},
+        "seller": {"sellerIdentifier": ala.target.seller_identifier},
+        "alaCease": {"serviceIdentifier": service},
+    }
+    ex = ala.post("ceaseOrder", data)
+    if ex.status != 200:
+        if ex.status == 400:
+            ala.services.release(service)
+        return ex, None
+    try:
+        payload = c.soap_payload(ex, ala.namespace, "orderResponse")
+    except c.CheckFailed:
+        return ex, None
+    return ex, ala.text(payload, "orderReferences/sellerOrderReference")
+
+
+CANCEL_REQS = ("ALA-CANCEL-001", "ALA-CANCEL-002", "ALA-CANCEL-003")
+
+
+@pytest.mark.requirement(*CANCEL_REQS, "ALA-CANCEL-005", "ALA-CANCEL-006")
+def test_cancellation_of_an_in_flight_order_is_pending_or_rejected_up_front(run, ala, verify):
+    def case(data):
+        setup, seller_ref = place_cease_order(ala)
+        if seller_ref is None:
+            verify.not_tested(CANCEL_REQS, f"no order to cancel: the ceaseOrder that places one got {setup.describe()}")
+            return
+        data["targetSellerOrderReference"] = seller_ref
+        ex = ala.post("cancelOrder", data)
+        status = verify("ALA-CANCEL-001", [setup, ex], c.status_in, 200, 400)
+        if status == 400:
+            verify("ALA-CANCEL-005", [setup, ex], c.fault_fields)
+            verify("ALA-CANCEL-006", [setup, ex], c.fault_envelope, ala.namespace)
+        if not verify("ALA-CANCEL-002", [setup, ex], c.status_in, 200):
+            return
+        verify("ALA-CANCEL-002", [setup, ex], c.xml_content_type)
+        payload = verify("ALA-CANCEL-002", [setup, ex], c.soap_payload, ala.namespace, "cancelOrderResponse")
+        if payload is None:
+            return
+        verify("ALA-CANCEL-003", [setup, ex], c.echoes, ala.text(payload, "message/correlationId"),
+               data["message"]["correlationId"], "correlationId")
+        verify("ALA-CANCEL-003", [setup, ex], c.echoes, ala.text(payload, "orderReferences/buyerOrderReference"),
+               data["orderReferences"]["buyerOrderReference"], "buyerOrderReference")
+        verify("ALA-CANCEL-003", [setup, ex], c.echoes, ala.text(payload, "orderReferences/sellerOrderReference"),
+               seller_ref, "sellerOrderReference")
+
+    run.explore(ala.message("cancelOrder"), case)
+
+
+@pytest.fixture(scope="module")
+def in_flight_order(run):
+    """One in-flight order shared by the negative cancellation tests (each must leave it untouched)."""
+    if run.ala is None:
+        pytest.skip("the target file has no [ala] section")
+    return place_cease_order(run.ala)
+
+
+@pytest.mark.requirement("ALA-CANCEL-004", "ALA-CANCEL-005", "ALA-CANCEL-006")
+@pytest.mark.parametrize("missing", strategies.ala_required_paths("cancelOrder"))
+def test_cancel_order_missing_a_required_element_is_rejected_with_a_fault(run, ala, verify, in_flight_order, missing):
+    setup, seller_ref = in_flight_order
+    if seller_ref is None:
+        verify.not_tested(("ALA-CANCEL-004", "ALA-CANCEL-005", "ALA-CANCEL-006"),
+                          f"no order to cancel: the ceaseOrder that places one got {setup.describe()}")
+        pytest.skip("no in-flight order")
+
+    def case(data):
+        data["targetSellerOrderReference"] = seller_ref
+        ex = ala.post("cancelOrder", strategies.without(data, missing), validate=False)
+        verify("ALA-CANCEL-004", [setup, ex], c.status_in, 400)
+        if ex.status is not None and ex.status >= 400:
+            verify("ALA-CANCEL-005", [setup, ex], c.fault_fields)
+            verify("ALA-CANCEL-006", [setup, ex], c.fault_envelope, ala.namespace)
+
+    run.explore(ala.message("cancelOrder"), case, examples=1)
+
+
+@pytest.mark.requirement("ALA-CANCEL-007", "ALA-CANCEL-005", "ALA-CANCEL-006")
+def test_cancel_order_of_an_unknown_order_is_rejected(run, ala, verify):
+    def case(data):
+        ex = ala.post("cancelOrder", data)
+        verify("ALA-CANCEL-007", ex, c.status_in, 400)
+        if ex.status is not None and ex.status >= 400:
+            verify("ALA-CANCEL-005", ex, c.fault_fields)
+            verify("ALA-CANCEL-006", ex, c.fault_envelope, ala.namespace)
+
+    def unknown(data):
+        data["targetSellerOrderReference"] = "FIBRECERT-UNKNOWN-" + data["targetSellerOrderReference"]
+        case(data)
+
+    run.explore(ala.message("cancelOrder"), unknown, examples=2)

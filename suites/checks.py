@@ -1,0 +1,316 @@
+"""Checks: plain functions, one signature `(exchange, ...) -> value`, registered by `@check` into one
+registry. A check raises `CheckFailed(observed, declared)` and never prints. Which requirement a
+check's result counts for is decided where the check is *used* (the suite's `verify` call), so one
+check can serve a MUST in one place and a SHOULD in another.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Callable
+
+from lxml import etree
+
+from fibrecert import contracts
+from fibrecert.contracts import soap
+from fibrecert.transport import DROPPED, TLS_REFUSED, Exchange
+
+CHECKS: dict[str, Callable[..., Any]] = {}
+
+
+class CheckFailed(AssertionError):
+    """A check's negative result: what was observed, and what the contract declares."""
+
+    def __init__(self, observed: str, declared: str):
+        super().__init__(f"{observed} / Declared: {declared}")
+        self.observed, self.declared = observed, declared
+
+
+def check(fn: Callable[..., Any]) -> Callable[..., Any]:
+    assert fn.__name__ not in CHECKS, fn.__name__
+    CHECKS[fn.__name__] = fn
+    return fn
+
+
+def _answered(ex: Exchange, declared: str) -> None:
+    if ex.error:
+        raise CheckFailed(f"Received no HTTP answer: {ex.describe()}", declared)
+
+
+# ----------------------------------------------------------------------------------- generic
+@check
+def status_in(ex: Exchange, *allowed: int) -> int:
+    declared = "HTTP " + " or ".join(map(str, allowed))
+    _answered(ex, declared)
+    if ex.status not in allowed:
+        raise CheckFailed(f"Received HTTP {ex.status}", declared)
+    assert ex.status is not None
+    return ex.status
+
+
+@check
+def status_not_in(ex: Exchange, *forbidden: int) -> int | None:
+    if ex.status in forbidden:
+        raise CheckFailed(f"Received HTTP {ex.status}", "any answer but HTTP " + " or ".join(map(str, forbidden)))
+    return ex.status
+
+
+@check
+def no_server_error(ex: Exchange) -> None:
+    if ex.status is not None and ex.status >= 500:
+        raise CheckFailed(f"Received HTTP {ex.status}", "no 5xx in answer to any request")
+
+
+@check
+def answered_in_time(ex: Exchange) -> None:
+    if ex.error in ("timeout", "dropped"):
+        raise CheckFailed(f"Received no complete answer: {ex.describe()}",
+                          "an HTTP answer within the request timeout")
+
+
+# ----------------------------------------------------------------------------------- ALA
+@check
+def xml_content_type(ex: Exchange) -> None:
+    value = ex.header("Content-Type")
+    if not soap.is_xml_content_type(value):
+        raise CheckFailed(f"Received Content-Type {value!r}", "text/xml or application/xml")
+
+
+@check
+def soap_payload(ex: Exchange, namespace: str, root: str) -> etree._Element:
+    """The answer is a SOAP 1.1 envelope whose Body holds exactly one `root`, valid against the XSD."""
+    declared = f"a SOAP 1.1 envelope holding one {root} valid against the ALA 2.30 contract"
+    _answered(ex, declared)
+    try:
+        payload = soap.single_payload(soap.parse_envelope(ex.response_body))
+    except soap.EnvelopeError as exc:
+        raise CheckFailed(f"Received a body that is not an acceptable envelope: {exc}", declared) from None
+    expected = contracts.ala_qname(root, namespace)
+    if payload.tag != expected:
+        raise CheckFailed(f"Received a Body holding {payload.tag}", declared)
+    error = next(contracts.ala_schema(namespace).iter_errors(payload), None)
+    if error is not None:
+        raise CheckFailed(f"Received an invalid {root}: {error.reason or error.message}", declared)
+    return payload
+
+
+def ala_text(payload: etree._Element, path: str, namespace: str) -> str | None:
+    """Text of a descendant given as `a/b/c` (core names; `cfh:` prefix for extensions)."""
+    el: etree._Element | None = payload
+    for part in path.split("/"):
+        if el is None:
+            return None
+        tag = (f"{{{contracts.CFH_NS}}}{part[4:]}" if part.startswith("cfh:")
+               else contracts.ala_qname(part, namespace))
+        el = el.find(tag)
+    return None if el is None else (el.text or "")
+
+
+def _find_fault(body: bytes) -> etree._Element | None:
+    """Lenient search for a `fault` element (any namespace) in the answer, enveloped or bare."""
+    try:
+        root = soap.parse_xml(body)
+    except soap.EnvelopeError:
+        return None
+    for el in root.iter():
+        if isinstance(el.tag, str) and etree.QName(el).localname == "fault":
+            return el
+    return None
+
+
+@check
+def fault_fields(ex: Exchange) -> etree._Element:
+    """Seed pages: fault{faultcode (string, required), faultmessage (string, required), detail (string)}."""
+    declared = "a fault with non-empty faultcode and faultmessage and an optional detail string"
+    _answered(ex, declared)
+    fault = _find_fault(ex.response_body)
+    if fault is None:
+        raise CheckFailed(f"Received HTTP {ex.status} with no fault element in the body", declared)
+    children = {etree.QName(c).localname: c for c in fault if isinstance(c.tag, str)}
+    for name in ("faultcode", "faultmessage"):
+        if name not in children:
+            raise CheckFailed(f"Received a fault without {name}", declared)
+        c = children[name]
+        if len(c) or not (c.text or "").strip():
+            raise CheckFailed(f"Received a fault whose {name} is empty or not a string", declared)
+    if "detail" in children and len(children["detail"]):
+        raise CheckFailed("Received a fault whose detail holds elements, not a string", declared)
+    return fault
+
+
+@check
+def fault_envelope(ex: Exchange, namespace: str) -> etree._Element:
+    """Profile rules 5, 9: XML content type, a SOAP envelope whose Body holds one valid `fault`."""
+    xml_content_type(ex)
+    return soap_payload(ex, namespace, "fault")
+
+
+@check
+def rejected_with_fault(ex: Exchange, status: int) -> None:
+    status_in(ex, status)
+    fault_fields(ex)
+
+
+@check
+def refused_without_identity(ex: Exchange) -> str:
+    """Profile rule 10: refused at the TLS handshake, or HTTP 401 with a fault."""
+    declared = "refused at the TLS handshake, or HTTP 401 with a fault"
+    if ex.error in (TLS_REFUSED, DROPPED):
+        return "refused at the TLS handshake"
+    if ex.error:
+        raise CheckFailed(f"Received {ex.describe()}", declared)
+    if ex.status != 401:
+        raise CheckFailed(f"Received HTTP {ex.status}", declared)
+    fault_fields(ex)
+    return "HTTP 401 with a fault"
+
+
+# ----------------------------------------------------------------------------------- Fibre Cafe
+def json_body(ex: Exchange, declared: str) -> Any:
+    _answered(ex, declared)
+    try:
+        return json.loads(ex.response_body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise CheckFailed(f"Received HTTP {ex.status} with a body that is not JSON", declared) from None
+
+
+@check
+def json_content_type(ex: Exchange) -> None:
+    value = ex.header("Content-Type") or ""
+    if value.split(";")[0].strip().lower() != "application/json":
+        raise CheckFailed(f"Received Content-Type {value!r}", "application/json")
+
+
+FC_STATUSES = (400, 401, 403, 422, 500, 503)
+FC_ERROR_BODY_STATUSES = (400, 401, 422, 500)
+
+
+@check
+def fc_error_structure(ex: Exchange) -> dict[str, Any] | None:
+    """Seed pages: a documented error status; {uuid string, code in the enum, messages array}."""
+    declared = "status 400/401/403/422/500/503; on 400/401/422/500 {uuid: string, code: one of the nine codes, messages: array}"
+    _answered(ex, declared)
+    if ex.status not in FC_STATUSES:
+        raise CheckFailed(f"Received HTTP {ex.status}", declared)
+    if ex.status not in FC_ERROR_BODY_STATUSES:
+        return None
+    body = json_body(ex, declared)
+    if not isinstance(body, dict):
+        raise CheckFailed(f"Received a {type(body).__name__} error body", declared)
+    missing = [k for k in ("uuid", "code", "messages") if k not in body]
+    if missing:
+        raise CheckFailed(f"Received an error body without {', '.join(missing)}", declared)
+    if not isinstance(body["uuid"], str):
+        raise CheckFailed(f"Received uuid of type {type(body['uuid']).__name__}", declared)
+    if body["code"] not in contracts.enum_of("ErrorCode"):
+        raise CheckFailed(f"Received code {body['code']!r}", declared)
+    if not isinstance(body["messages"], list) or not all(isinstance(m, str) for m in body["messages"]):
+        raise CheckFailed("Received messages that are not an array of strings", declared)
+    return body
+
+
+@check
+def fc_error_details(ex: Exchange) -> None:
+    """Profile decision 5: application/json; uuid is a UUID; at least one non-empty message."""
+    if ex.status not in FC_ERROR_BODY_STATUSES:
+        return
+    json_content_type(ex)
+    declared = "uuid a UUID and messages holding at least one non-empty string"
+    body = json_body(ex, declared)
+    if not isinstance(body, dict):
+        raise CheckFailed("Received an error body that is not an object", declared)
+    try:
+        uuid.UUID(str(body.get("uuid")))
+    except ValueError:
+        raise CheckFailed(f"Received uuid {body.get('uuid')!r}", declared) from None
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not any(isinstance(m, str) and m.strip() for m in messages):
+        raise CheckFailed(f"Received messages {messages!r}", declared)
+
+
+@check
+def fc_error(ex: Exchange, status: int, *codes: str) -> dict[str, Any]:
+    """A specific documented rejection: `status` with `code` among `codes`."""
+    declared = f"HTTP {status} with code {' or '.join(codes)}"
+    status_in(ex, status)
+    body = json_body(ex, declared)
+    if not isinstance(body, dict) or body.get("code") not in codes:
+        code = body.get("code") if isinstance(body, dict) else None
+        raise CheckFailed(f"Received HTTP {status} with code {code!r}", declared)
+    return body
+
+
+@check
+def json_schema_valid(ex: Exchange, component: str) -> Any:
+    """The body validates against a component of the OpenAPI contract (formats included)."""
+    declared = f"a body valid against {component} in openapi.yaml"
+    body = json_body(ex, declared)
+    errors = sorted(contracts.json_validator(component).iter_errors(body), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        raise CheckFailed(f"Received {'/'.join(map(str, e.path)) or 'the body'}: {e.message}", declared)
+    return body
+
+
+@check
+def echoes(ex: Exchange, got: Any, want: Any, what: str) -> None:
+    if got != want:
+        raise CheckFailed(f"Received {what} {got!r}", f"{what} {want!r} (echoed from the request)")
+
+
+@check
+def openapi_conformance(ex: Exchange, case: Any) -> None:
+    """Schemathesis' own response checks (status code, content type, response schema) for a Case
+    of the Fibre Cafe contract, applied to the answer the target gave."""
+    import requests
+    import schemathesis
+    from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
+                                                   status_code_conformance)
+
+    declared = f"an answer conforming to openapi.yaml for {case.operation.method.upper()} {case.operation.path}"
+    _answered(ex, declared)
+    prepared = requests.Request(ex.method, ex.url, headers=ex.request_headers,
+                                data=ex.request_body.encode("utf-8")).prepare()
+    response = schemathesis.Response(
+        status_code=int(ex.status or 0), headers={k.lower(): [v] for k, v in ex.response_headers.items()},
+        content=ex.response_body, request=prepared, elapsed=ex.elapsed, verify=True)
+    try:
+        case.validate_response(response, checks=[status_code_conformance, content_type_conformance,
+                                                 response_schema_conformance])
+    except Exception as exc:  # schemathesis raises a Failure or a FailureGroup of them
+        failures = getattr(exc, "exceptions", None) or [exc]
+        first = failures[0]
+        title = getattr(first, "title", type(first).__name__)
+        message = (getattr(first, "message", "") or str(first)).strip().splitlines()
+        raise CheckFailed(f"Received HTTP {ex.status}: {title}" + (f": {message[0]}" if message else ""),
+                          declared) from None
+
+
+@check
+def ucr_response(ex: Exchange) -> None:
+    """Seed: `unsolicitedCeaseResponse` (null): the body holds an empty unsolicitedCeaseResponse."""
+    declared = "a body holding an empty unsolicitedCeaseResponse element"
+    _answered(ex, declared)
+    try:
+        root = soap.parse_xml(ex.response_body)
+    except soap.EnvelopeError as exc:
+        raise CheckFailed(f"Received a body that is not XML: {exc}", declared) from None
+    found = [el for el in root.iter() if isinstance(el.tag, str)
+             and etree.QName(el).localname == "unsolicitedCeaseResponse"]
+    if not found:
+        raise CheckFailed("Received a body without unsolicitedCeaseResponse", declared)
+    el = found[0]
+    if len(el) or (el.text or "").strip():
+        raise CheckFailed("Received an unsolicitedCeaseResponse with content", declared)
+
+
+@check
+def forbidden_or_refused(ex: Exchange) -> str:
+    """Profile rule 10: a trusted certificate of the wrong party gets 403 with a fault; one the
+    endpoint does not trust is refused at the handshake or with 401."""
+    if ex.error in (TLS_REFUSED, DROPPED) or ex.status == 401:
+        return refused_without_identity(ex)
+    status_in(ex, 403)
+    fault_fields(ex)
+    return "HTTP 403 with a fault"

@@ -1,0 +1,180 @@
+"""POST /service-order-cancellations: an in-flight order of the tenant is cancelled with 201 (every
+documented reasonCode); a second cancellation, an unknown order, another tenant's order, missing
+fields or headers are refused with the documented error body."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fibrecert import contracts, strategies
+from fibrecert.suites import checks as c
+
+from .conftest import check_error_answer
+
+PATH = "/service-order-cancellations"
+REASON_CODES = contracts.enum_of("ReasonCode")
+ERRORS = ("FC-SOC-005", "FC-SOC-006")
+
+
+def create_order(fc, tenant="a"):  # noqa: ANN001
+    """Place one order for `tenant`; return (exchange, order id or None)."""
+    ex = fc.post("/service-orders", fc.cease_order_body(), tenant=tenant)
+    try:
+        order_id = json.loads(ex.response_body)["id"] if ex.status == 201 else None
+    except (ValueError, KeyError, TypeError):
+        order_id = None
+    return ex, order_id if isinstance(order_id, int) and not isinstance(order_id, bool) else None
+
+
+def _cancellation_case(fc, case, order_id):  # noqa: ANN001
+    case.body["orderId"] = order_id
+    if "supplier" in case.body:
+        case.body["supplier"] = fc.target.supplier
+    strategies.assert_valid_fibrecafe("ServiceOrderCancellationRequest", case.body)
+    return case
+
+
+def _cancel_accepted(fc, verify, case, setup, requirement):  # noqa: ANN001
+    ex = fc.post(PATH, case.body)
+    check_error_answer(verify, ex, *ERRORS)
+    if not verify(requirement, [setup, ex], c.status_in, 201):
+        return None
+    verify("FC-SOC-001", [setup, ex], c.openapi_conformance, case)
+    body = verify("FC-SOC-001", [setup, ex], c.json_schema_valid, "ServiceOrderCancellation")
+    if not isinstance(body, dict):
+        return ex
+    verify("FC-SOC-003", [setup, ex], c.json_content_type)
+    if body.get("status") not in ("RECEIVED_BY_GATEWAY", "PENDING"):
+        verify.fail("FC-SOC-003", [setup, ex], f"Received status {body.get('status')!r}",
+                    "status RECEIVED_BY_GATEWAY or PENDING for a new cancellation")
+    for key in ("orderId", "reasonCode", "supplier", "text"):
+        if key in case.body:
+            verify("FC-SOC-003", [setup, ex], c.echoes, body.get(key), case.body[key], key)
+    return ex
+
+
+NEEDS_ORDER = ("FC-SOC-001", "FC-SOC-003")
+
+
+@pytest.mark.requirement("FC-SOC-001", "FC-SOC-003", *ERRORS)
+def test_cancellation_of_an_in_flight_order_is_accepted(run, fc, verify):
+    def case(generated):  # noqa: ANN001
+        setup, order_id = create_order(fc)
+        if order_id is None:
+            verify.not_tested(NEEDS_ORDER, f"no order to cancel: creating one got {setup.describe()}")
+            return
+        _cancel_accepted(fc, verify, _cancellation_case(fc, generated, order_id), setup, "FC-SOC-001")
+
+    run.explore(strategies.fibrecafe_cases(PATH), case)
+
+
+@pytest.mark.requirement("FC-SOC-002", "FC-SOC-001", "FC-SOC-003", *ERRORS)
+@pytest.mark.parametrize("reason_code", REASON_CODES)
+def test_every_documented_reason_code_is_accepted(run, fc, verify, profile, reason_code):
+    def case(generated):  # noqa: ANN001
+        setup, order_id = create_order(fc)
+        if order_id is None:
+            verify.not_tested(("FC-SOC-002", *NEEDS_ORDER), f"no order to cancel: creating one got {setup.describe()}")
+            return
+        generated.body["reasonCode"] = reason_code
+        _cancel_accepted(fc, verify, _cancellation_case(fc, generated, order_id), setup, "FC-SOC-002")
+
+    run.explore(strategies.fibrecafe_cases(PATH), case, examples=profile.enum_repeats)
+
+
+@pytest.mark.requirement("FC-SOC-008", "FC-SOC-009", *ERRORS)
+def test_a_second_cancellation_of_the_same_order_is_refused(run, fc, verify):
+    setup, order_id = create_order(fc)
+    if order_id is None:
+        verify.not_tested(("FC-SOC-008", "FC-SOC-009"), f"no order to cancel: creating one got {setup.describe()}")
+        pytest.skip("no order")
+    body = {"orderId": order_id, "reasonCode": "NO_LONGER_REQUIRED"}
+    first = fc.post(PATH, body)
+    if first.status != 201:
+        verify.not_tested(("FC-SOC-008", "FC-SOC-009"), f"the first cancellation was not accepted: {first.describe()}")
+        pytest.skip("first cancellation refused")
+    second = fc.post(PATH, body)
+    verify("FC-SOC-008", [setup, first, second], c.status_not_in, 201)
+    verify("FC-SOC-009", [setup, first, second], c.fc_error, 422, "INVALID_REQUEST")
+    check_error_answer(verify, second, *ERRORS)
+
+
+@pytest.mark.requirement("FC-SOC-009", *ERRORS)
+def test_cancellation_of_an_order_never_issued_is_refused(run, fc, verify):
+    ex = fc.post(PATH, {"orderId": 2_000_000_000, "reasonCode": "OTHER"})
+    if ex.status == 422:
+        verify("FC-SOC-009", ex, c.fc_error, 422, "INVALID_REQUEST", "NOT_FOUND")
+    else:
+        verify("FC-SOC-009", ex, c.fc_error, 422, "INVALID_REQUEST")
+    check_error_answer(verify, ex, *ERRORS)
+
+
+@pytest.mark.requirement("SEC-013", *ERRORS)
+def test_another_tenant_may_not_cancel_the_tenants_order(run, fc, verify):
+    if not fc.target.other_client_id:
+        verify.not_tested(["SEC-013"], "the target file gives no other_client_id (a second tenant)")
+        pytest.skip("no second tenant")
+    setup, order_id = create_order(fc, tenant="a")
+    if order_id is None:
+        verify.not_tested(["SEC-013"], f"no order to cancel: creating one got {setup.describe()}")
+        pytest.skip("no order")
+    body = {"orderId": order_id, "reasonCode": "CUSTOMER_CHANGED_MIND"}
+    intruder = fc.post(PATH, body, tenant="b")
+    unknown = fc.post(PATH, {**body, "orderId": 2_000_000_001}, tenant="b")
+    check_error_answer(verify, intruder, *ERRORS)
+    if verify("SEC-013", [setup, intruder], c.status_not_in, 200, 201, 202):
+        seen = (intruder.status, _code(intruder))
+        if seen != (unknown.status, _code(unknown)):
+            verify.fail("SEC-013", [setup, intruder, unknown],
+                        f"Received {seen} for another tenant's order but {(unknown.status, _code(unknown))} "
+                        "for an id never issued", "the same answer for both (existence never revealed)")
+        owner = fc.post(PATH, body, tenant="a")
+        if owner.status != 201:
+            verify.fail("SEC-013", [setup, intruder, owner], f"Received {owner.describe()} when the owner then cancelled",
+                        "the owner's order still cancellable by the owner (201)")
+
+
+def _code(ex):  # noqa: ANN001
+    try:
+        return json.loads(ex.response_body).get("code")
+    except (ValueError, AttributeError):
+        return None
+
+
+@pytest.mark.requirement("FC-SOC-004", *ERRORS)
+@pytest.mark.parametrize("header", ["X-Request-ID", "X-Conversation-ID"])
+@pytest.mark.parametrize("how", ["missing", "empty"])
+def test_cancellation_without_a_required_header_is_malformed(run, fc, verify, header, how):
+    setup, order_id = create_order(fc)
+    body = {"orderId": order_id or 1, "reasonCode": "OTHER"}
+    ex = fc.post(PATH, body, omit=(header,)) if how == "missing" else fc.post(PATH, body, headers={header: ""})
+    verify("FC-SOC-004", [setup, ex], c.fc_error, 400, "MALFORMED_REQUEST")
+    check_error_answer(verify, ex, *ERRORS)
+
+
+@pytest.mark.requirement("FC-SOC-007", *ERRORS)
+@pytest.mark.parametrize("field", contracts.openapi_document()["components"]["schemas"]
+                         ["ServiceOrderCancellationRequest"]["required"])
+def test_cancellation_missing_a_required_field_is_malformed(run, fc, verify, field):
+    setup, order_id = create_order(fc)
+    body = {k: v for k, v in {"orderId": order_id or 1, "reasonCode": "OTHER"}.items() if k != field}
+    ex = fc.post(PATH, body)
+    verify("FC-SOC-007", [setup, ex], c.fc_error, 400, "MALFORMED_REQUEST")
+    check_error_answer(verify, ex, *ERRORS)
+
+
+@pytest.mark.requirement("SEC-011", *ERRORS)
+@pytest.mark.parametrize("credential", ["no-token", "malformed-token", "unissued-token"])
+def test_cancellation_without_a_valid_token_is_not_authorised(run, fc, verify, credential):
+    setup, order_id = create_order(fc)
+    bad = None if credential == "no-token" else credential
+    ex = fc.post(PATH, {"orderId": order_id or 1, "reasonCode": "OTHER"}, tenant=None, bad_token=bad)
+    verify("SEC-011", [setup, ex], c.fc_error, 401, "NOT_AUTHORISED")
+    check_error_answer(verify, ex, *ERRORS)
+    if order_id is not None:  # ... and nothing happened: the owner can still cancel it
+        owner = fc.post(PATH, {"orderId": order_id, "reasonCode": "OTHER"})
+        if owner.status != 201:
+            verify.fail("SEC-011", [setup, ex, owner], f"Received {owner.describe()} when the owner then cancelled",
+                        "the refused request changed nothing (owner's cancel: 201)")

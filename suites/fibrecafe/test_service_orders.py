@@ -1,0 +1,111 @@
+"""POST /service-orders: every create-order shape and orderType is accepted with the order; missing
+headers, missing fields and missing credentials are refused with the documented error body."""
+
+from __future__ import annotations
+
+import pytest
+
+from fibrecert import contracts, strategies
+from fibrecert.suites import checks as c
+
+from .conftest import check_error_answer
+
+PATH = "/service-orders"
+SHAPES = {"ProvideOrder": None, "CeaseOrder": "CEASE", "ModifyOrder": "MODIFY"}
+
+
+def order_types() -> list[str]:
+    schemas = contracts.openapi_document()["components"]["schemas"]
+    provide = schemas["ProvideOrder"]["properties"]["orderType"]["enum"]
+    return [*provide, schemas["CeaseOrder"]["properties"]["orderType"]["const"],
+            schemas["ModifyOrder"]["properties"]["orderType"]["const"]]
+
+
+def _with_target_supplier(fc, case):  # noqa: ANN001
+    case.body["supplier"] = fc.target.supplier
+    strategies.assert_valid_fibrecafe("ServiceOrderRequest", case.body)
+    return case
+
+
+def _create(fc, verify, case, ids):  # noqa: ANN001
+    ex = fc.post(PATH, case.body)
+    check_error_answer(verify, ex, "FC-SO-004", "FC-SO-005")
+    if not verify("FC-SO-001", ex, c.status_in, 201):
+        return
+    verify("FC-SO-001", ex, c.openapi_conformance, case)
+    body = verify("FC-SO-001", ex, c.json_schema_valid, "ServiceOrder")
+    if not isinstance(body, dict):
+        return
+    verify("FC-SO-001", ex, c.echoes, body.get("status"), "RECEIVED_BY_GATEWAY", "status")
+    verify("FC-SO-001", ex, c.echoes, body.get("orderType"), case.body["orderType"], "orderType")
+    verify("FC-SO-001", ex, c.echoes, body.get("supplier"), case.body["supplier"], "supplier")
+    order_id = body.get("id")
+    if order_id in ids:
+        verify.fail("FC-SO-002", [ids[order_id], ex], f"Received order id {order_id} twice",
+                    "an id no other order of the tenant has")
+    else:
+        ids[order_id] = ex
+        verify.passed("FC-SO-002", [ex])
+
+
+@pytest.mark.requirement("FC-SO-001", "FC-SO-002", "FC-SO-004", "FC-SO-005")
+def test_valid_create_orders_are_accepted_with_the_order(run, fc, verify):
+    ids: dict = {}
+    run.explore(strategies.fibrecafe_cases(PATH).map(lambda case: _with_target_supplier(fc, case)),
+                lambda case: _create(fc, verify, case, ids))
+
+
+@pytest.mark.requirement("FC-SO-001", "FC-SO-002", "FC-SO-004", "FC-SO-005")
+@pytest.mark.parametrize("order_type", order_types())
+def test_every_order_type_is_accepted(run, fc, verify, profile, order_type):
+    ids: dict = {}
+    cases = strategies.fibrecafe_cases(PATH).filter(lambda case: case.body.get("orderType") == order_type)
+    run.explore(cases.map(lambda case: _with_target_supplier(fc, case)),
+                lambda case: _create(fc, verify, case, ids), examples=profile.enum_repeats)
+
+
+@pytest.mark.requirement("FC-SO-003", "FC-SO-004", "FC-SO-005")
+@pytest.mark.parametrize("header", ["X-Request-ID", "X-Conversation-ID"])
+@pytest.mark.parametrize("how", ["missing", "empty"])
+def test_create_order_without_a_required_header_is_malformed(run, fc, verify, header, how):
+    body = fc.cease_order_body()
+    if how == "missing":
+        ex = fc.post(PATH, body, omit=(header,))
+    else:
+        ex = fc.post(PATH, body, headers={header: ""})
+    verify("FC-SO-003", ex, c.fc_error, 400, "MALFORMED_REQUEST")
+    check_error_answer(verify, ex, "FC-SO-004", "FC-SO-005")
+
+
+def _required_by_shape() -> list[tuple[str, str]]:
+    schemas = contracts.openapi_document()["components"]["schemas"]
+    return [(shape, field) for shape in SHAPES for field in schemas[shape]["required"]]
+
+
+@pytest.mark.requirement("FC-SO-006", "FC-SO-004", "FC-SO-005")
+@pytest.mark.parametrize("shape,field", _required_by_shape())
+def test_create_order_missing_a_required_field_is_malformed(run, fc, verify, shape, field):
+    const = SHAPES[shape]
+
+    def of_shape(case):  # noqa: ANN001
+        ot = case.body.get("orderType")
+        return ot == const if const else ot not in SHAPES.values()
+
+    def send(case):  # noqa: ANN001
+        body = {k: v for k, v in _with_target_supplier(fc, case).body.items() if k != field}
+        if contracts.json_validator("ServiceOrderRequest").is_valid(body):
+            raise strategies.InvalidGenerated(f"dropping {field} left a valid {shape}")
+        ex = fc.post(PATH, body)
+        verify("FC-SO-006", ex, c.fc_error, 400, "MALFORMED_REQUEST")
+        check_error_answer(verify, ex, "FC-SO-004", "FC-SO-005")
+
+    run.explore(strategies.fibrecafe_cases(PATH).filter(of_shape), send, examples=1)
+
+
+@pytest.mark.requirement("SEC-011", "FC-SO-004", "FC-SO-005")
+@pytest.mark.parametrize("credential", ["no-token", "malformed-token", "unissued-token"])
+def test_create_order_without_a_valid_token_is_not_authorised(run, fc, verify, credential):
+    bad = None if credential == "no-token" else credential
+    ex = fc.post(PATH, fc.cease_order_body(), tenant=None, bad_token=bad)
+    verify("SEC-011", ex, c.fc_error, 401, "NOT_AUTHORISED")
+    check_error_answer(verify, ex, "FC-SO-004", "FC-SO-005")
