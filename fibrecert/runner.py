@@ -60,7 +60,7 @@ class Progress:
             self.done += 1
             if not self.quiet:
                 ops = ", ".join(sorted(self.ops)) or "-"
-                name = event["test"].split("::")[-1]
+                name = event["test"].split("::")[-1].removeprefix("test_").replace("_", " ")
                 self.out.write(f"[{self.done:>3}/{self.total}] {event['api']:<9} {ops:<44.44} "
                                f"requests {self.sent:>5}  failures {self.failures:>3}  {name[:60]}\n")
                 self.out.flush()
@@ -129,7 +129,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
         ini.write_text("[pytest]\n")
         suites = _suites_dir()
         args = [str(suites), "-c", str(ini), "--rootdir", str(suites), "-p", "no:cacheprovider",
-                "-p", "no:terminal", "-p", "no:randomly", "-p", "no:xdist",
+                "-p", "no:terminal", "-p", "no:randomly", "-p", "no:xdist", "--capture=no",
                 "-W", "ignore::DeprecationWarning", "-W", "ignore::pytest.PytestUnraisableExceptionWarning",
                 "--target", str(target_file), "--fibrecert-profile", opts.profile,
                 "--fibrecert-seed", str(seed), "--fibrecert-api", opts.api, "--report-dir", str(report_dir)]
