@@ -28,7 +28,7 @@ def build_result(ctx: Any) -> RunResult:
         if req.api == "ala" and req.role and req.role not in roles:
             skipped.append(f"the target file declares no ALA {req.role} role")
         outcome, reason = outcome_for(req.level, rec.passes.get(req.id, 0), rec.failure_counts.get(req.id, 0),
-                                      rec.not_tested.get(req.id, []), skipped)
+                                      rec.not_tested.get(req.id, []), skipped, rec.errors.get(req.id, []))
         evidence: list[dict[str, Any]] = []
         for failure in rec.failures.get(req.id, []):
             *earlier, last = failure.exchanges

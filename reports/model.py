@@ -118,10 +118,16 @@ class RunResult:
                    notes=data.get("notes", []))
 
 
-def outcome_for(level: str, passes: int, failures: int, not_tested: list[str], skipped: list[str]) -> tuple[str, str]:
-    """The outcome of one requirement, and its reason when it is not a plain pass/fail."""
+def outcome_for(level: str, passes: int, failures: int, not_tested: list[str], skipped: list[str],
+                errors: list[str] | None = None) -> tuple[str, str]:
+    """The outcome of one requirement, and its reason when it is not a plain pass/fail.
+
+    fail/warn beat everything; a test that errored makes the requirement not_tested even when other
+    cases passed (part of it went unexercised); data running out after some passes is still a pass."""
     if failures:
         return ("fail" if level == "MUST" else "warn"), ""
+    if errors:
+        return "not_tested", "; ".join(dict.fromkeys(errors))
     if passes:
         return "pass", ""
     if not_tested:

@@ -47,6 +47,7 @@ class Sandbox:
     token_ttl: float = 3600.0
     namespace: str = ""
     defects: tuple[str, ...] = ()
+    record_tokens: bool = False  # tests only: remember issued access tokens in memory
     servers: list[TLSServer] = field(default_factory=list, init=False)
 
     def start(self) -> "Sandbox":
@@ -70,7 +71,8 @@ class Sandbox:
                     defects=defects), mtls),
             (AlaApp(self.store, role="buyer", own_identifier=BUYER, namespace=self.namespace,
                     defects=defects), mtls),
-            (FibreCafeApp(self.store, token_ttl=self.token_ttl, defects=defects), plain),
+            (FibreCafeApp(self.store, token_ttl=self.token_ttl, defects=defects,
+                          record_tokens=self.record_tokens), plain),
         ]
         self.servers = [TLSServer(self.host, port, app, tls).start()
                         for (app, tls), port in zip(apps, self.ports)]
@@ -87,6 +89,11 @@ class Sandbox:
     @property
     def fibrecafe_url(self) -> str:
         return f"{self.servers[2].url}/v1"
+
+    @property
+    def issued_tokens(self) -> list[str]:
+        app = self.servers[2].app
+        return list(app.issued_tokens or [])
 
     def tenant_secret(self, tenant: str) -> str:
         return self._secrets[tenant]

@@ -13,6 +13,7 @@ import uuid
 from typing import Any, Callable
 
 from lxml import etree
+from xmlschema import XMLSchemaException
 from werkzeug.wrappers import Request, Response
 
 from fibrecert import contracts
@@ -111,10 +112,14 @@ class AlaApp:
         if payload.tag != expected:
             raise Fault(400, "WRONG_MESSAGE", f"the Body holds {etree.QName(payload).localname!r}, "
                                               f"expected {request.path.lstrip('/')!r} for {request.path}")
-        error = next(self.schema.iter_errors(payload), None)
-        if error is not None and not self.defects.on("ala-accepts-missing-field"):
+        try:
+            error = next(self.schema.iter_errors(payload), None)
+            reason = (error.reason or str(error.message)) if error is not None else None
+        except (XMLSchemaException, LookupError, ValueError) as exc:  # e.g. an xsi:type naming no type
+            reason = f"the request cannot be validated: {type(exc).__name__}"
+        if reason is not None and not self.defects.on("ala-accepts-missing-field"):
             raise Fault(400, "INVALID_REQUEST", "the request does not satisfy the ALA 2.30 contract",
-                        detail=error.reason or str(error.message))
+                        detail=reason)
         data = self.schema.to_dict(payload, validation="skip",
                                    namespaces=contracts.ala_namespaces(self.namespace))
         if not isinstance(data, dict):  # only with the ala-accepts-missing-field defect
@@ -142,8 +147,6 @@ class AlaApp:
 
     def _cease_order(self, payload: etree._Element, data: dict[str, Any], identity: str) -> bytes:
         buyer = self._check_buyer_identity(data, identity)
-        if self.defects.on("ala-cease-500-on-valid"):
-            raise Fault(500, "INTERNAL", "internal error")
         message_id = data["message"]["messageId"]
         service = data["alaCease"]["serviceIdentifier"]
         with self.store.transaction() as db:
@@ -155,6 +158,8 @@ class AlaApp:
                 raise Fault(400, "UNKNOWN_SERVICE", "no active service with that serviceIdentifier")
             if row["state"] != "active":
                 raise Fault(400, "ALREADY_CEASED", "that service is already ceased")
+            if self.defects.on("ala-cease-500-on-valid"):
+                raise Fault(500, "INTERNAL", "internal error")
             seller_ref = f"CF-ORD-{uuid.uuid4().hex[:16].upper()}"
             db.execute("UPDATE ala_services SET state='ceased' WHERE service_id=?", (service,))
             db.execute("INSERT INTO ala_orders VALUES (?, ?, ?, ?, 'in_flight', ?, strftime('%s','now'))",

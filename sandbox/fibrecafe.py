@@ -38,8 +38,10 @@ class ApiError(Exception):
 
 class FibreCafeApp:
     def __init__(self, store: Store, *, prefix: str = "/v1", token_ttl: float = 3600.0,
-                 defects: Defects | None = None):
+                 defects: Defects | None = None, record_tokens: bool = False):
         self.store, self.prefix, self.token_ttl = store, prefix.rstrip("/"), token_ttl
+        # Tests only: keep issued tokens in memory to prove none leaks into a report. Never persisted.
+        self.issued_tokens: list[str] | None = [] if record_tokens else None
         self.defects = defects or Defects()
         self.routes = {
             f"{self.prefix}/auth/tenant/access-token": self._token,
@@ -116,6 +118,8 @@ class FibreCafeApp:
             return oauth_error(400, "invalid_client", "client authentication failed")
         token = secrets.token_urlsafe(32)
         self.store.issue_token(client_id, token, self.token_ttl)
+        if self.issued_tokens is not None:
+            self.issued_tokens.append(token)
         return Response(json.dumps({"access_token": token, "expires_in": int(self.token_ttl),
                                     "token_type": "Bearer"}),
                         status=200, content_type="application/json", headers={"Cache-Control": "no-store"})
@@ -143,8 +147,8 @@ class FibreCafeApp:
             raise ApiError(400, "MALFORMED_REQUEST", "Content-Type must be application/json")
         try:
             body = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise ApiError(400, "MALFORMED_REQUEST", "the body is not JSON") from None
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise ApiError(400, "MALFORMED_REQUEST", "the body is not JSON (or nests too deeply)") from None
         if not isinstance(body, dict):
             raise ApiError(400, "MALFORMED_REQUEST", "the body must be a JSON object")
         errors = sorted(contracts.json_validator(component).iter_errors(body), key=lambda e: list(e.path))
@@ -164,9 +168,11 @@ class FibreCafeApp:
     def _cancel_order(self, request: Request) -> Response:
         tenant = self._tenant(request)
         body = self._json_body(request, "ServiceOrderCancellationRequest")
-        if self.defects.on("fc-rejects-reason-other") and body["reasonCode"] == "OTHER":
+        if self.defects.on("fc-rejects-end-user-not-moving") and body["reasonCode"] == "END_USER_NOT_MOVING":
             raise ApiError(400, "MALFORMED_REQUEST", "reasonCode: not supported")
         order_id = int(body["orderId"])
+        if order_id > 2**63 - 1:  # beyond any id SQLite can hold: an order never issued
+            raise ApiError(422, "INVALID_REQUEST", "no in-flight order with that orderId")
         with self.store.transaction() as db:
             row = db.execute("SELECT tenant, status FROM fc_orders WHERE id=?", (order_id,)).fetchone()
             other_tenant_ok = self.defects.on("fc-cancel-other-tenant")

@@ -278,7 +278,9 @@ def openapi_conformance(ex: Exchange, case: Any) -> None:
     try:
         case.validate_response(response, checks=[status_code_conformance, content_type_conformance,
                                                  response_schema_conformance])
-    except Exception as exc:  # schemathesis raises a Failure or a FailureGroup of them
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # schemathesis raises a Failure or a FailureGroup (a BaseExceptionGroup)
         failures = getattr(exc, "exceptions", None) or [exc]
         first = failures[0]
         title = getattr(first, "title", type(first).__name__)

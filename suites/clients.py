@@ -17,12 +17,29 @@ from fibrecert import contracts, strategies
 from fibrecert.contracts import soap
 from fibrecert.pki import make_untrusted_identity
 from fibrecert.target import AlaTarget, FibreCafeTarget
-from fibrecert.transport import TLS_REFUSED, UNREACHABLE, Exchange, TargetUnreachable, Transport
+from fibrecert.transport import TIMEOUT, TLS_REFUSED, UNREACHABLE, Exchange, TargetUnreachable, Transport
 
 
-def _unusable(ex: Exchange) -> bool:
-    """No connection at all, or a TLS handshake that failed although valid credentials were used."""
-    return ex.error == UNREACHABLE or (ex.error == TLS_REFUSED and not ex.refusal_expected)
+STOP_AFTER_TIMEOUTS = 3
+
+
+class Breaker:
+    """Stops sending to an API that no longer answers, so a hung target costs a few timeouts, not
+    one per remaining case: after STOP_AFTER_TIMEOUTS consecutive timeouts the API is unusable."""
+
+    def __init__(self) -> None:
+        self.consecutive: dict[str, int] = {}
+
+    def check(self, ex: Exchange, where: str) -> None:
+        if ex.error == UNREACHABLE or (ex.error == TLS_REFUSED and not ex.refusal_expected):
+            raise TargetUnreachable(f"{where}: {ex.describe()}")
+        if ex.error == TIMEOUT:
+            self.consecutive[ex.api] = self.consecutive.get(ex.api, 0) + 1
+            if self.consecutive[ex.api] >= STOP_AFTER_TIMEOUTS:
+                raise TargetUnreachable(f"{where}: stopped answering ({STOP_AFTER_TIMEOUTS} timeouts in a row)")
+        elif ex.error is None:
+            self.consecutive[ex.api] = 0
+
 
 
 class OutOfTestData(Exception):
@@ -62,6 +79,7 @@ class AlaClient:
         self.services = ServicePool(target.active_services)
         self._untrusted: tuple[str, str] | None = None
         self._messages = itertools.count(1)
+        self.breaker = Breaker()
         self.run_tag = uuid.uuid4().hex[:8]
 
     # identities (profile rule 10): who the suite presents itself as
@@ -121,8 +139,7 @@ class AlaClient:
             url=self.url(operation), headers={**self.SOAP_HEADERS, **(headers or {})}, body=data,
             verify=str(self.target.ca_bundle) if self.target.ca_bundle else True,
             cert=self.cert_for(identity), timeout=self.target.timeout, refusal_expected=refusal_expected)
-        if _unusable(ex):
-            raise TargetUnreachable(f"ALA {self.url(operation)}: {ex.describe()}")
+        self.breaker.check(ex, f"ALA {self.url(operation)}")
         return ex
 
     def new_ids(self) -> dict[str, str]:
@@ -149,6 +166,7 @@ class FibreCafeClient:
         self.target, self.transport = target, transport
         self._tokens: dict[str, str] = {}
         self.conversation = str(uuid.uuid4())
+        self.breaker = Breaker()
 
     @property
     def verify(self) -> Any:
@@ -174,8 +192,7 @@ class FibreCafeClient:
             url=self.target.token_url, headers={"Content-Type": "application/x-www-form-urlencoded",
                                                 "Accept": "application/json", "Authorization": f"Basic {basic}"},
             body=form, verify=self.verify, timeout=self.target.timeout)
-        if _unusable(ex):
-            raise TargetUnreachable(f"Fibre Cafe token endpoint {self.target.token_url}: {ex.describe()}")
+        self.breaker.check(ex, f"Fibre Cafe token endpoint {self.target.token_url}")
         return ex
 
     def token(self, tenant: str = "a") -> str:
@@ -221,8 +238,7 @@ class FibreCafeClient:
         ex = self.transport.send(api="fibrecafe", operation=f"POST {path}", identity=identity,
                                  method=method, url=f"{self.target.base_url}{path}", headers=h, body=data,
                                  verify=self.verify, timeout=self.target.timeout, refusal_expected=refusal_expected)
-        if _unusable(ex):
-            raise TargetUnreachable(f"Fibre Cafe {self.target.base_url}: {ex.describe()}")
+        self.breaker.check(ex, f"Fibre Cafe {self.target.base_url}")
         return ex
 
     def cease_order_body(self) -> dict[str, Any]:

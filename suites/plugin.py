@@ -258,8 +258,9 @@ def pytest_runtest_call(item: pytest.Item):  # type: ignore[no-untyped-def]
                 ctx.recorder.mark_not_tested(r, str(exc))
             outcome.force_exception(pytest.skip.Exception(str(exc), _use_item_location=True))
         elif not isinstance(exc, pytest.skip.Exception):
+            first_line = (str(exc).strip().splitlines() or [""])[0]
             for r in ids:
-                ctx.recorder.mark_not_tested(r, f"the test could not run: {type(exc).__name__}: {exc}"[:300])
+                ctx.recorder.mark_error(r, f"{item.nodeid} could not run: {type(exc).__name__}: {first_line}"[:300])
     elif verifier is not None and verifier.must_failures:
         outcome.force_exception(AssertionError("\n".join(verifier.must_failures)))
     ctx.recorder.emit({"type": "test_end", "test": item.nodeid, "api": _api_of(item)})

@@ -35,6 +35,7 @@ class Recorder:
         self.cases: dict[str, set[str]] = defaultdict(set)
         self.not_tested: dict[str, list[str]] = defaultdict(list)
         self.skipped: dict[str, list[str]] = defaultdict(list)
+        self.errors: dict[str, list[str]] = defaultdict(list)
         self.tests: dict[str, set[str]] = defaultdict(set)
         self.stopped_early: list[str] = []
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -62,6 +63,12 @@ class Recorder:
     def mark_not_tested(self, requirement: str, reason: str) -> None:
         with self._lock:
             self.not_tested[requirement].append(reason)
+
+    def mark_error(self, requirement: str, reason: str) -> None:
+        """A test of this requirement could not run (a fibrecert bug or a broken generator): part of
+        the requirement went unexercised, so it can no longer be a pass."""
+        with self._lock:
+            self.errors[requirement].append(reason)
 
     def mark_skipped(self, requirement: str, reason: str) -> None:
         with self._lock:

@@ -1,0 +1,235 @@
+"""End to end: the CLI against real sandboxes over loopback (TLS, mutual TLS, OAuth2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from fibrecert import contracts
+from fibrecert.sandbox import DEFECTS
+
+from helpers import REPO, fibrecert, outcomes, results
+
+FIVE_OPERATIONS = {"POST /ceaseOrder", "POST /cancelOrder", "POST /unsolicitedCeaseRequest",
+                   "POST /service-orders", "POST /service-order-cancellations"}
+SPEC_KEYS = {"tool", "contracts", "target", "seed", "profile", "started_at", "finished_at", "verdict", "requirements"}
+REQ_KEYS = {"id", "operation", "level", "basis", "text", "outcome", "cases", "evidence"}
+
+pytestmark = pytest.mark.slow
+
+
+def test_embedded_run_is_conformant_exercises_all_five_operations_and_writes_three_files(tmp_path):
+    report = tmp_path / "report"
+    done = fibrecert("run", "--profile", "smoke", "--report-dir", str(report), "--seed", "7")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "CONFORMANT" in done.stdout and "[  1/" in done.stdout  # verdict and progress lines
+    assert {p.name for p in report.iterdir()} >= {"index.html", "results.json", "junit.xml"}
+    data = results(report)
+    assert SPEC_KEYS <= set(data) and data["verdict"] == "CONFORMANT" and data["seed"] == 7
+    assert data["contracts"] == {"ala": "2.30", "fibrecafe": "1.17"}
+    assert {r["id"] for r in data["requirements"]} == set(contracts.requirements())
+    for r in data["requirements"]:
+        assert REQ_KEYS <= set(r) and r["outcome"] == "pass", r
+        assert r["cases"] > 0, r["id"]
+    exercised = {r["operation"] for r in data["requirements"] if r["cases"]}
+    assert FIVE_OPERATIONS <= exercised
+    suite = ET.parse(report / "junit.xml").getroot()
+    assert suite.get("tests") == str(len(data["requirements"])) and suite.get("failures") == "0"
+    assert all(re.match(r"^(ALA-|FC-|SEC-|ROB-)", tc.get("name")) for tc in suite.iter("testcase"))
+    assert "CONFORMANT" in (report / "index.html").read_text()
+
+
+def test_the_same_seed_sends_the_same_cases(tmp_path):
+    def bodies(report):
+        return [e["request"]["body"] for r in results(report)["requirements"] for e in r["evidence"]]
+
+    runs = []
+    for n in range(2):
+        report = tmp_path / f"r{n}"
+        done = fibrecert("run", "--profile", "smoke", "--api", "fibrecafe", "--report-dir", str(report),
+                         "--seed", "99", "--quiet", "--sandbox-defect", "fc-cancel-status-outside-enum")
+        assert done.returncode == 1, done.stdout + done.stderr
+        runs.append([re.sub(r'"orderId": \d+', "", b) for b in bodies(report)])
+    assert runs[0] and runs[0] == runs[1]
+
+
+def test_sandbox_command_and_run_against_its_target_file(tmp_path):
+    target = tmp_path / "target.toml"
+    proc = subprocess.Popen([sys.executable, "-m", "fibrecert", "sandbox", "--state-dir", str(tmp_path / "s"),
+                             "--target-file", str(target), "--services", "80"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO))
+    try:
+        deadline = time.monotonic() + 30
+        while not target.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert target.exists(), proc.stderr.read() if proc.poll() is not None else "no target file"
+        time.sleep(0.2)
+        done = fibrecert("run", "--target", str(target), "--profile", "smoke", "--report-dir", str(tmp_path / "r"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert results(tmp_path / "r")["verdict"] == "CONFORMANT"
+        assert oct(target.stat().st_mode & 0o777) == "0o600"  # it holds client secrets
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert "Target file" in out and "https://localhost:" in out
+
+
+def _unreachable_target(tmp_path: Path, sandbox_target: Path) -> Path:
+    text = sandbox_target.read_text()
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    text = re.sub(r"https://localhost:\d+", f"https://localhost:{port}", text)
+    path = tmp_path / "down.toml"
+    path.write_text(text)
+    return path
+
+
+def test_an_unreachable_target_ends_incomplete_within_30_seconds(tmp_path, start_sandbox):
+    sb = start_sandbox()
+    target = _unreachable_target(tmp_path, sb.write_target(tmp_path / "up.toml"))
+    started = time.monotonic()
+    done = fibrecert("run", "--target", str(target), "--report-dir", str(tmp_path / "r"))
+    assert time.monotonic() - started < 30
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    data = results(tmp_path / "r")
+    assert data["verdict"] == "INCOMPLETE" and data["stopped_early"]
+    assert all(r["outcome"] in ("not_tested", "skip") for r in data["requirements"])
+    assert any("unreachable" in r.get("reason", "") for r in data["requirements"])
+    assert (tmp_path / "r" / "index.html").exists()
+
+
+class _SilentServer:
+    """Accepts TCP connections and never answers: a hung target."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_a_hung_target_yields_a_finished_report_not_a_hang(tmp_path, start_sandbox):
+    sb = start_sandbox()
+    silent = _SilentServer()
+    try:
+        text = sb.write_target(tmp_path / "up.toml").read_text()
+        text = re.sub(r'base_url = "https://localhost:\d+/v1"', f'base_url = "https://localhost:{silent.port}/v1"', text)
+        text = text.replace('[fibrecafe]\n', '[fibrecafe]\ntimeout = 1\n')
+        target = tmp_path / "hung.toml"
+        target.write_text(text)
+        started = time.monotonic()
+        done = fibrecert("run", "--target", str(target), "--api", "fibrecafe", "--report-dir", str(tmp_path / "r"))
+        assert time.monotonic() - started < 60
+    finally:
+        silent.close()
+    assert done.returncode in (1, 3), done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert results(tmp_path / "r")["verdict"] in ("NON_CONFORMANT", "INCOMPLETE")
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_each_sandbox_defect_is_caught_and_nothing_else_fails(tmp_path, defect):
+    report = tmp_path / "r"
+    api = "ala" if defect.startswith("ala-") else "fibrecafe"
+    done = fibrecert("run", "--profile", "smoke", "--api", api, "--quiet", "--report-dir", str(report),
+                     "--sandbox-defect", defect)
+    seen = outcomes(report)
+    violated = set(DEFECTS[defect].violates)
+    caught = {r for r, o in seen.items() if o in ("fail", "warn")}
+    assert caught & violated, f"{defect} went unnoticed: {done.stdout}"
+    assert caught <= violated, f"{defect} also failed unrelated requirements: {sorted(caught - violated)}"
+    expected_code = 1 if any(seen[r] == "fail" for r in violated) else 0
+    assert done.returncode == expected_code, done.stdout + done.stderr
+
+
+def test_pytest_runs_the_suites_against_a_target_file(tmp_path, start_sandbox):
+    sb = start_sandbox()
+    target = sb.write_target(tmp_path / "t.toml")
+    import fibrecert.suites as suites
+
+    done = subprocess.run([sys.executable, "-m", "pytest", str(Path(suites.__file__).parent), "--target", str(target),
+                           "--fibrecert-profile", "smoke", "-q", "-p", "no:cacheprovider", "--report-dir",
+                           str(tmp_path / "r"), "-W", "ignore::DeprecationWarning"],
+                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout
+    assert results(tmp_path / "r")["verdict"] == "CONFORMANT"
+
+
+def test_a_failing_case_replays_to_the_same_observation(tmp_path, start_sandbox):
+    sb = start_sandbox(defects=("fc-cancel-status-outside-enum", "ala-cease-no-correlation-echo"))
+    target = sb.write_target(tmp_path / "t.toml")
+    done = fibrecert("run", "--target", str(target), "--profile", "smoke", "--quiet", "--report-dir", str(tmp_path / "r"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    data = results(tmp_path / "r")
+    by_id = {r["id"]: r for r in data["requirements"]}
+    for requirement in ("FC-SOC-001", "ALA-CEASE-003"):
+        evidence = by_id[requirement]["evidence"][0]
+        assert evidence["replay"].startswith("fibrecert replay ")
+        exchange = evidence["replay"].split()[-1]
+        replayed = fibrecert("replay", str(tmp_path / "r" / "results.json"), exchange)
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+        assert "Same observation as recorded." in replayed.stdout
+        if requirement == "FC-SOC-001":
+            assert '"status": "DONE"' in replayed.stdout  # the defect is still visible in the replayed answer
+
+
+def test_no_secret_reaches_a_report_file_or_the_terminal(tmp_path, start_sandbox):
+    sb = start_sandbox(record_tokens=True, defects=("fc-cancel-status-outside-enum", "fc-double-cancel",
+                                                     "ala-cease-no-correlation-echo"))
+    target = sb.write_target(tmp_path / "t.toml")
+    done = fibrecert("run", "--target", str(target), "--profile", "smoke", "--report-dir", str(tmp_path / "r"))
+    assert done.returncode == 1
+    secrets = [sb.tenant_secret("tenant-a"), sb.tenant_secret("tenant-b"), *sb.issued_tokens]
+    assert len(sb.issued_tokens) >= 2
+    for ident in sb.pki.clients.values():
+        key_lines = [ln for ln in ident.key.read_text().splitlines() if ln and "PRIVATE KEY" not in ln]
+        secrets.extend(key_lines)
+    written = {p.name: p.read_text() for p in (tmp_path / "r").iterdir()}
+    written["stdout"], written["stderr"] = done.stdout, done.stderr
+    assert "[REDACTED]" in written["results.json"]  # evidence with Authorization headers was written
+    for where, text in written.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret reached {where}"
+        assert "PRIVATE KEY" not in text
+
+
+def test_report_command_renders_the_html_again(tmp_path, start_sandbox):
+    done = fibrecert("run", "--profile", "smoke", "--api", "fibrecafe", "--quiet", "--report-dir", str(tmp_path / "r"),
+                     "--sandbox-defect", "fc-double-cancel")
+    assert done.returncode == 1
+    again = fibrecert("report", str(tmp_path / "r" / "results.json"), "-o", str(tmp_path / "again"))
+    assert again.returncode == 0, again.stderr
+    html = (tmp_path / "again" / "index.html").read_text()
+    assert "NON_CONFORMANT" in html and "FC-SOC-008" in html
+    bad = fibrecert("report", str(tmp_path / "nope.json"))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
