@@ -6,7 +6,9 @@ is sent. Secret values are held in `Secret` so that they never print.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,7 +170,7 @@ class _Section:
             return None
         path = (self.path.parent / value).resolve()
         if not path.is_file():
-            raise self.error(key, f"file not found: {value}")
+            raise self.error(key, f"file not found: {value!r}")
         return path
 
     def secret(self, key: str, *, required: bool = True) -> Secret | None:
@@ -188,9 +190,21 @@ class _Section:
 
     def number(self, key: str, default: float) -> float:
         value = self.data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
             raise self.error(key, "must be a positive number of seconds")
         return float(value)
+
+    def ca_bundle(self, key: str = "ca_bundle") -> Path | None:
+        path = self.file(key, required=False)
+        if path is None:
+            return None
+        try:
+            certs = x509.load_pem_x509_certificates(path.read_bytes())
+        except (ValueError, OSError) as exc:
+            raise self.error(key, f"not a readable PEM certificate bundle ({type(exc).__name__})") from None
+        if not certs:
+            raise self.error(key, "holds no certificate")
+        return path
 
     def identity(self, stem: str, *, required: bool) -> ClientIdentity | None:
         cert_key, key_key = f"{stem}_cert", f"{stem}_key"
@@ -235,7 +249,7 @@ def _load_ala(path: Path, data: Any) -> AlaTarget:
         base_url=base_url or "",
         buyer_base_url=buyer_base_url,
         namespace=namespace,
-        ca_bundle=s.file("ca_bundle", required=False),
+        ca_bundle=s.ca_bundle(),
         client=s.identity("client", required=True),  # type: ignore[arg-type]
         other_client=other,
         seller_client=s.identity("seller_client", required=buyer_base_url is not None),
@@ -258,14 +272,12 @@ def _load_fibrecafe(path: Path, data: Any) -> FibreCafeTarget:
     if other_secret is not None and other_id is None:
         raise s.error("other_client_id", "missing required key (needed with other_client_secret)")
     supplier = s.string("supplier") or ""
-    import re
-
-    if not re.fullmatch(r"\w{1,20}", supplier):
+    if not re.fullmatch(r"\w{1,20}", supplier, flags=re.ASCII):  # ECMA-262 \w, as in the contract
         raise s.error("supplier", "must match ^\\w{1,20}$ (the contract's supplier pattern)")
     return FibreCafeTarget(
         base_url=base_url,
         token_url=token_url,
-        ca_bundle=s.file("ca_bundle", required=False),
+        ca_bundle=s.ca_bundle(),
         client_id=s.string("client_id") or "",
         client_secret=s.secret("client_secret"),  # type: ignore[arg-type]
         other_client_id=other_id,

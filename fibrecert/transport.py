@@ -8,6 +8,7 @@ refusal is a valid answer to a request without a client certificate) from one th
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import threading
@@ -63,7 +64,9 @@ _SECRET_JSON_FIELDS = re.compile(r'("(?:access_token|refresh_token|client_secret
 def redact_headers(headers: dict[str, str], secrets: SecretRegistry) -> dict[str, str]:
     out = {}
     for k, v in headers.items():
-        if k.lower() in ("authorization", "proxy-authorization", "cookie", "set-cookie"):
+        if k.lower() in ("cookie", "set-cookie"):
+            out[k] = REDACTED
+        elif k.lower() in ("authorization", "proxy-authorization"):
             scheme = v.split(" ", 1)[0] if " " in v else ""
             out[k] = f"{scheme} {REDACTED}".strip()
         else:
@@ -133,14 +136,14 @@ class Exchange:
         return f"HTTP {self.status}"
 
     def evidence(self, secrets: SecretRegistry) -> dict[str, Any]:
-        body = self.text
+        body = redact_text(self.text, secrets)
         truncated = len(body) > EVIDENCE_BODY_LIMIT
         response: dict[str, Any]
         if self.error:
             response = {"error": self.error, "detail": secrets.scrub(self.error_detail)}
         else:
             response = {"status": self.status, "headers": redact_headers(self.response_headers, secrets),
-                        "body": redact_text(body[:EVIDENCE_BODY_LIMIT], secrets)}
+                        "body": body[:EVIDENCE_BODY_LIMIT]}
             if truncated:
                 response["truncated"] = True
         return {
@@ -148,7 +151,7 @@ class Exchange:
             "identity": self.identity,
             "request": {"method": self.method, "url": secrets.scrub(self.url),
                         "headers": redact_headers(self.request_headers, secrets),
-                        "body": redact_text(self.request_body[:EVIDENCE_BODY_LIMIT], secrets)},
+                        "body": redact_text(self.request_body, secrets)[:EVIDENCE_BODY_LIMIT]},
             "response": response,
             "elapsed_ms": round(self.elapsed * 1000, 1),
         }
@@ -193,14 +196,41 @@ class Transport:
         self.limiter.wait()
         self.sent += 1
         started = time.monotonic()
-        deadline = started + timeout
+        key = (cert, str(verify))
+        session = self._session(key)
+        scratch = dataclasses.replace(ex)  # the worker writes here; adopted only if it finished in time
+        worker = threading.Thread(target=self._exchange, name=f"fibrecert-send-{ex.id}", daemon=True,
+                                  args=(session, scratch, data, verify, cert, timeout, started + timeout))
+        worker.start()
+        # A hard deadline: a target that trickles bytes defeats per-read socket timeouts, so the wait
+        # is bounded here; an abandoned worker dies with its socket (or the process), never the run.
+        worker.join(timeout + 0.2)
+        if worker.is_alive():
+            ex.error, ex.error_detail = TIMEOUT, f"no complete answer within {timeout:g} s"
+            self._sessions.pop(key, None)
+        else:
+            for name in ("status", "response_headers", "response_body", "error", "error_detail"):
+                setattr(ex, name, getattr(scratch, name))
+        ex.elapsed = time.monotonic() - started
+        if self.on_exchange is not None:
+            self.on_exchange(ex)
+        return ex
+
+
+
+    def _exchange(self, session: requests.Session, ex: Exchange, data: bytes, verify: Any,
+                  cert: tuple[str, str] | None, timeout: float, deadline: float) -> None:
         response = None
         try:
+            prepared = session.prepare_request(requests.Request(ex.method, ex.url, headers=ex.request_headers,
+                                                                data=data))
             # verify and cert are passed per request: a Session's own `verify` is overridden by
-            # REQUESTS_CA_BUNDLE in the environment (a long-standing requests behaviour).
-            response = self._session((cert, str(verify))).request(
-                method, url, headers=headers, data=data, verify=verify, cert=cert,
-                timeout=(min(5.0, timeout), timeout), stream=True, allow_redirects=False)
+            # REQUESTS_CA_BUNDLE in the environment (a long-standing requests behaviour). Sent through
+            # the adapter, so that redirects are neither followed nor read (requests reads a 3xx body).
+            settings = session.merge_environment_settings(prepared.url, {}, True, verify, cert)
+            response = session.get_adapter(prepared.url).send(
+                prepared, stream=True, timeout=(min(5.0, timeout), timeout), verify=settings["verify"],
+                cert=cert, proxies=settings["proxies"])
             chunks, size = [], 0
             for chunk in response.raw.stream(16384, decode_content=True):
                 chunks.append(chunk)
@@ -228,13 +258,11 @@ class Transport:
             ex.error, ex.error_detail = DROPPED, _reason(exc)
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
             ex.error, ex.error_detail = DROPPED, _reason(exc)
+        except Exception as exc:  # anything else a hostile answer provokes ends this exchange, not the run
+            ex.error, ex.error_detail = DROPPED, f"{type(exc).__name__}: {_reason(exc)}"
         finally:
             if response is not None:
                 response.close()
-        ex.elapsed = time.monotonic() - started
-        if self.on_exchange is not None:
-            self.on_exchange(ex)
-        return ex
 
 
 class _TooLarge(Exception):
