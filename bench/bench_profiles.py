@@ -39,30 +39,32 @@ def main() -> None:
     ap.add_argument("--external", action="store_true", help="target a `fibrecert sandbox` in another process")
     args = ap.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="fibrecert-bench-"))
-    sandbox = None
-    target = None
-    if args.external:
-        target = workdir / "target.toml"
-        sandbox = subprocess.Popen([sys.executable, "-m", "fibrecert", "sandbox", "--state-dir", str(workdir / "s"),
-                                    "--target-file", str(target), "--services", "5000"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while not target.exists():
-            time.sleep(0.1)
-        time.sleep(0.3)
-    try:
-        print(f"| profile | target | wall time (median of {args.repeat}) | requests | requests/s | verdict |")
-        print("| --- | --- | --- | --- | --- | --- |")
-        for profile in args.profiles.split(","):
-            runs = [one_run(profile, target, workdir) for _ in range(args.repeat)]
-            wall = statistics.median(r[0] for r in runs)
-            requests = runs[0][1]
-            verdicts = sorted({r[2] for r in runs})
-            where = "external sandbox process" if args.external else "embedded sandbox"
-            print(f"| {profile} | {where} | {wall:.1f} s | {requests} | {requests / wall:.0f} | {', '.join(verdicts)} |")
-    finally:
-        if sandbox:
-            sandbox.terminate()
-            sandbox.wait(timeout=10)
+    print(f"| profile | target | wall time (median of {args.repeat}) | requests | requests/s | verdict |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for profile in args.profiles.split(","):
+        runs = []
+        for n in range(args.repeat):
+            if not args.external:
+                runs.append(one_run(profile, None, workdir))
+                continue
+            # a fresh sandbox process per run: active services are ceased for real, once each
+            target = workdir / f"target-{profile}-{n}.toml"
+            sandbox = subprocess.Popen([sys.executable, "-m", "fibrecert", "sandbox", "--state-dir",
+                                        str(workdir / f"s-{profile}-{n}"), "--target-file", str(target)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                while not target.exists():
+                    time.sleep(0.1)
+                time.sleep(0.3)
+                runs.append(one_run(profile, target, workdir))
+            finally:
+                sandbox.terminate()
+                sandbox.wait(timeout=10)
+        wall = statistics.median(r[0] for r in runs)
+        requests = runs[0][1]
+        verdicts = sorted({r[2] for r in runs})
+        where = "external sandbox process" if args.external else "embedded sandbox"
+        print(f"| {profile} | {where} | {wall:.1f} s | {requests} | {requests / wall:.0f} | {', '.join(verdicts)} |")
 
 
 if __name__ == "__main__":
