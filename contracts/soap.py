@@ -30,22 +30,23 @@ def safe_parser() -> etree.XMLParser:
                            dtd_validation=False, remove_pis=True)
 
 
-def parse_xml(data: bytes) -> etree._Element:
-    """Parse untrusted XML: refuse DTDs and entity declarations; never fetch or expand anything."""
-    if len(data) > MAX_BODY:
+def parse_xml(data: bytes, *, allow_dtd: bool = False, limit: int | None = MAX_BODY) -> etree._Element:
+    """Parse untrusted XML: refuse DTDs and entity declarations; never fetch or expand anything.
+    (`allow_dtd` exists only for the sandbox's `ala-accepts-dtd` defect; entities stay unexpanded.)"""
+    if limit is not None and len(data) > limit:
         raise EnvelopeError(f"body of {len(data)} bytes is over the 1 MiB limit")
     try:
         tree = etree.fromstring(data, safe_parser()).getroottree()
     except etree.XMLSyntaxError as exc:
         raise EnvelopeError(f"XML is not well-formed: {exc.msg}") from None
     info = tree.docinfo
-    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+    if not allow_dtd and (info.doctype or info.internalDTD is not None or info.externalDTD is not None):
         raise EnvelopeError("a document type declaration (DTD) is not allowed")
     return tree.getroot()
 
 
-def parse_envelope(data: bytes) -> Envelope:
-    root = parse_xml(data)
+def parse_envelope(data: bytes, *, allow_dtd: bool = False, limit: int | None = MAX_BODY) -> Envelope:
+    root = parse_xml(data, allow_dtd=allow_dtd, limit=limit)
     if root.tag != f"{{{SOAP_ENV}}}Envelope":
         raise EnvelopeError(f"root element is {_name(root)}, not a SOAP 1.1 Envelope ({SOAP_ENV})")
     children = [c for c in root if isinstance(c.tag, str)]

@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, help="reproduce a run exactly")
     r.add_argument("--max-rps", type=_positive_float, metavar="R", help="never send more than R requests per second")
     r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.add_argument("--events", metavar="FILE", help="also write the run's events (time-stamped NDJSON) to FILE")
     r.add_argument("--sandbox-defect", action="append", default=[], metavar="NAME",
                    help="(self-test) start the embedded sandbox with a named defect")
 
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return run(RunOptions(target=args.target, api=args.api, profile=args.profile,
                                   report_dir=args.report_dir, seed=args.seed, max_rps=args.max_rps,
-                                  quiet=args.quiet, defects=tuple(args.sandbox_defect)))
+                                  quiet=args.quiet, defects=tuple(args.sandbox_defect), events=args.events))
         if args.command == "sandbox":
             return _sandbox(args)
         if args.command == "report":

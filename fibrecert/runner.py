@@ -34,6 +34,7 @@ class RunOptions:
     max_rps: float | None = None
     quiet: bool = False
     defects: tuple[str, ...] = ()  # embedded sandbox only (self-tests)
+    events: str | None = None      # write the run's events here as NDJSON (one JSON object a line)
 
 
 class Progress:
@@ -66,9 +67,27 @@ class Progress:
                 self.out.flush()
 
 
+class EventLog:
+    """Every event of the run, time-stamped, as NDJSON: another handler over the same stream."""
+
+    def __init__(self, path: Path):
+        import json
+
+        self._json = json
+        self.started = time.monotonic()
+        self.fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        self.fh.write(self._json.dumps({"t": round(time.monotonic() - self.started, 4), **event}) + "\n")
+
+    def close(self) -> None:
+        self.fh.close()
+
+
 class _RunnerPlugin:
-    def __init__(self, progress: Progress):
+    def __init__(self, progress: Progress, extra: list[Any] | None = None):
         self.progress = progress
+        self.extra = extra or []
         self.result: Any = None
 
     @pytest.hookimpl(trylast=True)
@@ -78,6 +97,7 @@ class _RunnerPlugin:
         ctx = config.stash.get(CTX_KEY, None)
         if ctx is not None:
             ctx.recorder.listeners.append(self.progress)
+            ctx.recorder.listeners.extend(self.extra)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.progress.total = len(session.items)
@@ -136,11 +156,16 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
         if opts.max_rps:
             args += ["--max-rps", str(opts.max_rps)]
         progress = Progress(out, opts.quiet)
-        plugin = _RunnerPlugin(progress)
+        events = EventLog(Path(opts.events)) if opts.events else None
+        plugin = _RunnerPlugin(progress, [events] if events else [])
         if not opts.quiet:
             out.write(f"fibrecert run: profile {opts.profile}, seed {seed}, target {'embedded sandbox' if sandbox else target_file}\n")
         started = time.monotonic()
-        code = pytest.main(args, plugins=[plugin])
+        try:
+            code = pytest.main(args, plugins=[plugin])
+        finally:
+            if events:
+                events.close()
         result = plugin.result
         if result is None:
             err.write(f"fibrecert: the run did not complete (pytest exit {int(code)}); no report was written\n")

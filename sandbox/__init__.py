@@ -64,7 +64,8 @@ class Sandbox:
         self._secrets = {TENANT_A: secrets.token_urlsafe(24), TENANT_B: secrets.token_urlsafe(24)}
         for tenant, secret in self._secrets.items():
             self.store.add_tenant(tenant, secret)
-        mtls = server_tls_context(self.pki.server.cert, self.pki.server.key, client_ca=self.pki.ca)
+        mtls = server_tls_context(self.pki.server.cert, self.pki.server.key,
+                                  client_ca=None if defects.on("ala-trusts-the-message") else self.pki.ca)
         plain = server_tls_context(self.pki.server.cert, self.pki.server.key, client_ca=None)
         apps = [
             (AlaApp(self.store, role="seller", own_identifier=SELLER, namespace=self.namespace,
@@ -98,7 +99,8 @@ class Sandbox:
     def tenant_secret(self, tenant: str) -> str:
         return self._secrets[tenant]
 
-    def write_target(self, path: Path | None = None, *, services: int | None = None) -> Path:
+    def write_target(self, path: Path | None = None, *, services: int | None = None,
+                     timeout: float = 5.0) -> Path:
         """Write a target file for this sandbox (mode 0600: it holds the tenants' client secrets)."""
         path = Path(path or self.state_dir / "target.toml")
         available = self.store.active_services(BUYER)[: services or self.services]
@@ -126,6 +128,7 @@ class Sandbox:
             f"other_buyer_identifier = {q(OTHER_BUYER)}",
             f"seller_identifier = {q(SELLER)}",
             "active_services = [" + ", ".join(q(s) for s in available) + "]",
+            f"timeout = {timeout:g}  # seconds per request: ample on loopback",
             "",
             "[fibrecafe]",
             f"base_url = {q(self.fibrecafe_url)}",
@@ -136,6 +139,7 @@ class Sandbox:
             f"other_client_id = {q(TENANT_B)}",
             f"other_client_secret = {q(self._secrets[TENANT_B])}",
             f"supplier = {q(SUPPLIER)}",
+            f"timeout = {timeout:g}",
             "",
         ]
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -7,13 +7,16 @@ encoded through the same XSD, so the sandbox cannot answer outside its contract 
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
+import itertools
 import logging
+import time
 import uuid
 from typing import Any, Callable
 
 from lxml import etree
-from xmlschema import XMLSchemaException
+from xmlschema import XMLSchemaChildrenValidationError, XMLSchemaException
 from werkzeug.wrappers import Request, Response
 
 from fibrecert import contracts
@@ -24,6 +27,15 @@ from .defects import Defects
 from .store import Store
 
 log = logging.getLogger("fibrecert.sandbox.ala")
+
+
+_DATE_TIME = contracts.ala_schema().maps.types["{http://www.w3.org/2001/XMLSchema}dateTime"]
+
+
+def _blank_to_text(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _blank_to_text(v) for k, v in value.items()}
+    return "" if value is None else value
 
 
 class Fault(Exception):
@@ -70,15 +82,26 @@ class AlaApp:
         if self.defects.on("ala-fault-without-faultcode"):
             element.remove(element[0])
         headers = {"Connection": "close"} if fault.status in (400, 401) and fault.code == "TOO_LARGE" else {}
+        if self.defects.on("ala-faults-as-json"):
+            import json
+
+            return Response(json.dumps(data), status=fault.status, content_type="application/json", headers=headers)
         return Response(soap.build_envelope(element), status=fault.status,
                         content_type="text/xml; charset=utf-8", headers=headers)
 
     def _encode(self, root: str, data: dict[str, Any]) -> etree._Element:
+        if self.defects.on("ala-accepts-invalid-values"):  # echoes what it accepted, valid or not
+            element, _ = self.schema.encode(data, path=contracts.ala_qname(root, self.namespace),
+                                            namespaces=contracts.ala_namespaces(self.namespace),
+                                            etree_element_class=etree.Element, indent=0, validation="lax")
+            return element
         return self.schema.encode(data, path=contracts.ala_qname(root, self.namespace),
                                   namespaces=contracts.ala_namespaces(self.namespace),
                                   etree_element_class=etree.Element, indent=0)
 
     def _read_body(self, request: Request) -> bytes:
+        if self.defects.on("ala-no-size-limit"):
+            return request.stream.read()
         length = request.content_length
         if length is not None and length > soap.MAX_BODY:
             raise Fault(400, "TOO_LARGE", "request body is over the 1 MiB limit")
@@ -91,20 +114,26 @@ class AlaApp:
         handler = self.operations.get(request.path)
         if handler is None:
             raise Fault(404, "NOT_FOUND", f"no operation at {request.path}")
-        if request.method != "POST":
+        if request.method != "POST" and not self.defects.on("ala-get-allowed"):
             return Response(soap.build_envelope(self._encode(
                 "fault", {"faultcode": "METHOD_NOT_ALLOWED", "faultmessage": "use POST"})),
                 status=405, content_type="text/xml; charset=utf-8", headers={"Allow": "POST"})
         # Rule 10: the identity is the client certificate's subject CN.
         pem = request.environ.get("SSL_CLIENT_CERT")
         identity = subject_common_name(pem) if pem else None
+        if request.method != "POST":  # only with the ala-get-allowed defect
+            return Response(soap.build_envelope(None), status=200, content_type="text/xml; charset=utf-8")
+        if not identity and self.defects.on("ala-trusts-the-message"):
+            identity = "(from the message)"
         if not identity:
             raise Fault(401, "NOT_AUTHENTICATED", "a client certificate is required")
-        if not soap.is_xml_content_type(request.headers.get("Content-Type")):
+        if not soap.is_xml_content_type(request.headers.get("Content-Type")) \
+                and not self.defects.on("ala-accepts-any-content-type"):
             raise Fault(400, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be text/xml or application/xml")
         body = self._read_body(request)
         try:
-            envelope = soap.parse_envelope(body)
+            envelope = soap.parse_envelope(body, allow_dtd=self.defects.on("ala-accepts-dtd"),
+                                           limit=None if self.defects.on("ala-no-size-limit") else soap.MAX_BODY)
             payload = soap.single_payload(envelope)
         except soap.EnvelopeError as exc:
             raise Fault(400, "INVALID_ENVELOPE", str(exc)) from None
@@ -113,8 +142,8 @@ class AlaApp:
             raise Fault(400, "WRONG_MESSAGE", f"the Body holds {etree.QName(payload).localname!r}, "
                                               f"expected {request.path.lstrip('/')!r} for {request.path}")
         try:
-            error = next(self.schema.iter_errors(payload), None)
-            reason = (error.reason or str(error.message)) if error is not None else None
+            errors = self._schema_errors(payload)
+            reason = (errors[0].reason or str(errors[0].message)) if errors else None
         except (XMLSchemaException, LookupError, ValueError) as exc:  # e.g. an xsi:type naming no type
             reason = f"the request cannot be validated: {type(exc).__name__}"
         if reason is not None and not self.defects.on("ala-accepts-missing-field"):
@@ -124,7 +153,51 @@ class AlaApp:
                                    namespaces=contracts.ala_namespaces(self.namespace))
         if not isinstance(data, dict):  # only with the ala-accepts-missing-field defect
             data = {}
-        return Response(handler(payload, data, identity), status=200, content_type="text/xml; charset=utf-8")
+        if self.defects.on("ala-accepts-invalid-values"):  # blank values decode to None: keep them as text
+            data = _blank_to_text(data)
+        if identity == "(from the message)":  # ala-trusts-the-message: whoever the message names
+            identity = (data.get("seller", {}).get("sellerIdentifier") if self.role == "buyer"
+                        else data.get("buyer", {}).get("buyerIdentifier")) or ""
+        body = handler(payload, data, identity)
+        status, ctype = 200, "text/xml; charset=utf-8"
+        if request.path == "/cancelOrder" and self.defects.on("ala-cancel-answers-202"):
+            status = 202
+        if request.path == "/ceaseOrder" and self.defects.on("ala-cease-wrong-content-type"):
+            ctype = "application/soap+xml; charset=utf-8"
+        if request.path == "/unsolicitedCeaseRequest" and self.defects.on("ala-ucr-text-plain"):
+            ctype = "text/plain"
+        return Response(body, status=status, content_type=ctype)
+
+    def _schema_errors(self, payload: etree._Element) -> list[Any]:
+        """XSD errors of a request. Profile rule 6: the reference sandbox also accepts an xs:dateTime
+        for requestedDate (validated as its date part)."""
+        checked = payload
+        dates = list(payload.iter(contracts.ala_qname("requestedDate", self.namespace)))
+        if any(el.text and _DATE_TIME.is_valid(el.text) for el in dates):
+            checked = copy.deepcopy(payload)
+            for el in checked.iter(contracts.ala_qname("requestedDate", self.namespace)):
+                if el.text and _DATE_TIME.is_valid(el.text):
+                    el.text = el.text.strip().split("T", 1)[0]
+        if self.defects.on("ala-accepts-unknown-elements"):
+            checked = self._drop_undeclared(copy.deepcopy(checked))
+        errors = list(itertools.islice(self.schema.iter_errors(checked), 20))
+        if self.defects.on("ala-accepts-invalid-values"):
+            errors = [e for e in errors if isinstance(e, XMLSchemaChildrenValidationError)]
+        return errors
+
+    def _drop_undeclared(self, root: etree._Element) -> etree._Element:
+        """The ala-accepts-unknown-elements defect: a lenient reader that skips undeclared children."""
+        def walk(el: etree._Element, decl: Any) -> None:
+            if not decl.type.is_complex() or decl.type.is_empty():
+                return
+            children = {c.name: c for c in decl.type.content.iter_elements()}
+            for child in list(el):
+                if isinstance(child.tag, str) and child.tag not in children:
+                    el.remove(child)
+                elif isinstance(child.tag, str):
+                    walk(child, children[child.tag])
+        walk(root, self.schema.elements[etree.QName(root).localname])
+        return root
 
     # ------------------------------------------------------------------------------ seller
     def _check_buyer_identity(self, data: dict[str, Any], identity: str) -> str:
@@ -132,6 +205,8 @@ class AlaApp:
         if identity != buyer and self.defects.on("ala-accepts-other-buyer"):
             identity = buyer
         if identity != buyer:  # Rule 10
+            if self.defects.on("ala-403-as-400"):
+                raise Fault(400, "INVALID_REQUEST", "this certificate may not act for that buyerIdentifier")
             raise Fault(403, "FORBIDDEN", "this certificate may not act for that buyerIdentifier")
         if data["seller"]["sellerIdentifier"] != self.own:  # Rule 11
             raise Fault(400, "UNKNOWN_SELLER", f"sellerIdentifier must be {self.own}")
@@ -150,10 +225,13 @@ class AlaApp:
         message_id = data["message"]["messageId"]
         service = data["alaCease"]["serviceIdentifier"]
         with self.store.transaction() as db:
-            previous = self._replayed(db, buyer, message_id, "ceaseOrder")
+            previous = (None if self.defects.on("ala-replay-creates-second-order")
+                        else self._replayed(db, buyer, message_id, "ceaseOrder"))
             if previous is not None:
                 return previous  # Rule 11: the same response again, never a second order
             row = db.execute("SELECT buyer, state FROM ala_services WHERE service_id=?", (service,)).fetchone()
+            if row is None and self.defects.on("ala-unknown-service-accepted"):
+                row = {"buyer": buyer, "state": "active"}
             if row is None or row["buyer"] != buyer:
                 raise Fault(400, "UNKNOWN_SERVICE", "no active service with that serviceIdentifier")
             if row["state"] != "active":
@@ -166,6 +244,8 @@ class AlaApp:
                        (seller_ref, buyer, data["orderReferences"]["buyerOrderReference"], service,
                         data["message"]["correlationId"]))
             reply = self._reply_message(data)
+            if self.defects.on("ala-cease-echoes-message-id"):
+                reply["messageId"] = data["message"]["messageId"]
             if self.defects.on("ala-cease-no-correlation-echo"):
                 reply["correlationId"] = str(uuid.uuid4())
             body = soap.build_envelope(self._encode("orderResponse", {
@@ -185,17 +265,22 @@ class AlaApp:
             if previous is not None:
                 return previous
             row = db.execute("SELECT buyer, state FROM ala_orders WHERE seller_ref=?", (target,)).fetchone()
+            if row is None and self.defects.on("ala-cancel-unknown-accepted"):
+                row = {"buyer": buyer, "state": "in_flight"}  # an order it never issued
             if row is None or row["buyer"] != buyer:  # never reveal another buyer's order
                 raise Fault(400, "UNKNOWN_ORDER", "no in-flight order with that targetSellerOrderReference")
-            if row["state"] != "in_flight":
+            if row["state"] != "in_flight" and not self.defects.on("ala-double-cancel-accepted"):
                 raise Fault(400, "CANCELLATION_PENDING", "a cancellation of that order is already pending")
             db.execute("UPDATE ala_orders SET state='cancel_pending' WHERE seller_ref=?", (target,))
             body = soap.build_envelope(self._encode("cancelOrderResponse", {
                 "message": self._reply_message(data),
                 "orderReferences": {"buyerOrderReference": data["orderReferences"]["buyerOrderReference"],
-                                    "sellerOrderReference": target},
+                                    "sellerOrderReference": (f"{target}-X" if self.defects.on("ala-cancel-wrong-seller-ref")
+                                                             else target)},
                 "cancellationStatus": "Pending",
             }))
+            if self.defects.on("ala-cancel-status-accepted"):
+                body = body.replace(b">Pending<", b">Accepted<")
             self.store.remember_message(db, buyer, message_id, "cancelOrder", 200, body)
         return body
 
@@ -216,4 +301,9 @@ class AlaApp:
             db.execute("INSERT INTO ala_unsolicited_ceases VALUES (?, ?, ?, ?, ?, strftime('%s','now'))",
                        (data["message"]["messageId"], seller, self.own, data["serviceIdentifier"],
                         data.get("cfh:newOrderType")))
-        return soap.build_envelope(self._encode("unsolicitedCeaseResponse", {}))
+        if self.defects.on("ala-hangs-on-wlto") and data.get("cfh:newOrderType") == "WLTO":
+            time.sleep(8)
+        element = self._encode("unsolicitedCeaseResponse", {})
+        if self.defects.on("ala-ucr-response-not-empty"):
+            element.text = "OK"
+        return soap.build_envelope(element)

@@ -66,7 +66,17 @@ class FibreCafeApp:
 
     def _error(self, err: ApiError) -> Response:
         code = "BAD_THING" if self.defects.on("fc-error-code-outside-enum") else err.code
+        if err.status == 401 and self.defects.on("fc-401-as-403"):
+            return Response("", status=403)
+        if err.status == 400 and err.code == "MALFORMED_REQUEST" and self.defects.on("fc-422-for-malformed") \
+                and any(": " in m for m in err.messages):  # schema errors only (field: message)
+            err = ApiError(422, "INVALID_REQUEST", *err.messages)
+            code = err.code
         body = {"uuid": str(uuid.uuid4()), "code": code, "messages": err.messages}
+        if self.defects.on("fc-error-uuid-not-uuid"):
+            body["uuid"] = "error-1"
+        if self.defects.on("fc-error-messages-empty"):
+            body["messages"] = []
         return Response(json.dumps(body), status=err.status, content_type="application/json")
 
     def _dispatch(self, request: Request) -> Response:
@@ -80,6 +90,8 @@ class FibreCafeApp:
         return handler(request)
 
     def _read(self, request: Request) -> bytes:
+        if self.defects.on("fc-no-size-limit"):
+            return request.stream.read()
         if request.content_length is not None and request.content_length > MAX_BODY:
             raise ApiError(400, "MALFORMED_REQUEST", "request body is over the 1 MiB limit")
         data = request.stream.read(MAX_BODY + 1)
@@ -120,8 +132,10 @@ class FibreCafeApp:
         self.store.issue_token(client_id, token, self.token_ttl)
         if self.issued_tokens is not None:
             self.issued_tokens.append(token)
-        return Response(json.dumps({"access_token": token, "expires_in": int(self.token_ttl),
-                                    "token_type": "Bearer"}),
+        answer = {"access_token": token, "expires_in": int(self.token_ttl), "token_type": "Bearer"}
+        if self.defects.on("fc-token-without-expiry"):
+            del answer["expires_in"]
+        return Response(json.dumps(answer),
                         status=200, content_type="application/json", headers={"Cache-Control": "no-store"})
 
     # ------------------------------------------------------------------------------ API calls
@@ -143,14 +157,20 @@ class FibreCafeApp:
                     raise ApiError(400, "MALFORMED_REQUEST", f"header {header} is required")
         ctype = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         data = self._read(request)
-        if ctype != "application/json":
+        if ctype != "application/json" and not self.defects.on("fc-ignores-content-type"):
             raise ApiError(400, "MALFORMED_REQUEST", "Content-Type must be application/json")
         try:
             body = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise ApiError(400, "MALFORMED_REQUEST", "the body is not JSON (or nests too deeply)") from None
         if not isinstance(body, dict):
+            if self.defects.on("fc-500-on-non-object"):
+                raise RuntimeError("the body is not an object")
             raise ApiError(400, "MALFORMED_REQUEST", "the body must be a JSON object")
+        if self.defects.on("fc-lenient-enums"):
+            for key in ("reasonCode", "orderType"):
+                if isinstance(body.get(key), str):
+                    body[key] = body[key].strip().upper()
         errors = sorted(contracts.json_validator(component).iter_errors(body), key=lambda e: list(e.path))
         if errors:
             raise ApiError(400, "MALFORMED_REQUEST",
@@ -162,12 +182,18 @@ class FibreCafeApp:
         body = self._json_body(request, "ServiceOrderRequest")
         status = "RECEIVED_BY_GATEWAY"
         order_id = self.store.create_fc_order(tenant, body, status)
+        if self.defects.on("fc-order-status-new"):
+            status = "NEW"
+        if self.defects.on("fc-order-supplier-not-echoed"):
+            body = {**body, "supplier": "SOMEONE_ELSE"}
         return Response(json.dumps({**body, "id": order_id, "status": status}), status=201,
                         content_type="application/json")
 
     def _cancel_order(self, request: Request) -> Response:
         tenant = self._tenant(request)
         body = self._json_body(request, "ServiceOrderCancellationRequest")
+        if self.defects.on("fc-hangs-on-install-failed") and body["reasonCode"] == "INSTALL_FAILED":
+            time.sleep(8)
         if self.defects.on("fc-rejects-end-user-not-moving") and body["reasonCode"] == "END_USER_NOT_MOVING":
             raise ApiError(400, "MALFORMED_REQUEST", "reasonCode: not supported")
         order_id = int(body["orderId"])
@@ -176,6 +202,8 @@ class FibreCafeApp:
         with self.store.transaction() as db:
             row = db.execute("SELECT tenant, status FROM fc_orders WHERE id=?", (order_id,)).fetchone()
             other_tenant_ok = self.defects.on("fc-cancel-other-tenant")
+            if row is None and self.defects.on("fc-cancel-unknown-accepted"):
+                row = {"tenant": tenant, "status": "RECEIVED_BY_GATEWAY"}  # an order it never issued
             # Decision 3: unknown, another tenant's, or not in flight: the same 422, revealing nothing.
             if row is None or (row["tenant"] != tenant and not other_tenant_ok):
                 raise ApiError(422, "INVALID_REQUEST", "no in-flight order with that orderId")
@@ -183,6 +211,8 @@ class FibreCafeApp:
                 raise ApiError(422, "INVALID_REQUEST", "no in-flight order with that orderId")
             db.execute("UPDATE fc_orders SET status='PENDING_CANCELLATION' WHERE id=?", (order_id,))
             status = "DONE" if self.defects.on("fc-cancel-status-outside-enum") else "RECEIVED_BY_GATEWAY"
+            if self.defects.on("fc-cancel-status-completed"):
+                status = "COMPLETED"
             cur = db.execute("INSERT INTO fc_cancellations (tenant, order_id, status, body, created_at) "
                              "VALUES (?, ?, ?, ?, ?)", (tenant, order_id, status, json.dumps(body), time.time()))
             cancellation_id = int(cur.lastrowid or 0)
@@ -190,4 +220,6 @@ class FibreCafeApp:
         for optional in ("supplier", "text"):
             if optional in body:
                 answer[optional] = body[optional]
+        if "text" in answer and self.defects.on("fc-cancel-text-not-echoed"):
+            answer["text"] = "cancelled"
         return Response(json.dumps(answer), status=201, content_type="application/json")

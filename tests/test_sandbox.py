@@ -917,3 +917,18 @@ def test_state_survives_a_restart(tmp_path: Path, pki_dir: Path) -> None:
         assert text(soap_payload(ok), "cancellationStatus") == "Pending"
     finally:
         second.stop()
+
+
+def test_requested_date_may_be_a_date_time_but_not_a_non_date(sb: Sandbox, services: Services) -> None:
+    """Profile rule 6: requestedDate is xs:date; the reference sandbox also accepts an xs:dateTime."""
+    data = cease_data(services.take())
+    data["alaCease"]["requestedDate"] = "2030-01-31"
+    assert ala_post(sb, "ceaseOrder", envelope("ceaseOrder", data)).status_code == 200
+    for value, status in (("2030-01-31T10:00:00Z", 200), ("2030-02-30", 400), ("31/01/2030", 400)):
+        data = cease_data(services.take())  # (xmlschema will not encode an invalid value: edit the bytes)
+        body = envelope("ceaseOrder", data).replace(b">2030-02-01<", f">{value}<".encode())
+        resp = ala_post(sb, "ceaseOrder", body)
+        if status == 200:
+            assert resp.status_code == 200, resp.text
+        else:
+            assert_fault(resp, 400)

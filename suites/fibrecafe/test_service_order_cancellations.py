@@ -79,6 +79,8 @@ def test_every_documented_reason_code_is_accepted(run, fc, verify, profile, reas
             verify.not_tested(("FC-SOC-002", *NEEDS_ORDER), f"no order to cancel: creating one got {setup.describe()}")
             return
         generated.body["reasonCode"] = reason_code
+        generated.body.setdefault("text", "Delivery too long")  # the optional fields, echoed, at every profile
+        generated.body.setdefault("supplier", fc.target.supplier)
         _cancel_accepted(fc, verify, _cancellation_case(fc, generated, order_id), setup, "FC-SOC-002")
 
     run.explore(strategies.fibrecafe_cases(PATH), case, examples=profile.enum_repeats)
