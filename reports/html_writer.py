@@ -1,18 +1,42 @@
-"""index.html: a self-contained page (CSS/JS inlined from templates/) rendered by Jinja with
-autoescaping, so that anything that came from the target renders as text."""
+"""index.html: one self-contained page (CSS and JS inlined from templates/) rendered by Jinja with
+autoescaping, so anything that came from the target renders as text.
+
+No markup is written here: this module prepares plain values (pretty-printed bodies, a curl command,
+durations) and the templates turn them into HTML. A Content-Security-Policy in the page allows only the
+report's own script (by its SHA-256), so even a value that escaped escaping could not run.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import shlex
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .model import OUTCOMES, RunResult
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+# Requests as long as this were cut when recorded (transport.EVIDENCE_BODY_LIMIT): no exact curl then.
+_BODY_LIMIT = 64 * 1024
 
-def _pretty(body: str) -> str:
-    """Pretty-print XML or JSON bodies for reading; anything else as it came."""
+# What the suite presented itself as (identity) -> the target-file keys that hold it (curl placeholders).
+_ALA_IDENTITIES = {
+    "buyer": ("client_cert", "client_key"),
+    "other_buyer": ("other_client_cert", "other_client_key"),
+    "seller": ("seller_client_cert", "seller_client_key"),
+    "untrusted": ("untrusted_cert", "untrusted_key"),
+}
+_FC_CLIENTS = {"tenant-a": ("client_id", "client_secret", "FIBRECAFE_TOKEN"),
+               "tenant-b": ("other_client_id", "other_client_secret", "FIBRECAFE_OTHER_TOKEN")}
+
+
+def pretty(body: str) -> str:
+    """Pretty-print an XML or JSON body for reading; anything else as it came."""
     text = body.strip()
     if not text:
         return ""
@@ -34,29 +58,128 @@ def _pretty(body: str) -> str:
                 if el.tail is not None and not el.tail.strip():
                     el.tail = None
             etree.indent(root, space="  ")
-            return etree.tostring(root, encoding="unicode")
+            declaration = text.split("?>", 1)[0] + "?>\n" if text.startswith("<?xml") else ""
+            return declaration + etree.tostring(root, encoding="unicode")
         except Exception:
             return body
     return body
+
+
+def duration(seconds: float) -> str:
+    seconds = float(seconds or 0)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+@lru_cache(maxsize=1)
+def _bad_tokens() -> dict[str, str]:
+    """The suite's deliberately invalid bearer tokens (not secrets), by identity name."""
+    try:
+        from fibrecert.suites.clients import BAD_TOKENS
+    except Exception:  # pragma: no cover - the report must render without the suites
+        return {}
+    return dict(BAD_TOKENS)
+
+
+def _api_of(url: str, target: dict[str, Any], default: str) -> str:
+    """Which API section of the target an URL belongs to (longest matching base URL)."""
+    best, api = -1, default
+    for name, section in (target or {}).items():
+        for key, value in (section or {}).items():
+            if key.endswith("url") and isinstance(value, str) and value and url.startswith(value) and len(value) > best:
+                best, api = len(value), name
+    return api
+
+
+def curl(step: dict[str, Any], target: dict[str, Any], default_api: str = "") -> dict[str, Any]:
+    """A curl command equivalent to one recorded request, with placeholders for every credential.
+
+    Returns {"command": str | None, "notes": [str]}. Placeholders are shell variables: the target-file
+    keys for certificate files (`"$client_cert"`) and client credentials, `$FIBRECAFE_TOKEN` for a bearer
+    token. No credential is ever written: the evidence holds none."""
+    request = step.get("request") or {}
+    url, method, body = request.get("url", ""), request.get("method", "POST"), request.get("body", "") or ""
+    identity = step.get("identity", "")
+    notes: list[str] = []
+    if len(body) >= _BODY_LIMIT:
+        return {"command": None, "notes": ["no curl equivalent: the request body was longer than the evidence "
+                                           "keeps; the replay line sends it"]}
+    if "\x00" in body:
+        return {"command": None, "notes": ["no curl equivalent: the body holds a NUL byte; the replay line sends it"]}
+    api = _api_of(url, target, default_api)
+    words = ["curl", "-i", "-sS", "--request", method, shlex.quote(url)]
+    lines = [" ".join(words)]
+    tls = ['--cacert "$ca_bundle"']
+    auth: list[str] = []
+    headers = request.get("headers") or {}
+    scheme = next((str(v).split(" ", 1)[0] for k, v in headers.items() if k.lower() == "authorization"), "")
+    if api == "ala":
+        if identity in _ALA_IDENTITIES:
+            cert, key = _ALA_IDENTITIES[identity]
+            tls[:0] = [f'--cert "${cert}"', f'--key "${key}"']
+            if identity == "untrusted":
+                notes.append("untrusted_cert/untrusted_key: any certificate and key from a CA the target does not trust")
+        elif identity not in ("none", ""):
+            notes.append(f"identity {identity!r}: present the matching client certificate")
+    elif api == "fibrecafe":
+        client = _FC_CLIENTS.get(identity.split(":", 1)[0])
+        if scheme.lower() == "basic" and client:
+            secret = "wrong-secret" if identity.endswith(":wrong-secret") else f"${client[1]}"
+            auth.append(f'--user "${client[0]}:{secret}"')
+        elif scheme.lower() == "bearer" and identity in _bad_tokens():
+            auth.append("-H " + shlex.quote(f"Authorization: {_bad_tokens()[identity]}"))
+        elif scheme.lower() == "bearer" and client:
+            auth.append(f'-H "Authorization: Bearer ${client[2]}"')
+        elif scheme:
+            auth.append(f'-H "Authorization: {scheme} $FIBRECAFE_TOKEN"')
+    lines.append(" ".join(tls + auth))
+    for k, v in headers.items():
+        lower = k.lower()
+        if lower in ("authorization", "content-length", "host"):
+            continue
+        if lower in ("cookie", "proxy-authorization"):
+            notes.append(f"the {k} header was redacted and is left out")
+            continue
+        lines.append("-H " + shlex.quote(f"{k}: {v}"))
+    if body:
+        lines.append("--data-binary " + shlex.quote(body))
+        if "[REDACTED]" in body:
+            notes.append("the body had a secret redacted: put the real value in before sending")
+        if "\ufffd" in body:
+            notes.append("the body was not valid UTF-8 and is shown decoded; the bytes sent differed")
+    return {"command": " \\\n  ".join(lines), "notes": notes}
 
 
 def _env() -> Environment:
     env = Environment(loader=PackageLoader("fibrecert.reports", "templates"),
                       autoescape=select_autoescape(["html", "j2"], default=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["pretty"] = _pretty
+    env.filters["pretty"] = pretty
+    env.filters["duration"] = duration
+    env.globals["curl"] = curl
     return env
 
 
+@lru_cache(maxsize=1)
+def _assets() -> tuple[str, str, str]:
+    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    js = (TEMPLATES / "report.js").read_text(encoding="utf-8")
+    digest = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")
+    return css, js, f"'sha256-{digest}'"
+
+
 def render(result: RunResult) -> str:
-    env = _env()
-    assets = Path(__file__).resolve().parent / "templates"
-    return env.get_template("report.html.j2").render(
-        r=result, outcomes=OUTCOMES, css=(assets / "report.css").read_text(encoding="utf-8"),
-        js=(assets / "report.js").read_text(encoding="utf-8"))
+    css, js, script_hash = _assets()
+    return _env().get_template("report.html.j2").render(
+        r=result, outcomes=OUTCOMES, css=css, js=js, script_hash=script_hash)
 
 
 def write(result: RunResult, directory: Path) -> Path:
-    path = directory / "index.html"
+    path = Path(directory) / "index.html"
     path.write_text(render(result), encoding="utf-8")
     return path

@@ -1,0 +1,130 @@
+"""Safe to publish: a target that echoes credentials and hostile markup into its error answers leaves no
+secret in any file the run writes nor on the terminal, and its markup renders as text. The curl lines
+of the report carry placeholders, never credentials, and quote whatever the body holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shlex
+import threading
+
+import pytest
+
+from fibrecert.reports.html_writer import curl
+from fibrecert.sandbox.fibrecafe import FibreCafeApp
+
+from helpers import fibrecert, results
+
+HOSTILE = '<script>window.__pwned=1</script>"><img src=x onerror="window.__pwned=2">'
+
+
+@pytest.mark.slow
+def test_secrets_a_hostile_target_echoes_reach_no_file_and_no_terminal(tmp_path, start_sandbox, monkeypatch):
+    # error codes outside the enum: every error answer fails a requirement, so its body becomes evidence
+    sb = start_sandbox(record_tokens=True, defects=("fc-error-code-outside-enum", "fc-cancel-status-outside-enum"))
+    secret_a, secret_b = sb.tenant_secret("tenant-a"), sb.tenant_secret("tenant-b")
+    seen = threading.local()
+    call, error = FibreCafeApp.__call__, FibreCafeApp._error
+
+    def echoing_call(self, environ, start_response):
+        seen.auth = environ.get("HTTP_AUTHORIZATION", "")
+
+        def start(status, headers, exc_info=None):
+            if not status.startswith(("2", "3")):  # error answers echo the credentials in headers too
+                headers = [*headers, ("X-Echo-Authorization", seen.auth), ("X-Echo-Secret", f"{secret_a} {HOSTILE}")]
+            return start_response(status, headers, exc_info)
+
+        return call(self, environ, start)
+
+    def echoing_error(self, err):
+        err.messages = [*err.messages, f"you sent Authorization: {getattr(seen, 'auth', '')}",
+                        f"tenant secrets {secret_a} {secret_b}", HOSTILE]
+        return error(self, err)
+
+    monkeypatch.setattr(FibreCafeApp, "__call__", echoing_call)
+    monkeypatch.setattr(FibreCafeApp, "_error", echoing_error)
+
+    # the target file holds one secret itself and names the other by environment variable
+    target = sb.write_target(tmp_path / "t.toml")
+    text = target.read_text()
+    text = re.sub(r'(?m)^other_client_secret = .*$', 'other_client_secret_env = "FIBRECERT_TEST_OTHER_SECRET"', text)
+    target.write_text(text)
+    report = tmp_path / "r"
+    done = fibrecert("run", "--target", str(target), "--api", "fibrecafe", "--profile", "smoke",
+                     "--report-dir", str(report), env={"FIBRECERT_TEST_OTHER_SECRET": secret_b})
+    assert done.returncode == 1, done.stdout + done.stderr
+
+    secrets = [secret_a, secret_b, *sb.issued_tokens]
+    assert len(sb.issued_tokens) >= 2
+    for client, secret in (("tenant-a", secret_a), ("tenant-b", secret_b)):  # Basic credentials, encoded
+        secrets.append(base64.b64encode(f"{client}:{secret}".encode()).decode())
+    for ident in sb.pki.clients.values():
+        secrets.extend(ln for ln in ident.key.read_text().splitlines() if ln and "PRIVATE KEY" not in ln)
+    written = {p.name: p.read_text(encoding="utf-8") for p in report.iterdir()}
+    assert {"index.html", "results.json", "junit.xml"} <= set(written)
+    written["stdout"], written["stderr"] = done.stdout, done.stderr
+    for where, text in written.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret reached {where}"
+        assert "PRIVATE KEY" not in text, where
+
+    # the echoes did reach the evidence, redacted...
+    bodies = [step["response"].get("body", "") + str(step["response"].get("headers", {}))
+              for r in results(report)["requirements"] for e in r["evidence"] for step in [*e.get("sequence", []), e]]
+    assert any("you sent Authorization: Bearer [REDACTED]" in b for b in bodies)
+    assert any("tenant secrets [REDACTED] [REDACTED]" in b for b in bodies)
+    assert any("'X-Echo-Authorization': 'Bearer [REDACTED]'" in b for b in bodies)
+    # ...and the markup the target sent is text in the page, never markup
+    html = written["index.html"]
+    assert "<script>window.__pwned" not in html and 'onerror="window.__pwned' not in html
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html
+    assert html.count("<script>") == 1
+    assert "$FIBRECAFE_TOKEN" in html  # the curl lines carry a placeholder instead
+
+
+def _command_words(command: str) -> list[str]:
+    return shlex.split(command.replace(" \\\n", " "))
+
+
+def _step(url, identity, headers, body):
+    return {"exchange": "X000001", "identity": identity,
+            "request": {"method": "POST", "url": url, "headers": headers, "body": body}, "response": {"status": 500}}
+
+
+TARGET = {"ala": {"base_url": "https://ala.example", "buyer_base_url": "https://buyer.example"},
+          "fibrecafe": {"base_url": "https://fc.example/v1", "token_url": "https://fc.example/v1/auth/tenant/access-token"}}
+
+
+def test_curl_carries_placeholders_never_credentials():
+    bearer = curl(_step("https://fc.example/v1/service-orders", "tenant-b",
+                        {"Authorization": "Bearer [REDACTED]", "Cookie": "[REDACTED]", "X-Request-ID": "r1"}, "{}"), TARGET)
+    assert '-H "Authorization: Bearer $FIBRECAFE_OTHER_TOKEN"' in bearer["command"]
+    assert "[REDACTED]" not in bearer["command"] and "Cookie" not in bearer["command"]
+    assert "-H 'X-Request-ID: r1'" in bearer["command"]
+    token = curl(_step(TARGET["fibrecafe"]["token_url"], "tenant-a", {"Authorization": "Basic [REDACTED]"},
+                       "grant_type=client_credentials"), TARGET)
+    assert '--user "$client_id:$client_secret"' in token["command"]
+    wrong = curl(_step(TARGET["fibrecafe"]["token_url"], "tenant-a:wrong-secret", {"Authorization": "Basic [REDACTED]"},
+                       "grant_type=client_credentials"), TARGET)
+    assert '--user "$client_id:wrong-secret"' in wrong["command"]
+    anonymous = curl(_step("https://fc.example/v1/service-orders", "no-token", {}, "{}"), TARGET)
+    assert "Authorization" not in anonymous["command"]
+    seller = curl(_step("https://buyer.example/unsolicitedCeaseRequest", "seller", {"SOAPAction": '""'}, "<a/>"), TARGET)
+    assert '--cert "$seller_client_cert" --key "$seller_client_key" --cacert "$ca_bundle"' in seller["command"]
+    none = curl(_step("https://ala.example/ceaseOrder", "none", {}, "<a/>"), TARGET)
+    assert "--cert" not in none["command"] and '--cacert "$ca_bundle"' in none["command"]
+    redacted = curl(_step("https://fc.example/v1/x", "tenant-a", {}, "client_secret=[REDACTED]"), TARGET)
+    assert any("redacted" in n for n in redacted["notes"])
+    assert curl(_step("https://fc.example/v1/x", "tenant-a", {}, "x" * 70_000), TARGET)["command"] is None
+
+
+def test_curl_quotes_any_body_and_url_exactly():
+    body = "it's $(touch /tmp/pwned) `id` \"q\" \\ \n<a b='c'>&amp;</a> ${HOME} !x"
+    url = "https://ala.example/ceaseOrder?a=1&b=$(id)'"
+    command = curl(_step(url, "buyer", {"X-Evil": "'; rm -rf / #"}, body), TARGET)["command"]
+    words = _command_words(command)
+    assert words[:6] == ["curl", "-i", "-sS", "--request", "POST", url]
+    assert words[words.index("--data-binary") + 1] == body
+    assert "X-Evil: '; rm -rf / #" in words
