@@ -67,6 +67,13 @@ class Progress:
                 self.out.flush()
 
 
+def terminal_safe(text: str, limit: int = 300) -> str:
+    """Text that came from the target, made safe for a terminal: control characters (escape
+    sequences included) are shown as escapes, never interpreted, and the line is kept short."""
+    out = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
 class EventLog:
     """Every event of the run, time-stamped, as NDJSON: another handler over the same stream."""
 
@@ -175,11 +182,11 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                   f" ({len(result.requirements)} requirements, {result.requests_sent} requests, "
                   f"{time.monotonic() - started:.1f} s, seed {seed})\n")
         for reason in result.stopped_early:
-            out.write(f"  stopped early: {reason}\n")
+            out.write(f"  stopped early: {terminal_safe(reason)}\n")
         for r in result.requirements:
             if r.outcome in ("fail", "warn", "not_tested"):
                 detail = r.evidence[0]["observed"] if r.evidence else r.reason
-                out.write(f"  {r.outcome:<10} {r.id:<14} {detail}\n")
+                out.write(f"  {r.outcome:<10} {r.id:<14} {terminal_safe(detail)}\n")
         out.write(f"Report: {report_dir / 'index.html'} (also results.json, junit.xml)\n")
         return result.exit_code
     finally:

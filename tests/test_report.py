@@ -61,3 +61,11 @@ def test_json_round_trips_and_junit_has_one_case_per_requirement():
     assert len(cases) == 2 and cases[0].get("name").startswith("ALA-CEASE-004")
     assert cases[0].find("failure") is not None and "Declared: HTTP 400" in cases[0].find("failure").get("message")
     assert cases[1].find("error") is not None  # not_tested is never a pass
+
+
+def test_text_from_the_target_cannot_drive_the_terminal():
+    from fibrecert.runner import terminal_safe
+
+    shown = terminal_safe("Received faultmessage \x1b]0;owned\x07\x1b[2J\rdone\n" + "x" * 1000)
+    assert "\x1b" not in shown and "\r" not in shown and "\n" not in shown and "\x07" not in shown
+    assert shown.startswith("Received faultmessage \\x1b]0;owned") and len(shown) <= 300

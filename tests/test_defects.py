@@ -1,0 +1,36 @@
+"""The seeded defects that prove the suite (tests/test_run.py runs the suite against each one)."""
+
+from __future__ import annotations
+
+from fibrecert import contracts
+from fibrecert.sandbox import DEFECTS
+from fibrecert.sandbox.defects import Defects
+
+
+def test_there_are_at_least_fifty_defects_each_naming_real_requirements():
+    assert len(DEFECTS) >= 50
+    known = contracts.requirements()
+    for d in DEFECTS.values():
+        assert d.violates and d.description, d.name
+        assert set(d.violates) <= set(known), (d.name, set(d.violates) - set(known))
+        assert d.name.startswith(("ala-", "fc-")), d.name  # the API it breaks, for the self-test's --api
+
+
+def test_every_must_requirement_has_a_defect_that_proves_it_is_checked():
+    covered = {r for d in DEFECTS.values() for r in d.violates}
+    missing = sorted(r.id for r in contracts.requirements().values() if r.level == "MUST" and r.id not in covered)
+    assert not missing, f"MUST requirements no defect proves: {missing}"
+
+
+def test_defects_are_spread_over_the_families_the_issue_names():
+    text = " ".join(f"{d.name} {d.description}" for d in DEFECTS.values()).lower()
+    for family in ("content-type", "certificate", "tenant", "missing", "enum", "5", "status", "fault",
+                   "uuid", "echo", "second", "unknown", "size", "token", "dtd", "hang" if "hang" in text else "answers"):
+        assert family in text, family
+
+
+def test_an_unknown_defect_name_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown defect"):
+        Defects({"no-such-defect"})
