@@ -126,6 +126,10 @@ CATALOGUE: dict[str, Defect] = {d.name: d for d in [
            "answers Pending to a cancelOrder naming an order it never issued (so another buyer's order is told apart)"),
     Defect("fc-cancel-unknown-accepted", ("FC-SOC-013", "FC-SOC-009", "SEC-013"),
            "accepts with 201 a cancellation of an order id it never issued (so another tenant's order is told apart)"),
+    Defect("ala-cancel-other-buyers-order", ("SEC-006",),
+           "lets a buyer acting for itself cancel another buyer's order"),
+    Defect("fc-cancellation-id-reused", ("FC-SOC-014",),
+           "gives every accepted cancellation the same id instead of a unique one"),
 ]}
 
 

@@ -1,0 +1,306 @@
+"""Order lifecycles (profile rule 11), checked against a model of what the seller should remember:
+ceaseOrder -> orderResponse -> cancelOrder -> Pending; a second cancel, a second cease of the same
+service, a cancel of a reference never issued -> 400; a ceaseOrder repeating a messageId -> the first
+answer again or 400, never a second order; another buyer's cancel -> refused, the order still the
+owner's to cancel; the correlationId of an order's chain echoed along it.
+
+Scripted flows run each of these once (so every run exercises them); generated sequences (a Hypothesis
+rule-based state machine) interleave them, and a failing one is shrunk to the shortest that still fails.
+Every order is placed by ceasing a fresh active service, so the services this costs are bounded: the
+flows cease at most 5; the generated sequences at most `SequenceBudget.ceases` (4 / 20 / 60 for smoke /
+standard / full, at most 3 per sequence) and, only when one failed, shrinking at most
+`SequenceBudget.shrink_ceases` more (8 / 16 / 40).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, initialize, multiple, precondition, rule
+
+from fibrecert.suites import checks as c
+from fibrecert.suites.state import (CANCEL_PENDING, CEASED, AlaModel, AlaOrder, SequenceMachine, Session, explore,
+                                    recorded, run_flows)
+
+REQUIREMENTS = ("ALA-CEASE-001", "ALA-CEASE-002", "ALA-CEASE-003", "ALA-CEASE-005", "ALA-CEASE-010",
+                "ALA-CEASE-011", "ALA-CANCEL-001", "ALA-CANCEL-002", "ALA-CANCEL-003", "ALA-CANCEL-005",
+                "ALA-CANCEL-007", "ALA-CANCEL-010", "ALA-CANCEL-011", "SEC-003", "SEC-006")
+# What needs an order (an active service ceased): not_tested, never passed, when the services run out.
+NEEDS_AN_ORDER = tuple(r for r in REQUIREMENTS if r != "ALA-CANCEL-007")
+ORDERS_PER_SEQUENCE = 3  # a generated sequence places at most this many orders (each ceases a service)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class AlaOrderLifecycles(SequenceMachine):
+    """Rules are the buyer's (and another buyer's) moves; each compares the seller's answer with the model."""
+
+    orders = Bundle("orders")
+
+    def __init__(self, session: Session):
+        super().__init__(session)
+        self.ala = session.run.ala
+        self.ns = self.ala.namespace
+        self.model = AlaModel()
+        self.unknown = 0
+
+    # ------------------------------------------------------------------ messages
+    def _ids(self, correlation_id: str) -> dict[str, str]:
+        return {"messageId": str(uuid.uuid4()), "correlationId": correlation_id, "sentAt": _now()}
+
+    def _parties(self, buyer: str | None = None) -> dict[str, Any]:
+        t = self.ala.target
+        return {"buyer": {"buyerIdentifier": buyer or t.buyer_identifier},
+                "seller": {"sellerIdentifier": t.seller_identifier}}
+
+    def cease_body(self, service: str, correlation_id: str | None = None) -> dict[str, Any]:
+        return {"message": self._ids(correlation_id or str(uuid.uuid4())),
+                "orderReferences": {"buyerOrderReference": f"FIBRECERT-{uuid.uuid4()}"},
+                **self._parties(), "alaCease": {"serviceIdentifier": service}}
+
+    def cancel_body(self, ref: str, correlation_id: str, buyer_order_ref: str, *, buyer: str | None = None) -> dict[str, Any]:
+        return {"message": self._ids(correlation_id), **self._parties(buyer),
+                "orderReferences": {"buyerOrderReference": buyer_order_ref},
+                "targetSellerOrderReference": ref,
+                "cancellationReason": {"cancellationReasonCode": "300", "cancellationReasonMessage": "No longer needed"}}
+
+    def never_issued(self) -> str:
+        self.unknown += 1
+        return f"FIBRECERT-NEVER-ISSUED-{uuid.uuid4().hex[:12].upper()}-{self.unknown}"
+
+    def fault(self, requirement: str) -> None:
+        if self.log[-1].status is not None and self.log[-1].status >= 400:
+            self.check(requirement, c.fault_fields, fatal=False)
+
+    # ------------------------------------------------------------------ rules
+    @initialize(target=orders)
+    def first_order(self) -> Any:
+        """Every generated sequence starts with an order, so the rules on orders are in play at once."""
+        return self.cease() if self.session.may_cease() else multiple()
+
+    @precondition(lambda self: len(self.model.orders) < ORDERS_PER_SEQUENCE and self.session.may_cease())
+    @rule(target=orders)
+    @recorded
+    def cease(self) -> AlaOrder:
+        service = self.session.take_service()
+        name = self.model.next_name()
+        body = self.cease_body(service)
+        self.step(f"{name} = ceaseOrder({service})")
+        ex = self.call(self.ala.post, "ceaseOrder", body)
+        if ex.status != 200:
+            if ex.status == 400:
+                self.ala.services.release(service)
+            self.violated("ALA-CEASE-001", f"Received {ex.describe()} for a ceaseOrder of active service {service}",
+                          "HTTP 200 with an orderResponse")
+        self.passed("ALA-CEASE-001")
+        payload = self.check("ALA-CEASE-002", c.soap_payload, self.ns, "orderResponse")
+        ref = self.ala.text(payload, "orderReferences/sellerOrderReference") or ""
+        self.check("ALA-CANCEL-011", c.echoes, self.ala.text(payload, "message/correlationId"),
+                   body["message"]["correlationId"], "correlationId", fatal=False)
+        self.unique("ALA-CEASE-003", ("order", "ala"), ref, self.model.knows(ref), "sellerOrderReference")
+        order = AlaOrder(name=name, ref=ref, service=service, correlation_id=body["message"]["correlationId"],
+                         buyer_order_ref=body["orderReferences"]["buyerOrderReference"], cease=copy.deepcopy(body))
+        self.model.placed(order)
+        return order
+
+    @rule(order=orders)
+    @recorded
+    def cancel(self, order: AlaOrder) -> None:
+        self.step(f"cancelOrder({order.name})")
+        ex = self.call(self.ala.post, "cancelOrder", self.cancel_body(order.ref, order.correlation_id,
+                                                                      order.buyer_order_ref))
+        if order.state == CANCEL_PENDING:
+            if ex.status == 200:
+                self.violated("ALA-CANCEL-010", f"Received HTTP 200 for a second cancelOrder of {order.name}, "
+                              "whose cancellation was already pending", "HTTP 400 with a fault")
+            self.check("ALA-CANCEL-010", c.status_in, 400)
+            self.fault("ALA-CANCEL-005")
+            return
+        self.check("ALA-CANCEL-001", c.status_in, 200, 400)
+        if ex.status == 400:  # an up-front rejection (doc); the order stays in flight
+            self.fault("ALA-CANCEL-005")
+            if order.refused_intruder:
+                self.violated(order.refused_intruder, f"Received HTTP 400 when the owner cancelled {order.name} "
+                              "after another buyer's refused cancelOrder of it",
+                              "the refused request changed nothing (owner's cancel: HTTP 200 Pending)")
+            self.deviated("ALA-CANCEL-002", f"Received HTTP 400 for a cancelOrder of in-flight order {order.name}",
+                          "HTTP 200 with cancellationStatus Pending")
+            return
+        self.model.cancelled(order)
+        payload = self.check("ALA-CANCEL-002", c.soap_payload, self.ns, "cancelOrderResponse", fatal=False)
+        if payload is None:
+            return
+        self.check("ALA-CANCEL-002", c.echoes, self.ala.text(payload, "cancellationStatus"), "Pending",
+                   "cancellationStatus", fatal=False)
+        self.check("ALA-CANCEL-003", c.echoes, self.ala.text(payload, "orderReferences/sellerOrderReference"),
+                   order.ref, "sellerOrderReference", fatal=False)
+        self.check("ALA-CANCEL-003", c.echoes, self.ala.text(payload, "orderReferences/buyerOrderReference"),
+                   order.buyer_order_ref, "buyerOrderReference", fatal=False)
+        self.check("ALA-CANCEL-011", c.echoes, self.ala.text(payload, "message/correlationId"),
+                   order.correlation_id, "correlationId", fatal=False)
+
+    @rule(order=orders)
+    @recorded
+    def cease_again(self, order: AlaOrder) -> None:
+        assert self.model.service_state(order.service) == CEASED
+        self.step(f"ceaseOrder({order.service}) again (ceased by {order.name})")
+        ex = self.call(self.ala.post, "ceaseOrder", self.cease_body(order.service))
+        if ex.status == 200:
+            self.violated("ALA-CEASE-010", f"Received HTTP 200 (a second order) for a ceaseOrder of {order.service}, "
+                          f"already ceased by {order.name}", "HTTP 400 with a fault")
+        self.check("ALA-CEASE-010", c.status_in, 400)
+        self.fault("ALA-CEASE-005")
+
+    @rule(order=orders, another_service=st.booleans())
+    @recorded
+    def repeat_cease(self, order: AlaOrder, another_service: bool) -> None:
+        """The ceaseOrder of `order` again with its messageId: unchanged (a retransmission), or naming
+        another active service. A conforming seller answers as before (the same sellerOrderReference)
+        or with a 400; a new sellerOrderReference is a second order - proven by cancelling it."""
+        body = copy.deepcopy(order.cease)
+        what = f"ceaseOrder repeating {order.name}'s messageId"
+        if another_service and self.session.may_cease():
+            service = self.session.take_service()  # spent either way: a conforming seller leaves it active
+            body["alaCease"]["serviceIdentifier"] = service
+            what += f", naming another active service {service}"
+        self.step(what)
+        ex = self.call(self.ala.post, "ceaseOrder", body, fresh_message_id=False)
+        declared = f"the first orderResponse again (sellerOrderReference {order.ref!r}) or HTTP 400; never a second order"
+        if ex.status == 400:
+            self.fault("ALA-CEASE-005")
+            self.passed("ALA-CEASE-011")
+            return
+        if ex.status != 200:
+            self.violated("ALA-CEASE-011", f"Received {ex.describe()} for a {what}", declared)
+        payload = self.check("ALA-CEASE-002", c.soap_payload, self.ns, "orderResponse")
+        ref = self.ala.text(payload, "orderReferences/sellerOrderReference") or ""
+        self.check("ALA-CANCEL-011", c.echoes, self.ala.text(payload, "message/correlationId"),
+                   order.correlation_id, "correlationId", fatal=False)
+        if ref != order.ref:
+            self.step(f"cancelOrder({ref}) (the reference the repeat was given)")
+            proof = self.call(self.ala.post, "cancelOrder", self.cancel_body(
+                ref, order.correlation_id, body["orderReferences"]["buyerOrderReference"]))
+            exists = ("; a cancelOrder of it was then accepted (Pending): a second order exists"
+                      if proof.status == 200 else f"; a cancelOrder of it got {proof.describe()}")
+            self.violated("ALA-CEASE-011", f"Received HTTP 200 with a new sellerOrderReference {ref!r} for a "
+                          f"{what} ({order.name} is {order.ref!r}){exists}", declared)
+        self.passed("ALA-CEASE-011")
+
+    @precondition(lambda self: self.ala.target.other_client is not None)
+    @rule(order=orders, for_itself=st.booleans())
+    @recorded
+    def another_buyer_cancels(self, order: AlaOrder, for_itself: bool) -> None:
+        """Another buyer's certificate: acting for itself (rule 11: 400, as for a reference never issued)
+        or for the buyer (rule 10: 403). Either way the order stays the owner's to cancel."""
+        t = self.ala.target
+        if for_itself and t.other_buyer_identifier:
+            self.step(f"{t.other_buyer_identifier} cancels {order.name} for itself")
+            ex = self.call(self.ala.post, "cancelOrder", self.cancel_body(
+                order.ref, str(uuid.uuid4()), f"FIBRECERT-{uuid.uuid4()}", buyer=t.other_buyer_identifier),
+                identity="other_buyer")
+            if ex.status == 200:
+                self.violated("SEC-006", f"Received HTTP 200 (Pending): another buyer cancelled {order.name}",
+                              "HTTP 400 with a fault, as for a reference never issued")
+            self.fault("ALA-CANCEL-005")
+            probe = self.call(self.ala.post, "cancelOrder", self.cancel_body(
+                self.never_issued(), str(uuid.uuid4()), f"FIBRECERT-{uuid.uuid4()}", buyer=t.other_buyer_identifier),
+                identity="other_buyer")
+            if probe.status != ex.status:
+                self.violated("SEC-006", f"Received {ex.describe()} for another buyer's order but {probe.describe()} "
+                              "for a reference never issued", "the same answer for both (never reveal another buyer's order)")
+            self.passed("SEC-006")
+            order.refused_intruder = "SEC-006"
+            return
+        self.step(f"{t.other_buyer_identifier or 'another buyer'} cancels {order.name} as {t.buyer_identifier}")
+        self.call(self.ala.post, "cancelOrder", self.cancel_body(order.ref, str(uuid.uuid4()), order.buyer_order_ref),
+                  identity="other_buyer")
+        self.check("SEC-003", c.status_in, 403)
+        self.fault("ALA-CANCEL-005")
+        order.refused_intruder = "SEC-003"
+
+    @rule(reference=st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", min_size=1, max_size=12))
+    @recorded
+    def cancel_never_issued(self, reference: str) -> None:
+        ref = f"FIBRECERT-NEVER-ISSUED-{reference}"
+        self.step(f"cancelOrder({ref})")
+        self.call(self.ala.post, "cancelOrder", self.cancel_body(ref, str(uuid.uuid4()), f"FIBRECERT-{uuid.uuid4()}"))
+        self.check("ALA-CANCEL-007", c.status_in, 400)
+        self.fault("ALA-CANCEL-005")
+
+
+# ---------------------------------------------------------------------- scripted flows
+def _cancel_twice(m: AlaOrderLifecycles) -> None:
+    o = m.cease()
+    m.cancel(o)
+    m.cancel(o)
+
+
+def _cease_twice(m: AlaOrderLifecycles) -> None:
+    m.cease_again(m.cease())
+
+
+def _repeat_the_message_id(m: AlaOrderLifecycles) -> None:
+    o = m.cease()
+    m.repeat_cease(o, another_service=False)
+    m.repeat_cease(o, another_service=True)
+
+
+def _another_buyer_then_the_owner(m: AlaOrderLifecycles) -> None:
+    o = m.cease()
+    m.another_buyer_cancels(o, for_itself=True)
+    m.another_buyer_cancels(o, for_itself=False)
+    m.cancel(o)
+
+
+def _never_issued(m: AlaOrderLifecycles) -> None:
+    m.cancel_never_issued(uuid.uuid4().hex[:12].upper())
+
+
+FLOW_CEASES = 5  # the flows below cease this many active services (one of them only on a defective seller)
+
+
+def _missing_parties(session: Session, verify) -> bool:  # noqa: ANN001
+    """Mark the other-buyer requirements not_tested when the target file has no other buyer."""
+    t = session.run.ala.target
+    if t.other_client is None:
+        verify.not_tested(("SEC-003", "SEC-006"), "the target file gives no other_client_cert (another buyer's identity)")
+        return True
+    if not t.other_buyer_identifier:
+        verify.not_tested(("SEC-006",), "the target file gives no other_buyer_identifier (another buyer acting for itself)")
+    return False
+
+
+def _session(run, verify, ceases: int | None = None) -> Session:  # noqa: ANN001
+    session = Session(run, verify, seed=run.case_seed(run.current_test), ceases=ceases)
+    if not run.ala.services.left:
+        session.may_cease()  # notes why
+    return session
+
+
+@pytest.mark.requirement(*REQUIREMENTS)
+def test_order_lifecycle_flows_agree_with_the_model(run, ala, verify):
+    session = _session(run, verify, ceases=FLOW_CEASES)
+    no_other_buyer = _missing_parties(session, verify)
+    flows = [(_cancel_twice, NEEDS_AN_ORDER), (_cease_twice, NEEDS_AN_ORDER), (_repeat_the_message_id, NEEDS_AN_ORDER),
+             (_never_issued, ("ALA-CANCEL-007",))]
+    if not no_other_buyer:
+        flows.insert(3, (_another_buyer_then_the_owner, NEEDS_AN_ORDER))
+    run_flows(session, lambda: AlaOrderLifecycles(session), flows)
+
+
+@pytest.mark.requirement(*REQUIREMENTS)
+def test_generated_call_sequences_agree_with_the_model(run, ala, verify):
+    session = _session(run, verify)
+    _missing_parties(session, verify)
+    try:
+        explore(session, lambda: AlaOrderLifecycles(session))
+    finally:
+        if session.out_of_data:
+            verify.not_tested(NEEDS_AN_ORDER, session.out_of_data)
