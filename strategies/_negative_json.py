@@ -15,7 +15,7 @@ import functools
 import re
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from fibrecert import contracts
 
@@ -96,30 +96,33 @@ def coverage_negatives(path: str) -> tuple[FcNegative, ...]:
     return tuple(out)
 
 
-def _enum_paths(schema: dict[str, Any], prefix: str = "") -> list[tuple[str, list[str]]]:
-    """(dotted path, enum values) for every enum in a request schema, following $refs and oneOf."""
-    components = contracts.openapi_document()["components"]["schemas"]
-    found: list[tuple[str, list[str]]] = []
+def _schema_nodes(schema: dict[str, Any], path: str = "", depth: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(dotted path, schema node) for every node of a request schema: $refs resolved, oneOf branches
+    at their parent's path, object properties as `a.b`, array items as `a[]`."""
+    if depth > 12:
+        return
+    if "$ref" in schema:
+        components = contracts.openapi_document()["components"]["schemas"]
+        yield from _schema_nodes(components[schema["$ref"].rsplit("/", 1)[-1]], path, depth + 1)
+        return
+    yield path, schema
+    for branch in schema.get("oneOf", []):
+        yield from _schema_nodes(branch, path, depth + 1)
+    for name, sub in schema.get("properties", {}).items():
+        yield from _schema_nodes(sub, f"{path}.{name}" if path else name, depth + 1)
+    if "items" in schema:
+        yield from _schema_nodes(schema["items"], f"{path}[]", depth + 1)
 
-    def walk(s: dict[str, Any], path: str, depth: int = 0) -> None:
-        if depth > 12:
-            return
-        if "$ref" in s:
-            walk(components[s["$ref"].rsplit("/", 1)[-1]], path, depth + 1)
-            return
-        if "enum" in s:
-            found.append((path, [str(v) for v in s["enum"]]))
-        if "const" in s:
-            found.append((path, [str(s["const"])]))
-        for branch in s.get("oneOf", []):
-            walk(branch, path, depth + 1)
-        for name, sub in s.get("properties", {}).items():
-            walk(sub, f"{path}.{name}" if path else name, depth + 1)
-        if "items" in s:
-            walk(s["items"], f"{path}[]", depth + 1)
 
-    walk(schema, prefix)
-    return list(dict.fromkeys((p, tuple(v)) for p, v in found))  # type: ignore[arg-type]
+def _enum_paths(schema: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """(dotted path, enum values) for every enum or const in a request schema."""
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for path, node in _schema_nodes(schema):
+        if "enum" in node:
+            found.append((path, tuple(str(v) for v in node["enum"])))
+        if "const" in node:
+            found.append((path, (str(node["const"]),)))
+    return [(p, list(v)) for p, v in dict.fromkeys(found)]
 
 
 def _all_enum_values() -> list[str]:
@@ -170,29 +173,12 @@ def near_miss_negatives(path: str, valid_body: dict[str, Any]) -> list[FcNegativ
 
 def constraint_inventory(path: str) -> list[tuple[str, str]]:
     """(dotted field path, keyword) for every constraint of the operation's request body."""
-    components = contracts.openapi_document()["components"]["schemas"]
-    found: set[tuple[str, str]] = set()
     keywords = ("type", "minimum", "minLength", "maxLength", "pattern", "enum", "const", "format", "minItems")
-
-    def walk(s: dict[str, Any], path_: str, depth: int = 0) -> None:
-        if depth > 12:
-            return
-        if "$ref" in s:
-            walk(components[s["$ref"].rsplit("/", 1)[-1]], path_, depth + 1)
-            return
-        for k in keywords:
-            if k in s and path_:
-                found.add((path_, k))
-        for name in s.get("required", []):
-            found.add((f"{path_}.{name}" if path_ else name, "required"))
-        for branch in s.get("oneOf", []):
-            walk(branch, path_, depth + 1)
-        for name, sub in s.get("properties", {}).items():
-            walk(sub, f"{path_}.{name}" if path_ else name, depth + 1)
-        if "items" in s:
-            walk(s["items"], f"{path_}[]", depth + 1)
-
-    walk(components[COMPONENTS[path]], "")
+    component = contracts.openapi_document()["components"]["schemas"][COMPONENTS[path]]
+    found: set[tuple[str, str]] = set()
+    for dotted, node in _schema_nodes(component):
+        found.update((dotted, k) for k in keywords if k in node and dotted)
+        found.update((f"{dotted}.{name}" if dotted else name, "required") for name in node.get("required", []))
     return sorted(found)
 
 
