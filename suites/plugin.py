@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import pytest
 
-from fibrecert import CONTRACT_VERSIONS, __version__, contracts
+from fibrecert import contracts
 from fibrecert.target import Target, TargetError, load_target
 from fibrecert.transport import (DROPPED, TLS_REFUSED, Exchange, RateLimiter, SecretRegistry,
                                  TargetUnreachable, Transport)
