@@ -45,11 +45,14 @@ class Requirement:
     text: str
     covers: tuple[str, ...]
     role: str | None = None
+    choice: str | None = None              # SHOULD: the profile choice it rests on
+    exercise: tuple[str, ...] = ()         # values it names: each must be sent or seen before it can pass
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "operation": self.operation, "level": self.level, "basis": self.basis,
                 "source": self.source, "quote": self.quote, "text": self.text,
-                **({"role": self.role} if self.role else {})}
+                **({"role": self.role} if self.role else {}), **({"choice": self.choice} if self.choice else {}),
+                **({"exercise": list(self.exercise)} if self.exercise else {})}
 
 
 class CatalogueError(Exception):
@@ -81,8 +84,9 @@ def requirements() -> dict[str, Requirement]:
         for item in catalogue_document(api)["requirements"]:
             if item["id"] in out:
                 raise CatalogueError(f"requirement id {item['id']} is defined twice")
-            out[item["id"]] = Requirement(api=api, covers=tuple(item.pop("covers")), **item)
-            item["covers"] = list(out[item["id"]].covers)
+            fields = {k: v for k, v in item.items() if k not in ("covers", "exercise")}
+            out[item["id"]] = Requirement(api=api, covers=tuple(item["covers"]), exercise=tuple(item.get("exercise", ())),
+                                          **fields)
     return out
 
 

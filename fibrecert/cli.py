@@ -23,6 +23,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fibrecert", description="Conformance certification for UK wholesale "
                                 "fibre ordering APIs: NICC ALA 2.30 and Fibre Cafe 1.17.")
@@ -36,7 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--report-dir", metavar="DIR", default="reports/latest")
     r.add_argument("--seed", type=int, help="reproduce a run exactly")
     r.add_argument("--max-rps", type=_positive_float, metavar="R", help="never send more than R requests per second")
-    r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.add_argument("--concurrency", type=_positive_int, metavar="N", default=None,
+                   help="requests in flight at once, across all tests (default 16; 1 = strictly sequential); "
+                        "always within --max-rps")
+    r.add_argument("--only", action="append", default=[], metavar="PATTERN",
+                   help="run only the requirements matching PATTERN (an id or a glob such as 'FC-SOC-*'; repeatable); "
+                        "a subset is never CONFORMANT")
+    r.add_argument("--skip", action="append", default=[], metavar="PATTERN",
+                   help="leave out the requirements matching PATTERN (repeatable)")
+    r.add_argument("--quiet", action="store_true", help="no progress output (the verdict is still printed)")
+    r.add_argument("-v", "--verbose", action="store_true", help="one line per finished test")
     r.add_argument("--events", metavar="FILE", help="also write the run's events (time-stamped NDJSON) to FILE")
     r.add_argument("--sandbox-defect", action="append", default=[], metavar="NAME",
                    help="(self-test) start the embedded sandbox with a named defect")
@@ -58,10 +77,16 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("results", metavar="RESULTS.json")
     rp.add_argument("-o", "--output", metavar="DIR", help="folder for index.html (default: beside RESULTS.json)")
 
-    rr = sub.add_parser("replay", help="send one recorded case again and show the answer")
+    rr = sub.add_parser("replay", help="send one recorded case (and the chain it depends on) again and re-run its checks",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                        epilog="exit status: 0 the target now satisfies every check the exchange was judged by; "
+                               "1 it still violates one (or gives no answer); 2 usage or configuration error")
     rr.add_argument("results", metavar="RESULTS.json")
-    rr.add_argument("exchange", metavar="EXCHANGE", help="an exchange id from the report's evidence (e.g. X000042)")
+    rr.add_argument("exchange", metavar="EXCHANGE", help="an exchange id of the run (e.g. X017.3): any of them")
     rr.add_argument("--target", metavar="FILE", help="target file (default: the one the run used)")
+    rr.add_argument("--allow-cease", action="store_true",
+                    help="allow the replay to cease one of the target file's active_services (it names it first)")
+    rr.add_argument("--requirement", metavar="ID", help="re-run only the checks of this requirement")
     return p
 
 
@@ -73,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return run(RunOptions(target=args.target, api=args.api, profile=args.profile,
                                   report_dir=args.report_dir, seed=args.seed, max_rps=args.max_rps,
-                                  quiet=args.quiet, defects=tuple(args.sandbox_defect), events=args.events))
+                                  quiet=args.quiet, verbose=args.verbose, defects=tuple(args.sandbox_defect),
+                                  events=args.events, concurrency=args.concurrency, only=tuple(args.only),
+                                  skip=tuple(args.skip)))
         if args.command == "sandbox":
             return _sandbox(args)
         if args.command == "report":
@@ -81,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             from fibrecert.replay import replay
 
-            return replay(args.results, args.exchange, args.target)
+            return replay(args.results, args.exchange, args.target, allow_cease=args.allow_cease,
+                          requirement=args.requirement)
     except KeyboardInterrupt:
         sys.stderr.write("fibrecert: interrupted\n")
         return 130

@@ -1,303 +1,269 @@
-"""`fibrecert replay RESULTS.json EXCHANGE`: send a recorded case again, with fresh credentials for
-each recorded identity (secrets are never stored), and compare what comes back.
+"""`fibrecert replay RESULTS.json EXCHANGE`: send a recorded case again and re-run the checks it was
+judged by.
 
-A case that was a sequence (place an order, cancel it, cancel it again) is replayed whole, in order,
-on fresh state, so that the replay exercises the same behaviour rather than meeting the recorded
-run's leftovers:
-- ids the target assigns (Fibre Cafe order `id`, ALA `sellerOrderReference`) are carried into the
-  later steps in place of the recorded ones;
-- every ALA `messageId` is replaced by a fresh one, consistently (a step that repeated an earlier
-  step's messageId repeats its replacement), since a seller answers a used messageId from memory;
-- an ALA service the recorded run ceased (one of the target file's `active_services`, or one a
-  ceaseOrder of the case ceased) is replaced by a still-active one: taken from the end of
-  `active_services` (runs take from the front), skipping any service the results file names; a
-  replacement the seller refuses as already ceased is followed by the next one (at most 20).
-The replay is the same observation when every step gets the recorded status and the assigned ids
-repeat (or not) exactly as recorded: a step that was given a new order reference must be given a new
-one again, a step that was given an earlier step's reference must be given that step's again.
+results.json holds every exchange of a run as a structured Case (fibrecert/case.py) with the checks run
+on it. Replay loads that Case, never parses evidence text:
+- the chain it depends on goes first, in order: the exchanges its test data came from (an order an
+  earlier answer assigned) and the exchanges it was judged with (the steps of a sequence, the earlier
+  holder of an id that must be unique); the ids the target assigns now are carried into later steps;
+- every ALA messageId is replaced by a fresh one, consistently (a step that repeated an earlier step's
+  messageId repeats its replacement), since a seller answers a used messageId from memory;
+- credentials come from the target file given (tokens are fetched anew), so a replay can be pointed at
+  another deployment with --target;
+- an active service the case ceased is test data: replay names the service it would cease instead (one of
+  the target file's active_services that the results file does not name) and sends nothing until
+  --allow-cease says so.
 
-With `--target FILE` naming another deployment (a fixed build, a restarted sandbox), recorded URLs are
-moved from the recorded target's base URLs to that file's.
+Exit status: 0 the target now satisfies every requirement the exchange was checked for; 1 it still
+violates one (or gave no answer to judge); 2 usage or configuration error.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import sys
-import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
 
-from fibrecert.target import Target, TargetError, load_target
-from fibrecert.transport import Exchange, RateLimiter, SecretRegistry, Transport, redact_headers, redact_text
+from lxml import etree
 
-MAX_SERVICE_TRIES = 20
-
-
-def find_case(results: dict[str, Any], exchange_id: str) -> list[dict[str, Any]] | None:
-    """The recorded steps up to and including `exchange_id` (a sequence, or a single exchange)."""
-    for req in results.get("requirements", []):
-        for ev in req.get("evidence", []):
-            steps = [*ev.get("sequence", []), ev]
-            for i, step in enumerate(steps):
-                if step.get("exchange") == exchange_id:
-                    return steps[: i + 1]
-    return None
+from fibrecert.case import MESSAGE_ID, ORDER, SERVICE, Case, JsonBody, RawBody, SoapBody, id_key
+from fibrecert.target import TargetError, load_target
+from fibrecert.transport import Exchange
 
 
-def _element(name: str) -> re.Pattern[str]:
-    """An XML element `name` (any prefix) holding only text: groups (open tag, text, close tag)."""
-    return re.compile(rf"(<(?:[\w.-]+:)?{name}(?:\s[^>]*)?>)([^<]*)(</(?:[\w.-]+:)?{name}\s*>)")
+class ReplayError(Exception):
+    """A usage or configuration problem (exit 2)."""
 
 
-MESSAGE_ID = _element("messageId")
-SERVICE = _element("serviceIdentifier")
-SELLER_REF = _element("sellerOrderReference")
+def _chain(records: dict[str, dict[str, Any]], exchange_id: str) -> list[str]:
+    """The exchange ids to send before `exchange_id`, in the order they were sent."""
+    seen: set[str] = set()
+    todo = [exchange_id]
+    while todo:
+        current = todo.pop()
+        record = records.get(current)
+        if record is None:
+            raise ReplayError(f"exchange {current} is not in the results file")
+        before = list(record.get("case", {}).get("after", []))
+        for check in record.get("checks", []):
+            before.extend(check.get("chain", []))
+        for b in before:
+            if b not in seen and b != exchange_id:
+                seen.add(b)
+                todo.append(b)
+    return sorted(seen, key=id_key)
 
 
-def _status(recorded_or_ex: Any) -> Any:
-    if isinstance(recorded_or_ex, Exchange):
-        return recorded_or_ex.status if recorded_or_ex.status is not None else recorded_or_ex.error
-    return recorded_or_ex.get("status") or recorded_or_ex.get("error")
+def _set_xml(xml: bytes, path: str, value: str) -> bytes:
+    from fibrecert.contracts.soap import safe_parser
+
+    root = etree.fromstring(xml, safe_parser())
+    el: Any = root
+    for part in path.split("."):
+        el = next((c for c in el if isinstance(c.tag, str) and etree.QName(c).localname == part), None)
+        if el is None:
+            return xml
+    el.text = value
+    return etree.tostring(root)
 
 
-def _operation(step: dict[str, Any]) -> str:
-    return step["request"]["url"].rstrip("/").rsplit("/", 1)[-1]
+def _substitute(case: Case, values: dict[str, str]) -> Case:
+    """The case with every binding's old value replaced by its new one (by path where the body has
+    structure, by value in raw bodies)."""
+    body = case.body
+    bindings = dict(case.bindings)
+    for kind, b in list(bindings.items()):
+        new = values.get(b.value)
+        if new is None or new == b.value:
+            continue
+        if isinstance(body, SoapBody) and b.path:
+            body = SoapBody(_set_xml(body.xml, b.path, new))
+        elif isinstance(body, JsonBody) and b.path and isinstance(body.value, dict) and b.path in body.value:
+            old_value = body.value[b.path]
+            body = JsonBody({**body.value, b.path: int(new) if isinstance(old_value, int) else new})
+        elif isinstance(body, RawBody):
+            body = RawBody(body.data.replace(b.value.encode(), new.encode()))
+        bindings[kind] = type(b)(new, b.path, b.source)
+    return case.with_(body=body, bindings=tuple(sorted(bindings.items())))
 
 
-ORDER = "order"                # carried into later steps (orderId, targetSellerOrderReference)
-CANCELLATION = "cancellation"  # compared only
+class Replayer:
+    def __init__(self, results: dict[str, Any], target_file: str, *, allow_cease: bool = False,
+                 out: TextIO = sys.stdout):
+        from fibrecert.engine import Engine
 
-
-def _assigned(step: dict[str, Any], body: str) -> tuple[str, str] | None:
-    """(kind, id) the target assigned in this answer: the Fibre Cafe order `id` of a create-order
-    answer or the cancellation `id` of a cancellation answer; the `sellerOrderReference` of an ALA
-    orderResponse (a ceaseOrder's answer)."""
-    operation = _operation(step)
-    if operation in ("service-orders", "service-order-cancellations"):
+        self.results, self.out, self.allow_cease = results, out, allow_cease
+        self.records = {r["id"]: r for r in results.get("exchanges", [])}
         try:
-            data = json.loads(body)
-        except ValueError:
-            return None
-        if not isinstance(data, dict) or "id" not in data:
-            return None
-        return (ORDER if operation == "service-orders" else CANCELLATION), str(data["id"])
-    if operation == "ceaseOrder":
-        m = SELLER_REF.search(body)
-        return (ORDER, m.group(2)) if m else None
-    return None
-
-
-class _FreshState:
-    """What has to be new in a replay, and the mapping from recorded to new values."""
-
-    def __init__(self, steps: list[dict[str, Any]], results: dict[str, Any], target: Target):
-        self.message_ids: dict[str, str] = {}
-        self.services: dict[str, str] = {}
-        self.ids: dict[str, dict[str, str]] = {ORDER: {}, CANCELLATION: {}}       # recorded id -> new one
-        self.id_owner: dict[str, dict[str, str]] = {ORDER: {}, CANCELLATION: {}}  # new id -> recorded one
+            self.target = load_target(target_file)
+        except TargetError as exc:
+            raise ReplayError(str(exc)) from None
+        self.engine = Engine(self.target, profile="smoke", concurrency=1)
+        self.values: dict[str, str] = {}      # recorded value -> the value to send now
+        self.sent: dict[str, Exchange] = {}   # recorded exchange id -> its replay
         self.tag = uuid.uuid4().hex[:8]
-        self.renewed = 0
-        active = target.ala.active_services if target.ala else ()
-        ceases = [s for s in steps if _operation(s) == "ceaseOrder"]
-        ceased = {m.group(2) for s in ceases if _status(s["response"]) == 200
-                  for m in SERVICE.finditer(s["request"].get("body", ""))}
-        self.substitute = ceased | {m.group(2) for s in ceases for m in SERVICE.finditer(s["request"].get("body", ""))
-                                    if m.group(2) in active}
-        named = {m.group(2) for req in results.get("requirements", []) for ev in req.get("evidence", [])
-                 for s in [*ev.get("sequence", []), ev] for m in SERVICE.finditer(s.get("request", {}).get("body", ""))}
-        self._candidates: Iterator[str] = (s for s in reversed(active) if s not in named)
 
-    def next_service(self) -> str | None:
-        return next(self._candidates, None)
+    def close(self) -> None:
+        self.engine.close()
 
-    def body(self, step: dict[str, Any]) -> str:
-        body = step["request"].get("body", "")
-        for old, new in self.ids[ORDER].items():
-            body = re.sub(rf'("orderId"\s*:\s*){re.escape(old)}\b', rf"\g<1>{new}", body)
-            body = body.replace(f">{old}<", f">{new}<")
-        if _operation(step) in ("ceaseOrder", "cancelOrder", "unsolicitedCeaseRequest"):
-            body = MESSAGE_ID.sub(self._message_id, body)
-            if _operation(step) == "ceaseOrder":
-                body = SERVICE.sub(self._service, body)
-        return body
+    def _case(self, exchange_id: str) -> Case:
+        record = self.records[exchange_id]
+        if "case" not in record:
+            raise ReplayError(f"exchange {exchange_id} has no recorded case (a results file of an older fibrecert?)")
+        case = Case.from_json(record["case"])
+        if case.api not in self.target.apis:
+            raise ReplayError(f"{self.target.path}: has no [{case.api}] section to send {exchange_id} to")
+        return case
 
-    def _message_id(self, m: re.Match[str]) -> str:
-        old = m.group(2)
-        if not old.strip():  # a blank messageId is the case itself (a negative case): keep it
-            return m.group(0)
-        if old not in self.message_ids:
-            self.renewed += 1
-            self.message_ids[old] = f"{old}~replay-{self.tag}-{self.renewed}"
-        return f"{m.group(1)}{self.message_ids[old]}{m.group(3)}"
+    def plan_services(self, ids: list[str]) -> list[tuple[str, str]]:
+        """(recorded service, the one this replay would cease instead) for every service binding."""
+        named = {b["value"] for r in self.records.values() for b in r.get("case", {}).get("bindings", {}).values()
+                 if isinstance(b, dict) and "value" in b}
+        fresh = [s for s in (self.target.ala.active_services if self.target.ala else ()) if s not in named]
+        plan = []
+        for i in ids:
+            b = self._case(i).binding(SERVICE)
+            if b is not None and b.value not in dict(plan):
+                if not fresh:
+                    raise ReplayError("no active service left to replay this ceaseOrder with: the target file's "
+                                      "active_services are all named in the results (give a target file with fresh ones)")
+                plan.append((b.value, fresh.pop()))
+        return plan
 
-    def renew_message_ids(self, step: dict[str, Any]) -> None:
-        for m in MESSAGE_ID.finditer(step["request"].get("body", "")):
-            self.message_ids.pop(m.group(2), None)
+    def send(self, exchange_id: str) -> Exchange:
+        case = self._case(exchange_id)
+        message = case.binding(MESSAGE_ID)
+        if message is not None and message.value.strip() and message.value not in self.values:
+            self.values[message.value] = f"{message.value}~replay-{self.tag}-{len(self.values) + 1}"
+        order = case.binding(ORDER)
+        if order is not None and order.source in self.sent:
+            from fibrecert.suites.checks import assigned_id
 
-    def _service(self, m: re.Match[str]) -> str:
-        old = m.group(2)
-        if old not in self.substitute:
-            return m.group(0)
-        if old not in self.services:
-            fresh = self.next_service()
-            if fresh is None:
-                raise TargetError("no active service left to replay this ceaseOrder with: the target file's "
-                                  "active_services are all named in the results (give a target file with fresh ones)")
-            self.services[old] = fresh
-        return f"{m.group(1)}{self.services[old]}{m.group(3)}"
+            now = assigned_id(self.sent[order.source])
+            if now is not None:
+                self.values[order.value] = now
+        replayed = _substitute(case, self.values).with_(id=f"{case.id}~replay")
+        self.engine.enter(self.engine.test_lane(0, case.test, case.serves, case.api, None))
+        try:
+            ex = self.engine.send(replayed)
+        finally:
+            self.engine.leave()
+        self.sent[exchange_id] = ex
+        return ex
 
-    def assigned(self, n: int, step: dict[str, Any], ex: Exchange) -> str | None:
-        """Map the id this step's answer assigned; a difference in which ids repeat, or None."""
-        was = _assigned(step, step["response"].get("body", "")) if "body" in step["response"] else None
-        now = _assigned(step, ex.text) if ex.error is None else None
-        if was is None or now is None or was[0] != now[0]:
-            return None
-        kind, recorded, new = was[0], was[1], now[1]
-        ids, owner = self.ids[kind], self.id_owner[kind]
-        if recorded in ids and ids[recorded] != new:
-            return (f"step {n} was given {kind} id {new!r}, a new one, where the recorded step was given the id "
-                    "an earlier step had")
-        if new in owner and owner[new] != recorded:
-            return (f"step {n} was given {kind} id {new!r}, the id an earlier step was given, where the recorded "
-                    f"step was given a new one ({recorded!r})")
-        ids[recorded], owner[new] = new, recorded
-        return None
+    def rebind(self, arg: Any) -> Any:
+        """A check argument that is a recorded binding (an echoed order id, a message id) takes the value
+        this replay sent instead."""
+        if isinstance(arg, bool) or not isinstance(arg, (str, int)) or str(arg) not in self.values:
+            return arg
+        new = self.values[str(arg)]
+        return int(new) if isinstance(arg, int) and new.lstrip("-").isdigit() else new
 
+    def checks(self, exchange_id: str, only: str | None) -> list[tuple[str, dict[str, Any], Any, list[Exchange]]]:
+        from fibrecert.suites.checks import CHECKS
 
-def _rebase(results: dict[str, Any], target: Target) -> list[tuple[str, str]]:
-    """(recorded base URL, the target file's) for each endpoint whose address differs."""
-    recorded = results.get("target") or {}
-    now = target.public()
-    pairs = []
-    for api, keys in (("ala", ("base_url", "buyer_base_url")), ("fibrecafe", ("token_url", "base_url"))):
-        for key in keys:
-            old, new = (recorded.get(api) or {}).get(key), (now.get(api) or {}).get(key)
-            if old and new and old != new:
-                pairs.append((old.rstrip("/"), new.rstrip("/")))
-    return pairs
+        found = []
+        for entry in self.records[exchange_id].get("checks", []):
+            if only and entry["requirement"] != only:
+                continue
+            fn = CHECKS.get(entry["check"])
+            if fn is None:
+                raise ReplayError(f"check {entry['check']} is not known to this fibrecert version")
+            chain = [self.sent[i] for i in entry.get("chain", []) if i in self.sent]
+            found.append((entry["requirement"], entry, fn, [*chain, self.sent[exchange_id]]))
+        return found
 
 
-class _Replayer:
-    def __init__(self, target: Target, rebase: list[tuple[str, str]] | None = None):
-        self.target = target
-        self.rebase = rebase or []
-        self.secrets = SecretRegistry(target.secrets())
-        self.transport = Transport(secrets=self.secrets, limiter=RateLimiter(None))
-        from fibrecert.suites.clients import AlaClient, FibreCafeClient
+def replay(results_path: str, exchange_id: str, target_path: str | None = None, *, allow_cease: bool = False,
+           requirement: str | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    from fibrecert.redaction import redact
+    from fibrecert.runner import terminal_safe
 
-        self.ala = AlaClient(target.ala, self.transport, Path(tempfile.mkdtemp(prefix="fibrecert-replay-"))) \
-            if target.ala else None
-        self.fc = FibreCafeClient(target.fibrecafe, self.transport) if target.fibrecafe else None
-
-    def send(self, step: dict[str, Any], body: str) -> Exchange:
-        from fibrecert.suites.clients import BAD_TOKENS, WRONG_SECRET
-
-        request, identity = step["request"], step.get("identity", "")
-        headers = {k: v for k, v in request["headers"].items() if k.lower() not in ("authorization", "content-length")}
-        url = request["url"]
-        for old, new in self.rebase:
-            if url == old or url.startswith(old + "/"):
-                url = new + url[len(old):]
-                break
-        ala = self.target.ala
-        if ala and url.startswith(tuple(u for u in (ala.base_url, ala.buyer_base_url) if u)):
-            assert self.ala is not None
-            return self.transport.send(api="ala", operation="replay", identity=identity, method=request["method"],
-                                       url=url, headers=headers, body=body,
-                                       verify=str(ala.ca_bundle) if ala.ca_bundle else True,
-                                       cert=self.ala.cert_for(identity), timeout=ala.timeout)
-        if self.fc is None:
-            raise TargetError("the target file has no section for " + url)
-        if identity in BAD_TOKENS:
-            headers["Authorization"] = BAD_TOKENS[identity]
-        elif identity.startswith("tenant-") and url == self.fc.target.token_url:
-            client_id, secret = self.fc.credentials(identity[7])
-            if identity.endswith(":wrong-secret"):
-                secret = WRONG_SECRET
-            self.secrets.add(secret)
-            headers["Authorization"] = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-        elif identity.startswith("tenant-"):
-            headers["Authorization"] = f"Bearer {self.fc.token(identity[7])}"
-        return self.transport.send(api="fibrecafe", operation="replay", identity=identity, method=request["method"],
-                                   url=url, headers=headers, body=body, verify=self.fc.verify,
-                                   timeout=self.fc.target.timeout)
-
-
-def replay(results_path: str, exchange_id: str, target_path: str | None = None,
-           out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     try:
         results = json.loads(Path(results_path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         err.write(f"fibrecert: {results_path}: not a readable results file ({exc})\n")
         return 2
-    steps = find_case(results, exchange_id)
-    if steps is None:
-        err.write(f"fibrecert: {results_path}: no evidence with exchange {exchange_id}\n")
+    records = {r.get("id"): r for r in results.get("exchanges", []) if isinstance(r, dict)}
+    if exchange_id not in records:
+        err.write(f"fibrecert: {results_path}: no exchange {exchange_id} (every exchange of the run has an id: "
+                  "see the report's evidence or the \"exchanges\" list of results.json)\n")
         return 2
     target_file = target_path or results.get("target_file")
     if not target_file:
         err.write("fibrecert: the results name no target file: give --target FILE\n")
         return 2
     try:
-        target = load_target(target_file)
-        replayer = _Replayer(target, _rebase(results, target))
-    except TargetError as exc:
+        replayer = Replayer(results, target_file, allow_cease=allow_cease, out=out)
+    except ReplayError as exc:
         err.write(f"fibrecert: {exc}\n")
         return 2
-    fresh = _FreshState(steps, results, target)
-    differences: list[str] = []
-    ex: Exchange | None = None
     try:
-        for n, step in enumerate(steps, 1):
-            ex = replayer.send(step, fresh.body(step))
-            was = _status(step["response"])
-            # A substituted service the seller refuses (another run ceased it): the next one, sent
-            # with a new messageId (the refused message may be remembered).
-            found = SERVICE.search(step["request"].get("body", "")) if _operation(step) == "ceaseOrder" else None
-            old = found.group(2) if found else None
-            for _ in range(MAX_SERVICE_TRIES - 1):
-                if not (old in fresh.services and was == 200 and ex.status == 400):
-                    break
-                replacement = fresh.next_service()
-                if replacement is None:
-                    break
-                out.write(f"Step {n}: service {fresh.services[old]} was refused (HTTP 400): trying {replacement}\n")
-                fresh.services[old] = replacement
-                fresh.renew_message_ids(step)
-                ex = replayer.send(step, fresh.body(step))
-            now = _status(ex)
-            out.write(f"Step {n}/{len(steps)} {step['exchange']} ({step.get('identity', '')}): "
-                      f"{step['request']['method']} {step['request']['url']}: recorded {was}, now {now}\n")
-            if now != was:
-                differences.append(f"step {n}: recorded {was}, now {now}")
-            problem = fresh.assigned(n, step, ex)
-            if problem:
-                out.write(f"  {problem}\n")
-                differences.append(problem)
-    except TargetError as exc:
+        ids = [*_chain(records, exchange_id), exchange_id]
+        plan = replayer.plan_services(ids)
+        case = replayer._case(exchange_id)
+        out.write(f"Replaying {exchange_id} ({case.operation} as {case.identity.name}) against "
+                  f"{replayer.engine.url(case)} (target file {replayer.target.path})"
+                  + (f", after {len(ids) - 1} earlier exchange(s) of its chain: {', '.join(ids[:-1])}" if len(ids) > 1 else "")
+                  + "\n")
+        if plan:
+            what = ", ".join(f"{new} (in place of {old})" for old, new in plan)
+            if not allow_cease:
+                err.write(f"fibrecert: this replay would cease active service(s) {what} of the target file; "
+                          "nothing was sent: add --allow-cease to go ahead\n")
+                return 2
+            out.write(f"Ceasing active service(s) {what}.\n")
+            replayer.values.update(dict(plan))
+        for i in ids:
+            ex = replayer.send(i)
+            recorded = records[i].get("answer")
+            now = ex.status if ex.error is None else ex.error
+            out.write(f"  {i}: {ex.method} {ex.url} as {ex.identity}: recorded {recorded}, now {now}\n")
+        checks = replayer.checks(exchange_id, requirement)
+        if not checks:
+            err.write(f"fibrecert: exchange {exchange_id} has no recorded check"
+                      + (f" for {requirement}" if requirement else "") + "\n")
+            return 2
+        last = replayer.sent[exchange_id]
+        secrets = replayer.engine.secrets
+        if last.error:
+            out.write(f"Answer: no complete answer: {terminal_safe(redact(last.describe(), secrets))}\n")
+        else:
+            out.write(f"Answer: HTTP {last.status}\n")
+            body = redact(last.text, secrets)
+            if body:
+                out.write(terminal_safe(body, 2000) + "\n")
+        violated = 0
+        for req, entry, fn, chain in checks:
+            args = [replayer.rebind(a) for a in entry.get("args", [])]
+            outcome = replayer.engine.run_check(fn, chain, *args)
+            was = entry.get("outcome", "")
+            label = f"{req} {entry['check']}({', '.join(map(repr, entry.get('args', [])))})"
+            if not outcome.exercised:
+                violated += 1
+                out.write(f"  still violated  {label}: {terminal_safe(outcome.observed)} (was: {was})\n")
+            elif outcome.passed:
+                out.write(f"  satisfied       {label} (was: {was})\n")
+            else:
+                violated += 1
+                out.write(f"  still violated  {label}: {terminal_safe(redact(outcome.observed, secrets))} / "
+                          f"Declared: {terminal_safe(outcome.declared)} (was: {was})\n")
+        if violated:
+            out.write(f"The target still violates {violated} of the {len(checks)} check(s) {exchange_id} was judged by.\n")
+            return 1
+        out.write(f"The target now satisfies every check {exchange_id} was judged by.\n")
+        return 0
+    except ReplayError as exc:
         err.write(f"fibrecert: {exc}\n")
         return 2
+    except Exception as exc:  # a target that stops answering mid-chain, or anything else: one line
+        from fibrecert.transport import TargetUnreachable
+
+        if isinstance(exc, TargetUnreachable):
+            err.write(f"fibrecert: the target stopped answering during the replay: {terminal_safe(str(exc))}\n")
+            return 1
+        raise
     finally:
-        replayer.transport.close()
-    assert ex is not None
-    secrets = replayer.secrets
-    if fresh.services or fresh.message_ids:
-        out.write(f"(fresh state: {fresh.renewed} messageId(s) renewed"
-                  + (", services " + ", ".join(f"{a} -> {b}" for a, b in fresh.services.items()) if fresh.services else "")
-                  + ")\n")
-    if ex.error:
-        out.write(f"{ex.error}: {secrets.scrub(ex.error_detail)}\n")
-    else:
-        out.write(f"HTTP {ex.status}\n")
-        for k, v in redact_headers(ex.response_headers, secrets).items():
-            out.write(f"{k}: {v}\n")
-        out.write("\n" + redact_text(ex.text, secrets) + "\n")
-    if differences:
-        out.write("Different from the recorded observation: " + "; ".join(differences) + "\n")
-        return 1
-    out.write("Same observation as recorded.\n")
-    return 0
+        replayer.close()

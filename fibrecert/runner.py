@@ -1,21 +1,25 @@
-"""`fibrecert run`: certify a target (or the embedded sandbox) by running the suites under pytest,
-then print the verdict and return its exit code. Progress is one listener over the run's events."""
+"""`fibrecert run`: certify a target (or the embedded sandbox): load the target once, make the engine,
+hand it to pytest (which collects and selects the suites), then print the verdict and return its exit
+code. Terminal progress and the NDJSON event log are handlers over the engine's events.
+
+Interruption: the first Ctrl-C (or SIGTERM) stops sending, lets the tests in flight end, and still writes
+the report, marked INCOMPLETE ("interrupted"); a second one stops at once.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import pytest
-
 from fibrecert.target import TargetError, load_target
-
 
 
 def _suites_dir() -> Path:
@@ -33,163 +37,208 @@ class RunOptions:
     seed: int | None = None
     max_rps: float | None = None
     quiet: bool = False
+    verbose: bool = False
     defects: tuple[str, ...] = ()  # embedded sandbox only (self-tests)
     events: str | None = None      # write the run's events here as NDJSON (one JSON object a line)
-
-
-class Progress:
-    """Prints one line per finished test: API, operations touched, tests done, requests, failures."""
-
-    def __init__(self, out: TextIO, quiet: bool):
-        self.out, self.quiet = out, quiet
-        self.total = 0
-        self.done = 0
-        self.failures = 0
-        self.sent = 0
-        self.ops: set[str] = set()
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind == "exchange":
-            self.ops.add(event["operation"])
-            self.sent = event["sent"]
-        elif kind == "check" and not event["passed"]:
-            self.failures += 1
-        elif kind == "test_start":
-            self.ops = set()
-        elif kind == "test_end":
-            self.done += 1
-            if not self.quiet:
-                ops = ", ".join(sorted(self.ops)) or "-"
-                name = event["test"].split("::")[-1].removeprefix("test_").replace("_", " ")
-                self.out.write(f"[{self.done:>3}/{self.total}] {event['api']:<9} {ops:<44.44} "
-                               f"requests {self.sent:>5}  failures {self.failures:>3}  {name[:60]}\n")
-                self.out.flush()
+    concurrency: int | None = None
+    only: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
 
 
 def terminal_safe(text: str, limit: int = 300) -> str:
-    """Text that came from the target, made safe for a terminal: control characters (escape
-    sequences included) are shown as escapes, never interpreted, and the line is kept short."""
+    """Text that came from the target, made safe for a terminal: control characters (escape sequences
+    included) are shown as escapes, never interpreted, and the line is kept short."""
     out = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
 class EventLog:
-    """Every event of the run, time-stamped, as NDJSON: another handler over the same stream."""
+    """Every event of the run, time-stamped, as NDJSON (secrets redacted): another handler over the stream."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, secrets: Any):
         import json
 
-        self._json = json
+        self._json, self.secrets = json, secrets
         self.started = time.monotonic()
         self.fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        self.fh.write(self._json.dumps({"t": round(time.monotonic() - self.started, 4), **event}) + "\n")
+    def __call__(self, event: Any) -> None:
+        from fibrecert.redaction import redact
+
+        record: dict[str, Any] = {"t": round(time.monotonic() - self.started, 4), "type": event.type}
+        if event.type == "exchange":
+            ex = event.exchange
+            record.update({"id": ex.id, "api": ex.api, "operation": ex.operation, "identity": str(ex.identity),
+                           "test": getattr(ex.case, "test", ""), "answer": ex.status if ex.error is None else ex.error,
+                           "elapsed_ms": round(ex.elapsed * 1000, 1)})
+        elif event.type == "check":
+            record.update({"requirement": event.requirement, "exchange": event.exchange.id, "check": event.check,
+                           "passed": event.passed, "exercised": event.exercised, "test": event.test})
+            if event.exercised and not event.passed:
+                record.update({"observed": event.observed, "declared": event.declared})
+        else:
+            record.update({k: v for k, v in vars(event).items() if k != "type"})
+        self.fh.write(self._json.dumps(redact(record, self.secrets), default=str) + "\n")
 
     def close(self) -> None:
         self.fh.close()
 
 
-class _RunnerPlugin:
-    def __init__(self, progress: Progress, extra: list[Any] | None = None):
-        self.progress = progress
-        self.extra = extra or []
+def _select(only: tuple[str, ...], skip: tuple[str, ...], apis: tuple[str, ...]) -> tuple[set[str] | None, str]:
+    from fnmatch import fnmatchcase
+
+    from fibrecert import contracts
+
+    ids = [r.id for r in contracts.requirements().values() if r.api in apis]
+    if not only and not skip:
+        return None, ""
+    chosen = set(ids)
+    if only:
+        chosen = set()
+        for pattern in only:
+            hit = {i for i in ids if fnmatchcase(i, pattern)}
+            if not hit:
+                raise TargetError(f"--only {pattern}: matches no requirement (see fibrecert requirements)")
+            chosen |= hit
+    for pattern in skip:
+        hit = {i for i in ids if fnmatchcase(i, pattern)}
+        if not hit:
+            raise TargetError(f"--skip {pattern}: matches no requirement (see fibrecert requirements)")
+        chosen -= hit
+    text = " ".join([*(f"--only {p}" for p in only), *(f"--skip {p}" for p in skip)])
+    return chosen, f"{text}: {len(chosen)} of {len(ids)} requirements"
+
+
+class _Interrupts:
+    """First Ctrl-C / SIGTERM: stop sending and finish the report. Second: stop at once."""
+
+    def __init__(self, err: TextIO):
+        self.err = err
+        self.engine: Any = None
+        self.count = 0
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "_Interrupts":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count > 1:
+            self.err.write("\nfibrecert: stopped at once (second interrupt); the report was not finished\n")
+            self.err.flush()
+            os._exit(130)
+        self.err.write("\nfibrecert: interrupted: finishing the report of what was observed "
+                       "(Ctrl-C again stops at once)\n")
+        self.err.flush()
+        if self.engine is not None:
+            self.engine.interrupt()
+        raise KeyboardInterrupt
+
+
+class _ResultCatcher:
+    def __init__(self) -> None:
         self.result: Any = None
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_configure(self, config: pytest.Config) -> None:
-        from fibrecert.suites.plugin import CTX_KEY
-
-        ctx = config.stash.get(CTX_KEY, None)
-        if ctx is not None:
-            ctx.recorder.listeners.append(self.progress)
-            ctx.recorder.listeners.extend(self.extra)
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.progress.total = len(session.items)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def pytest_sessionfinish(self, session: Any) -> None:
         from fibrecert.suites.plugin import RESULT_KEY
 
         self.result = session.config.stash.get(RESULT_KEY, None)
 
 
 def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    import pytest
+
+    from fibrecert.engine import DEFAULT_CONCURRENCY, Engine
+    from fibrecert.progress import Progress
+    from fibrecert.suites.plugin import EngineAdapter
+
     sandbox = None
+    engine = None
     workdir = Path(tempfile.mkdtemp(prefix="fibrecert-"))
+    interrupts = _Interrupts(err)
     try:
-        if opts.target:
+        with interrupts:
+            if opts.target:
+                try:
+                    target = load_target(opts.target)
+                except TargetError as exc:
+                    err.write(f"fibrecert: {exc}\n")
+                    return 2
+                if opts.api != "all" and opts.api not in target.apis:
+                    err.write(f"fibrecert: {opts.target}: has no [{opts.api}] section to test (--api {opts.api})\n")
+                    return 2
+            else:
+                from fibrecert.sandbox import Sandbox
+
+                try:
+                    sandbox = Sandbox(workdir / "sandbox", defects=opts.defects).start()
+                except ValueError as exc:
+                    err.write(f"fibrecert: {exc}\n")
+                    return 2
+                target = load_target(sandbox.write_target(workdir / "target.toml"))
+            apis = tuple(a for a in target.apis if opts.api in ("all", a))
             try:
-                target = load_target(opts.target)
+                selection, selection_text = _select(opts.only, opts.skip, apis)
             except TargetError as exc:
                 err.write(f"fibrecert: {exc}\n")
                 return 2
-            target_file = Path(opts.target)
-            if opts.api != "all" and opts.api not in target.apis:
-                err.write(f"fibrecert: {target_file}: has no [{opts.api}] section to test (--api {opts.api})\n")
-                return 2
-        else:
-            from fibrecert.sandbox import Sandbox
-
+            report_dir = Path(opts.report_dir)
             try:
-                sandbox = Sandbox(workdir / "sandbox", defects=opts.defects).start()
-            except ValueError as exc:
-                err.write(f"fibrecert: {exc}\n")
+                report_dir.mkdir(parents=True, exist_ok=True)
+                probe = report_dir / ".fibrecert-write-test"
+                probe.write_text("")
+                probe.unlink()
+            except OSError as exc:
+                err.write(f"fibrecert: --report-dir {report_dir}: cannot write there ({exc.strerror})\n")
                 return 2
-            target_file = sandbox.write_target(workdir / "target.toml")
-            if not opts.quiet:
-                out.write(f"Embedded reference sandbox: ALA {sandbox.ala_url} (buyer {sandbox.ala_buyer_url}), "
-                          f"Fibre Cafe {sandbox.fibrecafe_url}\n")
-        report_dir = Path(opts.report_dir)
-        try:
-            report_dir.mkdir(parents=True, exist_ok=True)
-            probe = report_dir / ".fibrecert-write-test"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as exc:
-            err.write(f"fibrecert: --report-dir {report_dir}: cannot write there ({exc.strerror})\n")
-            return 2
-        seed = opts.seed if opts.seed is not None else int.from_bytes(os.urandom(3), "big")
-        ini = workdir / "pytest.ini"
-        ini.write_text("[pytest]\n")
-        suites = _suites_dir()
-        args = [str(suites), "-c", str(ini), "--rootdir", str(suites), "-p", "no:cacheprovider",
-                "-p", "no:terminal", "-p", "no:randomly", "-p", "no:xdist", "--capture=no",
-                "-W", "ignore::DeprecationWarning", "-W", "ignore::pytest.PytestUnraisableExceptionWarning",
-                "--target", str(target_file), "--fibrecert-profile", opts.profile,
-                "--fibrecert-seed", str(seed), "--fibrecert-api", opts.api, "--report-dir", str(report_dir)]
-        if opts.max_rps:
-            args += ["--max-rps", str(opts.max_rps)]
-        progress = Progress(out, opts.quiet)
-        events = EventLog(Path(opts.events)) if opts.events else None
-        plugin = _RunnerPlugin(progress, [events] if events else [])
-        if not opts.quiet:
-            out.write(f"fibrecert run: profile {opts.profile}, seed {seed}, target {'embedded sandbox' if sandbox else target_file}\n")
-        started = time.monotonic()
-        try:
-            code = pytest.main(args, plugins=[plugin])
-        finally:
+            engine = Engine(target, profile=opts.profile, seed=opts.seed, apis=apis, max_rps=opts.max_rps,
+                            concurrency=opts.concurrency or DEFAULT_CONCURRENCY, selection=selection,
+                            selection_text=selection_text, report_dir=report_dir)
+            interrupts.engine = engine
+            progress = Progress(out, quiet=opts.quiet, verbose=opts.verbose)
+            engine.bus.subscribe(progress)
+            events = EventLog(Path(opts.events), engine.secrets) if opts.events else None
             if events:
-                events.close()
-        result = plugin.result
-        if result is None:
-            err.write(f"fibrecert: the run did not complete (pytest exit {int(code)}); no report was written\n")
-            return 2 if int(code) == 4 else 3
-        counts = result.counts()
-        out.write(f"{result.verdict}: " + ", ".join(f"{counts[o]} {o}" for o in counts) +
-                  f" ({len(result.requirements)} requirements, {result.requests_sent} requests, "
-                  f"{time.monotonic() - started:.1f} s, seed {seed})\n")
-        for reason in result.stopped_early:
-            out.write(f"  stopped early: {terminal_safe(reason)}\n")
-        for r in result.requirements:
-            if r.outcome in ("fail", "warn", "not_tested"):
-                detail = r.evidence[0]["observed"] if r.evidence else r.reason
-                out.write(f"  {r.outcome:<10} {r.id:<14} {terminal_safe(detail)}\n")
-        out.write(f"Report: {report_dir / 'index.html'} (also results.json, junit.xml)\n")
-        return result.exit_code
+                engine.bus.subscribe(events)
+            if not opts.quiet:
+                where = (f"embedded reference sandbox (ALA {sandbox.ala_url}, Fibre Cafe {sandbox.fibrecafe_url})"
+                         if sandbox else str(opts.target))
+                out.write(f"fibrecert run: profile {opts.profile}, seed {engine.seed}, concurrency "
+                          f"{engine.concurrency}, target {where}\n")
+                if selection_text:
+                    out.write(f"  selection: {selection_text} (a subset is never CONFORMANT)\n")
+                out.flush()
+            ini = workdir / "pytest.ini"
+            ini.write_text("[pytest]\n")
+            suites = _suites_dir()
+            args = [str(suites), "-c", str(ini), "--rootdir", str(suites), "-p", "no:cacheprovider",
+                    "-p", "no:terminal", "-p", "no:randomly", "-p", "no:xdist", "--capture=no", "--assert=plain",
+                    "-W", "ignore::DeprecationWarning", "-W", "ignore::pytest.PytestUnraisableExceptionWarning"]
+            catcher = _ResultCatcher()
+            started = time.monotonic()
+            try:
+                code = pytest.main(args, plugins=[EngineAdapter(engine, report_dir), catcher])
+            except KeyboardInterrupt:
+                code = pytest.ExitCode.INTERRUPTED
+            finally:
+                if events:
+                    events.close()
+            result = catcher.result
+            if result is None:
+                err.write(f"fibrecert: the run did not complete (pytest exit {int(code)}); no report was written\n")
+                return 2 if int(code) == 4 else 3
+            progress.summary(result, report_dir, time.monotonic() - started)
+            return result.exit_code
     finally:
+        if engine is not None:
+            engine.close()
         if sandbox is not None:
             sandbox.stop()
         shutil.rmtree(workdir, ignore_errors=True)

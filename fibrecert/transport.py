@@ -19,6 +19,11 @@ from typing import Any
 import requests
 import urllib3
 
+from fibrecert.redaction import REDACTED, SecretRegistry, redact
+
+__all__ = ["Exchange", "Transport", "RateLimiter", "SecretRegistry", "REDACTED", "TargetUnreachable",
+           "UNREACHABLE", "TLS_REFUSED", "TIMEOUT", "DROPPED", "redact_headers", "redact_text"]
+
 # Transport outcomes (Exchange.error). None = an HTTP response was received.
 UNREACHABLE = "unreachable"        # no TCP connection (refused, DNS, connect timeout)
 TLS_REFUSED = "tls_refused"        # the TLS handshake failed or was refused by the server
@@ -27,57 +32,17 @@ DROPPED = "dropped"                # the connection was closed without an answer
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 EVIDENCE_BODY_LIMIT = 64 * 1024
-REDACTED = "[REDACTED]"
-
-
-class SecretRegistry:
-    """Every secret the run knows (client secrets, issued tokens); scrubbed from anything recorded."""
-
-    def __init__(self, values: list[str] | None = None):
-        self._values: set[str] = set()
-        self._lock = threading.Lock()
-        for v in values or []:
-            self.add(v)
-
-    def add(self, value: str | None) -> None:
-        if value and len(value) >= 4:
-            with self._lock:
-                self._values.add(value)
-
-    def scrub(self, text: str) -> str:
-        with self._lock:
-            values = sorted(self._values, key=len, reverse=True)
-        for v in values:
-            if v in text:
-                text = text.replace(v, REDACTED)
-        return text
-
-    def values(self) -> list[str]:
-        with self._lock:
-            return list(self._values)
-
-
-_SECRET_FORM_FIELDS = re.compile(r"((?:^|&)(?:client_secret|password|access_token|refresh_token)=)[^&]*")
-_SECRET_JSON_FIELDS = re.compile(r'("(?:access_token|refresh_token|client_secret|id_token)"\s*:\s*")[^"]*(")')
+# Evidence keeps this much more than it shows, so that redaction (which runs before the cut) sees every
+# secret whole even where the cut would fall inside one.
+_TRIM_MARGIN = 4096
 
 
 def redact_headers(headers: dict[str, str], secrets: SecretRegistry) -> dict[str, str]:
-    out = {}
-    for k, v in headers.items():
-        if k.lower() in ("cookie", "set-cookie"):
-            out[k] = REDACTED
-        elif k.lower() in ("authorization", "proxy-authorization"):
-            scheme = v.split(" ", 1)[0] if " " in v else ""
-            out[k] = f"{scheme} {REDACTED}".strip()
-        else:
-            out[k] = secrets.scrub(str(v))
-    return out
+    return redact(dict(headers), secrets)
 
 
 def redact_text(text: str, secrets: SecretRegistry) -> str:
-    text = _SECRET_FORM_FIELDS.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _SECRET_JSON_FIELDS.sub(lambda m: m.group(1) + REDACTED + m.group(2), text)
-    return secrets.scrub(text)
+    return redact(text, secrets)
 
 
 class RateLimiter:
@@ -107,7 +72,7 @@ class Exchange:
     id: str
     api: str
     operation: str
-    identity: str
+    identity: Any          # a fibrecert.identity.Identity (a plain name in low-level uses)
     method: str
     url: str
     request_headers: dict[str, str]
@@ -119,6 +84,14 @@ class Exchange:
     error_detail: str = ""
     elapsed: float = 0.0
     refusal_expected: bool = False  # a deliberate request without valid credentials
+    case: Any = None                # the fibrecert.case.Case it was sent for
+    started: float = 0.0            # time.monotonic() when it was sent
+    constraint: str | None = None   # the contract constraint a negative case attacks
+
+    @property
+    def answered(self) -> bool:
+        """A complete HTTP answer came back (a status line, headers and the whole body)."""
+        return self.error is None and self.status is not None
 
     @property
     def text(self) -> str:
@@ -135,26 +108,39 @@ class Exchange:
             return f"{self.error} ({self.error_detail})" if self.error_detail else self.error
         return f"HTTP {self.status}"
 
-    def evidence(self, secrets: SecretRegistry) -> dict[str, Any]:
-        body = redact_text(self.text, secrets)
-        truncated = len(body) > EVIDENCE_BODY_LIMIT
+    def trimmed(self) -> "Exchange":
+        """A copy whose bodies are cut to what evidence can show (plus a margin for redaction): what a
+        run keeps in memory for the report, whatever the target sent."""
+        keep = EVIDENCE_BODY_LIMIT + _TRIM_MARGIN
+        if len(self.response_body) <= keep and len(self.request_body) <= keep:
+            return self
+        return dataclasses.replace(self, response_body=self.response_body[:keep], request_body=self.request_body[:keep])
+
+    def evidence(self, secrets: SecretRegistry | None) -> dict[str, Any]:
+        """The exchange as evidence: request as sent, response as received, secrets redacted (by the one
+        redaction function), bodies cut at EVIDENCE_BODY_LIMIT after redaction."""
         response: dict[str, Any]
         if self.error:
-            response = {"error": self.error, "detail": secrets.scrub(self.error_detail)}
+            response = {"error": self.error, "detail": self.error_detail}
+            if self.status is not None:
+                response["status"] = self.status
         else:
-            response = {"status": self.status, "headers": redact_headers(self.response_headers, secrets),
-                        "body": body[:EVIDENCE_BODY_LIMIT]}
-            if truncated:
-                response["truncated"] = True
-        return {
+            response = {"status": self.status, "headers": dict(self.response_headers), "body": self.text}
+        record = {
             "exchange": self.id,
-            "identity": self.identity,
-            "request": {"method": self.method, "url": secrets.scrub(self.url),
-                        "headers": redact_headers(self.request_headers, secrets),
-                        "body": redact_text(self.request_body, secrets)[:EVIDENCE_BODY_LIMIT]},
+            "identity": str(self.identity),
+            "request": {"method": self.method, "url": self.url, "headers": dict(self.request_headers),
+                        "body": self.request_body},
             "response": response,
             "elapsed_ms": round(self.elapsed * 1000, 1),
         }
+        record = redact(record, secrets)
+        for part in (record["request"], record["response"]):
+            body = part.get("body")
+            if isinstance(body, str) and len(body) > EVIDENCE_BODY_LIMIT:
+                part["body"] = body[:EVIDENCE_BODY_LIMIT]
+                part["truncated"] = True
+        return record
 
 
 class TargetUnreachable(Exception):
@@ -162,61 +148,78 @@ class TargetUnreachable(Exception):
 
 
 class Transport:
-    """Sends requests; one instance per run. Thread-safe counters; sessions per client identity."""
+    """Sends requests; one instance per run. Thread-safe: at most `max_in_flight` requests at once
+    (the run's one concurrency bound), never faster than the rate limiter, keep-alive sessions per client
+    identity (a certificate, or none) so connections are reused."""
 
-    def __init__(self, *, secrets: SecretRegistry, limiter: RateLimiter, on_exchange: Any = None):
+    def __init__(self, *, secrets: SecretRegistry, limiter: RateLimiter, on_exchange: Any = None,
+                 max_in_flight: int = 1):
         self.secrets = secrets
         self.limiter = limiter
         self.on_exchange = on_exchange
+        self.max_in_flight = max(1, int(max_in_flight))
+        self._slots = threading.BoundedSemaphore(self.max_in_flight)
         self._ids = itertools.count(1)
         self._sessions: dict[Any, requests.Session] = {}
+        self._lock = threading.Lock()
         self.sent = 0
 
     def _session(self, key: Any) -> requests.Session:
-        if key not in self._sessions:
-            s = requests.Session()
-            s.headers["User-Agent"] = "fibrecert"
-            self._sessions[key] = s
-        return self._sessions[key]
+        with self._lock:
+            if key not in self._sessions:
+                s = requests.Session()
+                s.headers["User-Agent"] = "fibrecert"
+                adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=self.max_in_flight,
+                                                        max_retries=0)
+                s.mount("https://", adapter)
+                s.mount("http://", adapter)
+                self._sessions[key] = s
+            return self._sessions[key]
+
+    def _drop_session(self, key: Any) -> None:
+        with self._lock:
+            self._sessions.pop(key, None)
 
     def close(self) -> None:
-        for s in self._sessions.values():
+        with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+        for s in sessions:
             s.close()
-        self._sessions.clear()
 
-    def send(self, *, api: str, operation: str, identity: str, method: str, url: str,
+    def send(self, *, api: str, operation: str, identity: Any, method: str, url: str,
              headers: dict[str, str], body: bytes | str = b"", verify: Any = True,
              cert: tuple[str, str] | None = None, timeout: float = 10.0,
-             refusal_expected: bool = False) -> Exchange:
+             refusal_expected: bool = False, exchange_id: str | None = None, case: Any = None) -> Exchange:
         data = body.encode("utf-8") if isinstance(body, str) else body
-        ex = Exchange(id=f"X{next(self._ids):06d}", api=api, operation=operation, identity=identity,
+        ex = Exchange(id=exchange_id or f"X{next(self._ids):06d}", api=api, operation=operation, identity=identity,
                       method=method, url=url, request_headers=dict(headers),
                       request_body=data.decode("utf-8", errors="replace"),
-                      refusal_expected=refusal_expected)
-        self.limiter.wait()
-        self.sent += 1
-        started = time.monotonic()
-        key = (cert, str(verify))
-        session = self._session(key)
-        scratch = dataclasses.replace(ex)  # the worker writes here; adopted only if it finished in time
-        worker = threading.Thread(target=self._exchange, name=f"fibrecert-send-{ex.id}", daemon=True,
-                                  args=(session, scratch, data, verify, cert, timeout, started + timeout))
-        worker.start()
-        # A hard deadline: a target that trickles bytes defeats per-read socket timeouts, so the wait
-        # is bounded here; an abandoned worker dies with its socket (or the process), never the run.
-        worker.join(timeout + 0.2)
-        if worker.is_alive():
-            ex.error, ex.error_detail = TIMEOUT, f"no complete answer within {timeout:g} s"
-            self._sessions.pop(key, None)
-        else:
-            for name in ("status", "response_headers", "response_body", "error", "error_detail"):
-                setattr(ex, name, getattr(scratch, name))
-        ex.elapsed = time.monotonic() - started
+                      refusal_expected=refusal_expected, case=case,
+                      constraint=getattr(case, "constraint", None))
+        with self._slots:
+            self.limiter.wait()
+            with self._lock:
+                self.sent += 1
+            started = ex.started = time.monotonic()
+            key = (cert, str(verify))
+            session = self._session(key)
+            scratch = dataclasses.replace(ex)  # the worker writes here; adopted only if it finished in time
+            worker = threading.Thread(target=self._exchange, name=f"fibrecert-send-{ex.id}", daemon=True,
+                                      args=(session, scratch, data, verify, cert, timeout, started + timeout))
+            worker.start()
+            # A hard deadline: a target that trickles bytes defeats per-read socket timeouts, so the wait
+            # is bounded here; an abandoned worker dies with its socket (or the process), never the run.
+            worker.join(timeout + 0.2)
+            if worker.is_alive():
+                ex.error, ex.error_detail = TIMEOUT, f"no complete answer within {timeout:g} s"
+                self._drop_session(key)
+            else:
+                for name in ("status", "response_headers", "response_body", "error", "error_detail"):
+                    setattr(ex, name, getattr(scratch, name))
+            ex.elapsed = time.monotonic() - started
         if self.on_exchange is not None:
             self.on_exchange(ex)
         return ex
-
-
 
     def _exchange(self, session: requests.Session, ex: Exchange, data: bytes, verify: Any,
                   cert: tuple[str, str] | None, timeout: float, deadline: float) -> None:

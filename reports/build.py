@@ -1,4 +1,8 @@
-"""Build the run's `RunResult` from the recorder and the catalogue (used by the pytest plugin)."""
+"""Build the run's `RunResult` from the result model's typed snapshot and the catalogue.
+
+This is where evidence leaves the engine's memory for the report files: every piece passes through the
+one redaction function (`fibrecert.redaction.redact`, via `Exchange.evidence`) here.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import time
 from typing import Any
 
 from fibrecert import CONTRACT_VERSIONS, __version__, contracts
+from fibrecert.redaction import redact
+from fibrecert.results import Observation, RequirementState
 
 from .model import RequirementResult, RunResult, outcome_for
 
@@ -16,44 +22,66 @@ def replay_line(results_path: str, exchange_id: str) -> str:
     return f"fibrecert replay {shlex.quote(results_path)} {exchange_id}"
 
 
-def build_result(ctx: Any) -> RunResult:
-    rec = ctx.recorder
-    results_path = str((ctx.report_dir / "results.json") if ctx.report_dir else "results.json")
+def _checked(obs: Observation) -> str:
+    args = ", ".join(repr(a) for a in obs.args)
+    return f"{obs.check}({args})"
+
+
+def _evidence(obs: Observation, kind: str, secrets: Any, results_path: str) -> dict[str, Any]:
+    *earlier, last = obs.exchanges
+    item = last.evidence(secrets)
+    item.update({
+        "kind": kind,
+        "check": obs.check,
+        "expected": redact(obs.declared, secrets) if kind == "violation" else _checked(obs),
+        "observed": redact(obs.observed, secrets) if kind == "violation" else "as declared",
+        "test": obs.test,
+        "replay": replay_line(results_path, last.id),
+    })
+    if last.case is not None and last.case.constraint:
+        item["constraint"] = last.case.constraint
+    if last.case is not None and last.case.note:
+        item["note"] = redact(last.case.note, secrets)
+    if earlier:
+        item["sequence"] = [e.evidence(secrets) for e in earlier]
+    return item
+
+
+def build_result(engine: Any, *, interrupted: bool = False) -> RunResult:
+    snap = engine.results.snapshot()
+    secrets = engine.secrets
+    results_path = str((engine.report_dir / "results.json") if engine.report_dir else "results.json")
+    roles = engine.target.ala.roles if engine.target.ala else ()
+    selected = set(engine.requirement_ids())
     rows: list[RequirementResult] = []
-    roles = ctx.target.ala.roles if ctx.target.ala else ()
     for req in contracts.requirements().values():
-        if req.api not in ctx.apis:
+        if req.id not in selected:
             continue
-        skipped = list(rec.skipped.get(req.id, []))
+        st = snap.requirements.get(req.id) or RequirementState(req.id)
+        skipped = list(st.skipped)
         if req.api == "ala" and req.role and req.role not in roles:
             skipped.append(f"the target file declares no ALA {req.role} role")
-        outcome, reason = outcome_for(req.level, rec.passes.get(req.id, 0), rec.failure_counts.get(req.id, 0),
-                                      rec.not_tested.get(req.id, []), skipped, rec.errors.get(req.id, []))
-        evidence: list[dict[str, Any]] = []
-        for failure in rec.failures.get(req.id, []):
-            *earlier, last = failure.exchanges
-            item = last.evidence(ctx.secrets)
-            scrub = ctx.secrets.scrub
-            item.update({"expected": scrub(failure.declared), "observed": scrub(failure.observed), "test": failure.test,
-                         "replay": replay_line(results_path, last.id)})
-            if earlier:
-                item["sequence"] = [e.evidence(ctx.secrets) for e in earlier]
-            evidence.append(item)
-        if outcome in ("fail", "warn") and not evidence:  # pragma: no cover - recorder keeps some
-            reason = "failure recorded without evidence"
+        missing = [v for v in req.exercise if v not in st.values]
+        outcome, reason = outcome_for(req.level, st.passes, st.violations, st.not_tested, skipped, st.errors,
+                                      unanswered=st.unanswered, missing_values=missing)
+        evidence = [_evidence(o, "violation", secrets, results_path) for o in st.violation_samples]
+        evidence += [_evidence(o, "pass", secrets, results_path) for o in st.passing_evidence()]
         rows.append(RequirementResult(
             id=req.id, api=req.api, operation=req.operation, level=req.level, basis=req.basis, text=req.text,
-            source=req.source, quote=req.quote, outcome=outcome, cases=len(rec.cases.get(req.id, ())),
-            reason=ctx.secrets.scrub(reason), evidence=evidence, tests=sorted(rec.tests.get(req.id, ())), role=req.role))
+            source=req.source, quote=req.quote, outcome=outcome, cases=len(st.cases), reason=redact(reason, secrets),
+            evidence=evidence, tests=sorted(st.tests), role=req.role, violations=st.violations, passes=st.passes,
+            constraints=dict(sorted(st.constraints.items())), choice=req.choice))
     notes = []
-    if ctx.target.ala:
+    if engine.target.ala and "ala" in engine.apis:
         notes.append("ALA access is also limited to agreed source IP addresses; that restriction cannot "
                      "be tested from the suite.")
     finished = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return RunResult(
         tool={"name": "fibrecert", "version": __version__},
-        contracts={api: CONTRACT_VERSIONS[api] for api in ctx.apis},
-        target={api: v for api, v in ctx.target.public().items() if api in ctx.apis},
-        seed=ctx.seed, profile=ctx.profile.name, started_at=ctx.started_at, finished_at=finished,
-        duration_s=time.monotonic() - ctx.started, requests_sent=ctx.transport.sent, requirements=rows,
-        stopped_early=[ctx.secrets.scrub(s) for s in rec.stopped_early], target_file=str(ctx.target.path), notes=notes)
+        contracts={api: CONTRACT_VERSIONS[api] for api in engine.apis},
+        target={api: v for api, v in engine.target.public().items() if api in engine.apis},
+        seed=engine.seed, profile=engine.profile.name, started_at=engine.started_at, finished_at=finished,
+        duration_s=time.monotonic() - engine.started, requests_sent=snap.requests_sent, requirements=rows,
+        stopped_early=[redact(s, secrets) for s in snap.stopped_early], target_file=str(engine.target.path),
+        notes=notes, exchanges=redact([r.to_json() for r in snap.exchanges], secrets),
+        interrupted=interrupted, selection=engine.selection_text, concurrency=engine.concurrency)

@@ -18,22 +18,13 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from fibrecert.identity import Identity, curl_arguments
+
 from .model import OUTCOMES, RunResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # Requests as long as this were cut when recorded (transport.EVIDENCE_BODY_LIMIT): no exact curl then.
 _BODY_LIMIT = 64 * 1024
-
-# What the suite presented itself as (identity) -> the target-file keys that hold it (curl placeholders).
-_ALA_IDENTITIES = {
-    "buyer": ("client_cert", "client_key"),
-    "other_buyer": ("other_client_cert", "other_client_key"),
-    "seller": ("seller_client_cert", "seller_client_key"),
-    "untrusted": ("untrusted_cert", "untrusted_key"),
-}
-_FC_CLIENTS = {"tenant-a": ("client_id", "client_secret", "FIBRECAFE_TOKEN"),
-               "tenant-b": ("other_client_id", "other_client_secret", "FIBRECAFE_OTHER_TOKEN")}
-
 
 def pretty(body: str) -> str:
     """Pretty-print an XML or JSON body for reading; anything else as it came."""
@@ -43,7 +34,7 @@ def pretty(body: str) -> str:
     if text[0] in "{[":
         try:
             return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-        except ValueError:
+        except (ValueError, RecursionError):
             return body
     if text[0] == "<":
         try:
@@ -74,16 +65,6 @@ def duration(seconds: float) -> str:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
-
-
-@lru_cache(maxsize=1)
-def _bad_tokens() -> dict[str, str]:
-    """The suite's deliberately invalid bearer tokens (not secrets), by identity name."""
-    try:
-        from fibrecert.suites.clients import BAD_TOKENS
-    except Exception:  # pragma: no cover - the report must render without the suites
-        return {}
-    return dict(BAD_TOKENS)
 
 
 def _api_of(url: str, target: dict[str, Any], default: str) -> str:
@@ -117,26 +98,18 @@ def curl(step: dict[str, Any], target: dict[str, Any], default_api: str = "") ->
     tls = ['--cacert "$ca_bundle"']
     auth: list[str] = []
     headers = request.get("headers") or {}
-    scheme = next((str(v).split(" ", 1)[0] for k, v in headers.items() if k.lower() == "authorization"), "")
-    if api == "ala":
-        if identity in _ALA_IDENTITIES:
-            cert, key = _ALA_IDENTITIES[identity]
-            tls[:0] = [f'--cert "${cert}"', f'--key "${key}"']
-            if identity == "untrusted":
-                notes.append("untrusted_cert/untrusted_key: any certificate and key from a CA the target does not trust")
-        elif identity not in ("none", ""):
-            notes.append(f"identity {identity!r}: present the matching client certificate")
-    elif api == "fibrecafe":
-        client = _FC_CLIENTS.get(identity.split(":", 1)[0])
-        if scheme.lower() == "basic" and client:
-            secret = "wrong-secret" if identity.endswith(":wrong-secret") else f"${client[1]}"
-            auth.append(f'--user "${client[0]}:{secret}"')
-        elif scheme.lower() == "bearer" and identity in _bad_tokens():
-            auth.append("-H " + shlex.quote(f"Authorization: {_bad_tokens()[identity]}"))
-        elif scheme.lower() == "bearer" and client:
-            auth.append(f'-H "Authorization: Bearer ${client[2]}"')
-        elif scheme:
-            auth.append(f'-H "Authorization: {scheme} $FIBRECAFE_TOKEN"')
+    try:
+        ident: Identity | None = Identity.parse(api, identity) if identity else None
+    except ValueError:
+        ident = None
+        notes.append(f"identity {identity!r}: present the matching credentials")
+    if ident is not None:
+        args, more = curl_arguments(ident)
+        notes.extend(more)
+        if api == "ala":
+            tls[:0] = args  # client certificate first, then the CA
+        else:
+            auth.extend(args)
     lines.append(" ".join(tls + auth))
     for k, v in headers.items():
         lower = k.lower()
@@ -180,6 +153,6 @@ def render(result: RunResult) -> str:
 
 
 def write(result: RunResult, directory: Path) -> Path:
-    path = Path(directory) / "index.html"
-    path.write_text(render(result), encoding="utf-8")
-    return path
+    from .writers import atomic_write
+
+    return atomic_write(Path(directory) / "index.html", render(result))

@@ -13,6 +13,6 @@ def render(result: RunResult) -> str:
 
 
 def write(result: RunResult, directory: Path) -> Path:
-    path = directory / "results.json"
-    path.write_text(render(result), encoding="utf-8")
-    return path
+    from .writers import atomic_write
+
+    return atomic_write(Path(directory) / "results.json", render(result))

@@ -43,6 +43,6 @@ def render(result: RunResult) -> bytes:
 
 
 def write(result: RunResult, directory: Path) -> Path:
-    path = directory / "junit.xml"
-    path.write_bytes(render(result))
-    return path
+    from .writers import atomic_write
+
+    return atomic_write(Path(directory) / "junit.xml", render(result))

@@ -1,10 +1,14 @@
-"""Write every format from one model. A last pass scrubs every known secret from every file."""
+"""Write every format from one model, each file atomically (a temporary file renamed into place), so
+that an interrupted run never leaves a half-written results.json, junit.xml or index.html.
+
+Redaction happened when the model was built (reports/build.py); the writers render what they are given.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
-
-from fibrecert.transport import SecretRegistry
 
 from . import html_writer, json_writer, junit_writer
 from .model import RunResult
@@ -12,14 +16,26 @@ from .model import RunResult
 WRITERS = (json_writer, junit_writer, html_writer)
 
 
-def write_all(result: RunResult, directory: Path, *, secrets: SecretRegistry | None = None) -> list[Path]:
+def atomic_write(path: Path, data: bytes | str) -> Path:
+    path = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def write_all(result: RunResult, directory: Path) -> list[Path]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    paths = [w.write(result, directory) for w in WRITERS]
-    if secrets is not None:
-        for path in paths:
-            text = path.read_text(encoding="utf-8")
-            clean = secrets.scrub(text)
-            if clean != text:
-                path.write_text(clean, encoding="utf-8")
-    return paths
+    return [w.write(result, directory) for w in WRITERS]

@@ -234,7 +234,7 @@ class AlaApp:
                 row = {"buyer": buyer, "state": "active"}
             if row is None or row["buyer"] != buyer:
                 raise Fault(400, "UNKNOWN_SERVICE", "no active service with that serviceIdentifier")
-            if row["state"] != "active":
+            if row["state"] != "active" and not self.defects.on("ala-cease-of-a-ceased-service-accepted"):
                 raise Fault(400, "ALREADY_CEASED", "that service is already ceased")
             if self.defects.on("ala-cease-500-on-valid"):
                 raise Fault(500, "INTERNAL", "internal error")

@@ -182,6 +182,8 @@ class FibreCafeApp:
         body = self._json_body(request, "ServiceOrderRequest")
         status = "RECEIVED_BY_GATEWAY"
         order_id = self.store.create_fc_order(tenant, body, status)
+        if self.defects.on("fc-order-id-reused"):
+            order_id = self.store.first_fc_order(tenant) or order_id
         if self.defects.on("fc-order-status-new"):
             status = "NEW"
         if self.defects.on("fc-order-supplier-not-echoed"):

@@ -55,6 +55,7 @@ class TLSServer(ThreadedWSGIServer):
 
     def finish_request(self, request: socket.socket, client_address: Any) -> None:  # type: ignore[override]
         request.settimeout(HANDSHAKE_TIMEOUT)
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             conn = self._tls.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as exc:

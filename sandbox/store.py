@@ -131,6 +131,12 @@ class Store:
             return None
         return str(row["client_id"])
 
+    def first_fc_order(self, tenant: str) -> int | None:
+        """The id of the tenant's first order (the fc-order-id-reused defect answers with it)."""
+        with self._lock:
+            row = self._db.execute("SELECT MIN(id) FROM fc_orders WHERE tenant=?", (tenant,)).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
     def create_fc_order(self, tenant: str, body: dict[str, Any], status: str) -> int:
         with self.transaction() as db:
             cur = db.execute("INSERT INTO fc_orders (tenant, status, body, created_at) VALUES (?, ?, ?, ?)",

@@ -17,6 +17,7 @@ from fibrecert.contracts import soap
 from fibrecert.transport import DROPPED, TLS_REFUSED, Exchange
 
 CHECKS: dict[str, Callable[..., Any]] = {}
+CHECK_META: dict[str, dict[str, bool]] = {}
 
 
 class CheckFailed(AssertionError):
@@ -27,10 +28,17 @@ class CheckFailed(AssertionError):
         self.observed, self.declared = observed, declared
 
 
-def check(fn: Callable[..., Any]) -> Callable[..., Any]:
-    assert fn.__name__ not in CHECKS, fn.__name__
-    CHECKS[fn.__name__] = fn
-    return fn
+def check(fn: Callable[..., Any] | None = None, *, on_refusal: bool = False, relation: bool = False) -> Any:
+    """Register a check. `on_refusal`: the check judges an exchange that got no complete answer too (a
+    refusal at the TLS handshake is what it is about); any other check on such an exchange is not run and
+    exercises nothing. `relation`: the check receives the whole chain of exchanges, not only the last."""
+    def register(f: Callable[..., Any]) -> Callable[..., Any]:
+        assert f.__name__ not in CHECKS, f.__name__
+        CHECKS[f.__name__] = f
+        CHECK_META[f.__name__] = {"on_refusal": on_refusal, "relation": relation}
+        return f
+
+    return register(fn) if fn is not None else register
 
 
 def _answered(ex: Exchange, declared: str) -> None:
@@ -62,7 +70,7 @@ def no_server_error(ex: Exchange) -> None:
         raise CheckFailed(f"Received HTTP {ex.status}", "no 5xx in answer to any request")
 
 
-@check
+@check(on_refusal=True)
 def answered_in_time(ex: Exchange) -> None:
     if ex.error in ("timeout", "dropped"):
         raise CheckFailed(f"Received no complete answer: {ex.describe()}",
@@ -152,7 +160,7 @@ def rejected_with_fault(ex: Exchange, status: int) -> None:
     fault_fields(ex)
 
 
-@check
+@check(on_refusal=True)
 def refused_without_identity(ex: Exchange) -> str:
     """Profile rule 10: refused at the TLS handshake, or HTTP 401 with a fault."""
     declared = "refused at the TLS handshake, or HTTP 401 with a fault"
@@ -254,22 +262,154 @@ def json_schema_valid(ex: Exchange, component: str) -> Any:
 
 
 @check
-def echoes(ex: Exchange, got: Any, want: Any, what: str) -> None:
+def xml_field(ex: Exchange, namespace: str, root: str, path: str, want: str, what: str) -> None:
+    """The answer's `root` (a SOAP payload) carries `want` at `path` (`a/b`), e.g. an echoed id."""
+    payload = soap_payload(ex, namespace, root)
+    got = ala_text(payload, path, namespace)
     if got != want:
-        raise CheckFailed(f"Received {what} {got!r}", f"{what} {want!r} (echoed from the request)")
+        raise CheckFailed(f"Received {what} {got!r}", f"{what} {want!r}")
 
 
 @check
-def openapi_conformance(ex: Exchange, case: Any) -> None:
-    """Schemathesis' own response checks (status code, content type, response schema) for a Case
-    of the Fibre Cafe contract, applied to the answer the target gave."""
+def json_field(ex: Exchange, key: str, want: Any, what: str = "") -> None:
+    """The JSON object answered carries `want` under `key` (an echo, or a documented value)."""
+    what = what or key
+    body = json_body(ex, f"{what} {want!r}")
+    got = body.get(key) if isinstance(body, dict) else None
+    if got != want:
+        raise CheckFailed(f"Received {what} {got!r}", f"{what} {want!r}")
+
+
+@check
+def json_field_in(ex: Exchange, key: str, *allowed: Any) -> Any:
+    """The JSON object answered carries one of `allowed` under `key`."""
+    declared = f"{key} " + " or ".join(map(str, allowed))
+    body = json_body(ex, declared)
+    got = body.get(key) if isinstance(body, dict) else None
+    if got not in allowed:
+        raise CheckFailed(f"Received {key} {got!r}", declared)
+    return got
+
+
+@check
+def json_id(ex: Exchange, key: str = "id") -> int:
+    """The JSON object answered carries an integer id >= 1 under `key` (profile decision 2)."""
+    declared = f"an integer {key} >= 1"
+    body = json_body(ex, declared)
+    got = body.get(key) if isinstance(body, dict) else None
+    if isinstance(got, bool) or not isinstance(got, int) or got < 1:
+        raise CheckFailed(f"Received {key} {got!r}", declared)
+    return got
+
+
+def _request_text(ex: Exchange, local: str) -> str | None:
+    try:
+        root = soap.parse_xml(ex.request_body.encode("utf-8"), limit=None)
+    except soap.EnvelopeError:
+        return None
+    for el in root.iter():
+        if isinstance(el.tag, str) and etree.QName(el).localname == local:
+            return el.text or ""
+    return None
+
+
+@check
+def new_message_id(ex: Exchange, namespace: str, root: str) -> None:
+    """Profile rule 7: the response message carries a messageId of its own, not the request's."""
+    payload = soap_payload(ex, namespace, root)
+    got = ala_text(payload, "message/messageId", namespace)
+    if got is not None and got == _request_text(ex, "messageId"):
+        raise CheckFailed("Received the request's own messageId in the response",
+                          "a new messageId for the response message")
+
+
+def assigned_id(ex: Exchange) -> str | None:
+    """The id a target assigned in an answer: an ALA orderResponse's sellerOrderReference, a Fibre Cafe
+    order's or cancellation's `id`."""
+    if ex.status is None or ex.status >= 300:
+        return None
+    if ex.api == "ala":
+        try:
+            root = soap.parse_xml(ex.response_body)
+        except soap.EnvelopeError:
+            return None
+        for el in root.iter():
+            if isinstance(el.tag, str) and etree.QName(el).localname == "sellerOrderReference":
+                return el.text or ""
+        return None
+    try:
+        body = json.loads(ex.response_body)
+    except ValueError:
+        return None
+    return str(body["id"]) if isinstance(body, dict) and "id" in body else None
+
+
+@check(relation=True)
+def distinct_ids(exs: list[Exchange], what: str) -> str | None:
+    """The id assigned in the last answer was not assigned by any earlier answer of the chain to the same
+    operation (an order id is compared with order ids, a cancellation id with cancellation ids)."""
+    last = assigned_id(exs[-1])
+    for earlier in exs[:-1]:
+        if last is not None and earlier.operation == exs[-1].operation and assigned_id(earlier) == last:
+            raise CheckFailed(f"Received {what} {last!r} twice ({earlier.id} and {exs[-1].id})",
+                              f"a {what} not given to any other")
+    return last
+
+
+@check(relation=True)
+def repeated_answer(exs: list[Exchange], original: int) -> None:
+    """Profile rule 11: a repeated messageId is answered as the first time (the same sellerOrderReference)
+    or with a 400 fault; never a second order. `original` is the position of the first answer in the chain."""
+    declared = "the first orderResponse again (the same sellerOrderReference) or HTTP 400; never a second order"
+    ex = exs[-1]
+    if ex.status == 400:
+        return
+    if ex.status != 200:
+        raise CheckFailed(f"Received HTTP {ex.status}", declared)
+    first, now = assigned_id(exs[original]), assigned_id(ex)
+    if now != first:
+        raise CheckFailed(f"Received HTTP 200 with a new sellerOrderReference {now!r} (the first answer gave "
+                          f"{first!r}): a second order", declared)
+
+
+def _status_and_code(ex: Exchange) -> tuple[Any, Any]:
+    if not ex.answered:
+        return (ex.error, None)
+    try:
+        body = json.loads(ex.response_body)
+    except ValueError:
+        return (ex.status, None)
+    return (ex.status, body.get("code") if isinstance(body, dict) else None)
+
+
+@check(relation=True)
+def same_answer(exs: list[Exchange], this: str, that: str) -> None:
+    """Existence is never revealed: the answer about `this` (the next to last exchange) is the answer
+    about `that` (the last one), in status and error code."""
+    a, b = _status_and_code(exs[-2]), _status_and_code(exs[-1])
+    if a != b:
+        raise CheckFailed(f"Received {a} for {this} but {b} for {that}", "the same answer for both")
+
+
+@check
+def openapi_conformance(ex: Exchange, path: str) -> None:
+    """Schemathesis' own response checks (status code, content type, response schema) for the Fibre Cafe
+    operation at `path`, applied to the answer the target gave to the request as sent."""
     import requests
     import schemathesis
     from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                    status_code_conformance)
 
-    declared = f"an answer conforming to openapi.yaml for {case.operation.method.upper()} {case.operation.path}"
-    _answered(ex, declared)
+    from fibrecert.strategies._openapi import operation
+
+    op = operation(path)
+    declared = f"an answer conforming to openapi.yaml for {op.method.upper()} {op.path}"
+    try:
+        body = json.loads(ex.request_body)
+    except ValueError:
+        body = None
+    case = op.Case(body=body, headers={k: v for k, v in ex.request_headers.items() if k.lower() != "authorization"},
+                   media_type="application/json")
     prepared = requests.Request(ex.method, ex.url, headers=ex.request_headers,
                                 data=ex.request_body.encode("utf-8")).prepare()
     response = schemathesis.Response(
@@ -290,6 +430,45 @@ def openapi_conformance(ex: Exchange, case: Any) -> None:
 
 
 @check
+def token_answer(ex: Exchange) -> None:
+    """Fibre Cafe facts: {"access_token": non-empty string, "expires_in": positive integer, "token_type": "Bearer"}."""
+    declared = '{"access_token": non-empty string, "expires_in": positive integer, "token_type": "Bearer"}'
+    body = json_body(ex, declared)
+    problems = []
+    if not isinstance(body, dict):
+        problems.append("a body that is not a JSON object")
+    else:
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token:
+            problems.append("no non-empty access_token")
+        expires = body.get("expires_in")
+        if isinstance(expires, bool) or not isinstance(expires, int) or expires <= 0:
+            problems.append(f"expires_in {expires!r}")
+        if str(body.get("token_type", "")).lower() != "bearer":
+            problems.append(f"token_type {body.get('token_type')!r}")
+    if problems:
+        raise CheckFailed("Received " + ", ".join(problems), declared)
+
+
+@check
+def no_token_issued(ex: Exchange) -> None:
+    if b"access_token" in ex.response_body:
+        raise CheckFailed("Received an access_token in the refusal", "no token for a wrong secret")
+
+
+ENTITY_MARKERS = ("FIBRECERT-ENTITY-EXPANDED", "root:x:0:0", "lollollol")
+
+
+@check
+def no_entity_expanded(ex: Exchange) -> None:
+    """Profile rule 12: a DTD or entity is refused and never expanded into the answer."""
+    text = ex.text
+    for marker in ENTITY_MARKERS:
+        if marker in text:
+            raise CheckFailed(f"Received an answer with an entity expanded ({marker!r})", "no entity ever expanded")
+
+
+@check
 def ucr_response(ex: Exchange) -> None:
     """Seed: `unsolicitedCeaseResponse` (null): the body holds an empty unsolicitedCeaseResponse."""
     declared = "a body holding an empty unsolicitedCeaseResponse element"
@@ -307,7 +486,7 @@ def ucr_response(ex: Exchange) -> None:
         raise CheckFailed("Received an unsolicitedCeaseResponse with content", declared)
 
 
-@check
+@check(on_refusal=True)
 def forbidden_or_refused(ex: Exchange) -> str:
     """Profile rule 10: a trusted certificate of the wrong party gets 403 with a fault; one the
     endpoint does not trust is refused at the handshake or with 401."""

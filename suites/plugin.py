@@ -1,157 +1,70 @@
-"""The fibrecert pytest plugin: thin adapters between pytest and the run (options, fixtures,
-requirement markers, outcomes). `pytest suites --target FILE` and `fibrecert run` share it.
+"""The fibrecert pytest plugin: thin adapters between pytest and the run engine (options, fixtures,
+requirement markers, the test loop, outcomes). `pytest suites --target FILE` and `fibrecert run` share it:
+`fibrecert run` hands over an engine it made; plain pytest makes one from the options.
+
+pytest collects and selects the tests (markers, -k, fixtures) and sets each one up; the engine runs their
+bodies concurrently (`--concurrency`), each in a lane of its own, and every outcome is reported back to
+pytest in collection order.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import os
-import tempfile
-import time
-import zlib
-from dataclasses import dataclass, field
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from _pytest.runner import CallInfo, call_and_report
 
 from fibrecert import contracts
-from fibrecert.target import Target, TargetError, load_target
-from fibrecert.transport import (DROPPED, TLS_REFUSED, Exchange, RateLimiter, SecretRegistry,
-                                 TargetUnreachable, Transport)
+from fibrecert.engine import (DEFAULT_CONCURRENCY, PROFILES, Engine, NoExamples, OutOfTestData, Profile,
+                              RunInterrupted)
+from fibrecert.events import TestFinished, TestStarted
+from fibrecert.target import TargetError, load_target
+from fibrecert.transport import Exchange, TargetUnreachable
 
-from .checks import CheckFailed, answered_in_time, no_server_error
-from .clients import AlaClient, FibreCafeClient, OutOfTestData
-from .profiles import PROFILES, Profile
-from .recorder import Recorder
+from .clients import AlaClient, FibreCafeClient
 
 SUITES_DIR = Path(__file__).resolve().parent
-ROB = {"ala": ("ROB-001", "ROB-002"), "fibrecafe": ("ROB-011", "ROB-012")}
-CTX_KEY = pytest.StashKey["RunContext"]()
+ENGINE_KEY = pytest.StashKey[Engine]()
 RESULT_KEY = pytest.StashKey[Any]()
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass
-class RunContext:
-    target: Target
-    profile: Profile
-    seed: int
-    apis: tuple[str, ...]
-    report_dir: Path | None
-    max_rps: float | None
-    recorder: Recorder = field(default_factory=Recorder)
-    started_at: str = field(default_factory=_now)
-    started: float = field(default_factory=time.monotonic)
-    current_test: str = ""
-    unreachable: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.secrets = SecretRegistry(self.target.secrets())
-        self.transport = Transport(secrets=self.secrets, limiter=RateLimiter(self.max_rps),
-                                   on_exchange=self._on_exchange)
-        self.workdir = Path(tempfile.mkdtemp(prefix="fibrecert-run-"))
-        self.ala = AlaClient(self.target.ala, self.transport, self.workdir) if self.target.ala else None
-        self.fc = FibreCafeClient(self.target.fibrecafe, self.transport) if self.target.fibrecafe else None
-
-    def _on_exchange(self, ex: Exchange) -> None:
-        """Robustness checks apply to every exchange, whatever the test (ROB-*, MUST)."""
-        rob_5xx, rob_hang = ROB[ex.api]
-        for requirement, fn in ((rob_5xx, no_server_error), (rob_hang, answered_in_time)):
-            if fn is answered_in_time and ex.refusal_expected and ex.error in (DROPPED, TLS_REFUSED):
-                continue
-            if ex.error == "unreachable":
-                continue
-            try:
-                fn(ex)
-            except CheckFailed as failure:
-                self.recorder.record(requirement, passed=False, test=self.current_test, exchanges=[ex],
-                                     observed=failure.observed, declared=failure.declared)
-            else:
-                self.recorder.record(requirement, passed=True, test=self.current_test, exchanges=[ex])
-        self.recorder.emit({"type": "exchange", "api": ex.api, "operation": ex.operation, "sent": self.transport.sent})
-
-    def case_seed(self, nodeid: str) -> int:
-        return zlib.crc32(f"{self.seed}:{nodeid}".encode()) & 0x7FFFFFFF
-
-    def explore(self, strategy: Any, fn: Callable[[Any], None], *, examples: int | None = None) -> int:
-        """Run `fn` over `examples` values drawn from `strategy`, reproducibly from the run's seed.
-
-        Checks record outcomes rather than raise, so every example is sent and Hypothesis never
-        shrinks or replays against a stateful target. Returns how many examples ran."""
-        import hypothesis
-        from hypothesis import HealthCheck, Phase, Verbosity
-
-        ran = 0
-        stop: dict[str, BaseException] = {}
-
-        @hypothesis.seed(self.case_seed(self.current_test))
-        @hypothesis.settings(max_examples=examples or self.profile.examples, database=None, deadline=None,
-                             phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
-                             verbosity=Verbosity.quiet, derandomize=False)
-        @hypothesis.given(strategy)
-        def run(value: Any) -> None:
-            nonlocal ran
-            if stop:
-                return
-            try:
-                fn(value)
-                ran += 1
-            except (TargetUnreachable, OutOfTestData) as exc:
-                stop["exc"] = exc
-
-        run()
-        if stop:
-            raise stop["exc"]
-        return ran
+CTX_KEY = ENGINE_KEY  # the name the first round used
 
 
 class Verifier:
-    """The `verify` fixture: run a check for a requirement the test declares, record the outcome."""
+    """The `verify` fixture: run a check for a requirement the test declares, record its outcome."""
 
-    def __init__(self, ctx: RunContext, nodeid: str, declared: tuple[str, ...]):
-        self.ctx, self.nodeid, self.declared = ctx, nodeid, set(declared)
+    def __init__(self, engine: Engine, nodeid: str, declared: tuple[str, ...]):
+        self.engine, self.nodeid, self.declared = engine, nodeid, set(declared)
         self.must_failures: list[str] = []
         self.should_failures: list[str] = []
-
-    def _level(self, requirement: str) -> str:
-        return contracts.requirements()[requirement].level
+        self._lock = threading.Lock()
 
     def _own(self, requirement: str) -> None:
         if requirement not in self.declared:
-            raise AssertionError(f"{self.nodeid} checks {requirement} but its requirement marker "
-                                 f"does not declare it")
+            raise AssertionError(f"{self.nodeid} checks {requirement} but its requirement marker does not declare it")
 
     def __call__(self, requirement: str, exchanges: Exchange | list[Exchange], check: Callable[..., Any],
-                 *args: Any, **kwargs: Any) -> Any:
-        self._own(requirement)
+                 *args: Any) -> Any:
         exs = exchanges if isinstance(exchanges, list) else [exchanges]
-        try:
-            value = check(exs[-1], *args, **kwargs)
-        except CheckFailed as failure:
-            self.fail(requirement, exs, failure.observed, failure.declared)
-            return None
-        self.ctx.recorder.record(requirement, passed=True, test=self.nodeid, exchanges=exs)
-        return value if value is not None else True
+        outcome = self.engine.run_check(check, exs, *args)
+        self.record(requirement, exs, outcome)
+        return outcome.value if outcome.passed else None
 
-    def fail(self, requirement: str, exchanges: list[Exchange], observed: str, declared: str) -> None:
+    def record(self, requirement: str, exchanges: list[Exchange], outcome: Any) -> None:
         self._own(requirement)
-        self.ctx.recorder.record(requirement, passed=False, test=self.nodeid, exchanges=exchanges,
-                                 observed=observed, declared=declared)
-        line = f"{requirement}: {observed} / Declared: {declared}"
-        (self.must_failures if self._level(requirement) == "MUST" else self.should_failures).append(line)
-
-    def passed(self, requirement: str, exchanges: list[Exchange]) -> None:
-        self._own(requirement)
-        self.ctx.recorder.record(requirement, passed=True, test=self.nodeid, exchanges=exchanges)
+        self.engine.record(requirement, exchanges, outcome, self.nodeid)
+        if outcome.exercised and not outcome.passed:
+            line = f"{requirement}: {outcome.observed} / Declared: {outcome.declared}"
+            with self._lock:
+                level = contracts.requirements()[requirement].level
+                (self.must_failures if level == "MUST" else self.should_failures).append(line)
 
     def not_tested(self, requirements: tuple[str, ...] | list[str], reason: str) -> None:
         for r in requirements:
             self._own(r)
-            self.ctx.recorder.mark_not_tested(r, reason)
+            self.engine.mark(r, "not_tested", reason, self.nodeid)
 
 
 # ------------------------------------------------------------------------------ pytest hooks
@@ -163,11 +76,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--fibrecert-seed", type=int, default=None, help="seed, to reproduce a run exactly")
     g.addoption("--fibrecert-api", choices=["ala", "fibrecafe", "all"], default="all")
     g.addoption("--max-rps", type=float, default=None, help="never send more than R requests per second")
+    g.addoption("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                help=f"requests in flight at once (default {DEFAULT_CONCURRENCY}; 1 = strictly sequential)")
     g.addoption("--report-dir", metavar="DIR", help="write index.html, results.json and junit.xml here")
+
+
+class EngineAdapter:
+    """Registered by `fibrecert run` with the engine it made (no options travel as text)."""
+
+    def __init__(self, engine: Engine, report_dir: Path | None, write_reports: Callable[[Any], None] | None = None):
+        self.engine, self.report_dir, self.write_reports = engine, report_dir, write_reports
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[ENGINE_KEY] = self.engine
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): catalogue requirement ids a suite test exercises")
+    if ENGINE_KEY in config.stash:
+        return
     target_file = config.getoption("--target", default=None)
     if not target_file:
         return
@@ -179,13 +107,11 @@ def pytest_configure(config: pytest.Config) -> None:
     apis = tuple(a for a in target.apis if api in ("all", a))
     if not apis:
         raise pytest.UsageError(f"{target_file}: has no [{api}] section to test")
-    seed = config.getoption("--fibrecert-seed")
-    if seed is None:
-        seed = int.from_bytes(os.urandom(3), "big")
     report_dir = config.getoption("--report-dir")
-    config.stash[CTX_KEY] = RunContext(
-        target=target, profile=PROFILES[config.getoption("--fibrecert-profile")], seed=seed, apis=apis,
-        report_dir=Path(report_dir) if report_dir else None, max_rps=config.getoption("--max-rps"))
+    config.stash[ENGINE_KEY] = Engine(
+        target, profile=config.getoption("--fibrecert-profile"), seed=config.getoption("--fibrecert-seed"),
+        apis=apis, max_rps=config.getoption("--max-rps"), concurrency=config.getoption("--concurrency"),
+        report_dir=Path(report_dir) if report_dir else None)
 
 
 def _is_suite_item(item: pytest.Item) -> bool:
@@ -209,7 +135,7 @@ def item_requirements(item: pytest.Item) -> tuple[str, ...]:
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     known = contracts.requirements()
-    ctx = config.stash.get(CTX_KEY, None)
+    engine = config.stash.get(ENGINE_KEY, None)
     keep, drop = [], []
     for item in items:
         if not _is_suite_item(item):
@@ -221,124 +147,174 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         unknown = [i for i in ids if i not in known]
         if unknown:
             raise pytest.UsageError(f"{item.nodeid}: requirement {unknown[0]} is not in the catalogue")
-        if ctx is not None and _api_of(item) not in ctx.apis:
+        if engine is not None and (_api_of(item) not in engine.apis
+                                   or (engine.selection is not None and not set(ids) & engine.selection)):
             drop.append(item)
             continue
         keep.append(item)
-        if ctx is not None:
+        if engine is not None:
             for r in ids:
-                ctx.recorder.declare(r, item.nodeid)
+                engine.results.declare(r, item.nodeid)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item: pytest.Item):  # type: ignore[no-untyped-def]
-    ctx = item.config.stash.get(CTX_KEY, None)
-    if ctx is None or not _is_suite_item(item):
-        yield
-        return
-    ctx.current_test = item.nodeid
-    ctx.recorder.emit({"type": "test_start", "test": item.nodeid, "api": _api_of(item)})
-    outcome = yield
+# ------------------------------------------------------------------------------ the test loop
+def _call(engine: Engine, item: pytest.Item, index: int) -> CallInfo:
+    """Run one suite test's body (in a worker thread), in the engine's lane for it."""
     ids = item_requirements(item)
-    verifier: Verifier | None = getattr(item, "_fibrecert_verifier", None)
-    excinfo = outcome.excinfo
-    if excinfo is not None:
-        exc = excinfo[1]
-        if isinstance(exc, TargetUnreachable):
-            ctx.unreachable.setdefault(_api_of(item), str(exc))
-            ctx.recorder.stop_early(f"target unreachable: {exc}")
-            for r in ids:
-                ctx.recorder.mark_not_tested(r, f"target unreachable: {exc}")
-            outcome.force_exception(pytest.skip.Exception(f"target unreachable: {exc}", _use_item_location=True))
-        elif isinstance(exc, OutOfTestData):
-            for r in ids:
-                ctx.recorder.mark_not_tested(r, str(exc))
-            outcome.force_exception(pytest.skip.Exception(str(exc), _use_item_location=True))
-        elif not isinstance(exc, pytest.skip.Exception):
-            first_line = (str(exc).strip().splitlines() or [""])[0]
-            for r in ids:
-                ctx.recorder.mark_error(r, f"{item.nodeid} could not run: {type(exc).__name__}: {first_line}"[:300])
-    elif verifier is not None and verifier.must_failures:
-        outcome.force_exception(AssertionError("\n".join(verifier.must_failures)))
-    ctx.recorder.emit({"type": "test_end", "test": item.nodeid, "api": _api_of(item)})
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    ctx = item.config.stash.get(CTX_KEY, None)
-    if ctx is None or not _is_suite_item(item):
-        return
-    ctx.current_test = item.nodeid
     api = _api_of(item)
-    if api in ctx.unreachable:
-        for r in item_requirements(item):
-            ctx.recorder.mark_not_tested(r, f"target unreachable: {ctx.unreachable[api]}")
-        pytest.skip(f"target unreachable: {ctx.unreachable[api]}")
+    verifier: Verifier | None = getattr(item, "_fibrecert_verifier", None)
+    lane = engine.test_lane(index, item.nodeid, ids, api, verifier)
+    engine.bus.emit(TestStarted(item.nodeid, api))
+
+    def body() -> None:
+        engine.enter(lane)
+        try:
+            if api in engine.unreachable:
+                raise TargetUnreachable(engine.unreachable[api])
+            item.runtest()
+        finally:
+            engine.leave()
+        if verifier is not None and verifier.must_failures:
+            raise AssertionError("\n".join(verifier.must_failures))
+
+    call = CallInfo.from_call(body, when="call", reraise=(KeyboardInterrupt,))
+    outcome, reason = "passed", ""
+    if call.excinfo is not None:
+        exc = call.excinfo.value
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        if isinstance(exc, (TargetUnreachable, OutOfTestData)):
+            why = (str(exc) if isinstance(exc, (RunInterrupted, OutOfTestData)) else f"target unreachable: {exc}")
+            for r in ids:
+                engine.mark(r, "not_tested", why, item.nodeid)
+            call = CallInfo.from_call(lambda: pytest.skip(why), when="call")
+            outcome, reason = "skipped", why
+        elif isinstance(exc, pytest.skip.Exception):
+            outcome, reason = "skipped", first_line
+        elif isinstance(exc, AssertionError) and verifier is not None and verifier.must_failures:
+            outcome, reason = "failed", first_line
+        else:
+            what = "produced no example" if isinstance(exc, NoExamples) else f"{type(exc).__name__}: {first_line}"
+            for r in ids:
+                engine.mark(r, "error", f"{item.nodeid} could not run: {what}"[:300], item.nodeid)
+            outcome, reason = "error", what
+    engine.bus.emit(TestFinished(item.nodeid, api, outcome, reason))
+    return call
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> Any:
+    engine = session.config.stash.get(ENGINE_KEY, None)
+    if engine is None or session.config.option.collectonly:
+        return None
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
+    items = list(session.items)
+    engine.start(len(items))
+    engine.prepare()
+    workers = ThreadPoolExecutor(max_workers=engine.concurrency, thread_name_prefix="fibrecert-test")
+    pending: list[tuple[pytest.Item, list[Any], Future | None]] = []
+    try:
+        for index, item in enumerate(items, 1):
+            nextitem = items[index] if index < len(items) else None
+            reports = [call_and_report(item, "setup", log=False)]
+            future = None
+            if reports[0].passed and _is_suite_item(item):
+                future = workers.submit(_call, engine, item, index)
+            elif reports[0].passed:  # a non-suite test in the same session: run it here, as pytest would
+                reports.append(call_and_report(item, "call", log=False))
+            pending.append((item, reports, future))
+            reports.append(call_and_report(item, "teardown", log=False, nextitem=nextitem))
+            _flush(pending, block=False)
+            if session.shouldstop or session.shouldfail:
+                break
+        _flush(pending, block=True)
+    finally:
+        workers.shutdown(wait=True, cancel_futures=True)
+    return True
+
+
+def _flush(pending: list[tuple[pytest.Item, list[Any], Future | None]], *, block: bool) -> None:
+    """Report finished tests to pytest, in collection order."""
+    while pending:
+        item, reports, future = pending[0]
+        if future is not None and not block and not future.done():
+            return
+        pending.pop(0)
+        if future is not None:
+            call = future.result()
+            rep = item.ihook.pytest_runtest_makereport(item=item, call=call)
+            reports.insert(1, rep)
+        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        for rep in reports:
+            item.ihook.pytest_runtest_logreport(report=rep)
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    ctx = session.config.stash.get(CTX_KEY, None)
-    if ctx is None:
+    engine = session.config.stash.get(ENGINE_KEY, None)
+    if engine is None or RESULT_KEY in session.config.stash:
         return
     from fibrecert.reports.build import build_result
     from fibrecert.reports.writers import write_all
 
-    ctx.transport.close()
-    result = build_result(ctx)
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    result = build_result(engine, interrupted=interrupted)
     session.config.stash[RESULT_KEY] = result
-    if ctx.report_dir is not None:
-        write_all(result, ctx.report_dir, secrets=ctx.secrets)
+    if engine.report_dir is not None:
+        write_all(result, engine.report_dir)
+    engine.close()
 
 
 # ------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="session")
-def run(pytestconfig: pytest.Config) -> RunContext:
-    ctx = pytestconfig.stash.get(CTX_KEY, None)
-    if ctx is None:
+def run(pytestconfig: pytest.Config) -> Engine:
+    engine = pytestconfig.stash.get(ENGINE_KEY, None)
+    if engine is None:
         pytest.skip("the suites need a target: pytest suites --target FILE (or: fibrecert run)")
-    return ctx
+    return engine
 
 
 @pytest.fixture
-def verify(request: pytest.FixtureRequest, run: RunContext) -> Verifier:
+def verify(request: pytest.FixtureRequest, run: Engine) -> Verifier:
     v = Verifier(run, request.node.nodeid, item_requirements(request.node))
     request.node._fibrecert_verifier = v
     return v
 
 
 @pytest.fixture
-def ala(run: RunContext, request: pytest.FixtureRequest) -> AlaClient:
+def ala(run: Engine, request: pytest.FixtureRequest) -> AlaClient:
     if run.ala is None:
         pytest.skip("the target file has no [ala] section")
     return run.ala
 
 
 @pytest.fixture
-def fc(run: RunContext) -> FibreCafeClient:
+def fc(run: Engine) -> FibreCafeClient:
     if run.fc is None:
         pytest.skip("the target file has no [fibrecafe] section")
     return run.fc
 
 
-def skip_unless(run: RunContext, request: pytest.FixtureRequest, condition: bool, reason: str) -> None:
+def skip_unless(run: Engine, request: pytest.FixtureRequest, condition: bool, reason: str) -> None:
     """Skip a test as not applicable to this target, recording the reason on its requirements."""
     if not condition:
         for r in item_requirements(request.node):
-            run.recorder.mark_skipped(r, reason)
+            run.mark(r, "skip", reason, request.node.nodeid)
         pytest.skip(reason)
 
 
 @pytest.fixture
-def ala_buyer_role(run: RunContext, ala: AlaClient, request: pytest.FixtureRequest) -> AlaClient:
+def ala_buyer_role(run: Engine, ala: AlaClient, request: pytest.FixtureRequest) -> AlaClient:
     skip_unless(run, request, "buyer" in ala.target.roles,
                 "the target file declares no ALA buyer role (buyer_base_url)")
     return ala
 
 
 @pytest.fixture
-def profile(run: RunContext) -> Profile:
+def profile(run: Engine) -> Profile:
     return run.profile
 
 

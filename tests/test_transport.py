@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from fibrecert.pki import ensure_sandbox_pki
+from fibrecert.redaction import redact
 from fibrecert.transport import (DROPPED, EVIDENCE_BODY_LIMIT, MAX_RESPONSE_BYTES, REDACTED, TIMEOUT,
                                  TLS_REFUSED, UNREACHABLE, Exchange, RateLimiter, SecretRegistry, Transport,
                                  redact_headers, redact_text)
@@ -190,17 +191,17 @@ def pki(tmp_path_factory: pytest.TempPathFactory):
 def test_registry_scrubs_every_known_secret(registry: SecretRegistry) -> None:
     registry.add(ACCESS_TOKEN)
     text = f"secret={CLIENT_SECRET}; other {OTHER_SECRET}, token {ACCESS_TOKEN}!"
-    out = registry.scrub(text)
+    out = redact(text, registry)
     for secret in (CLIENT_SECRET, OTHER_SECRET, ACCESS_TOKEN):
         assert secret not in out
     assert out == f"secret={REDACTED}; other {REDACTED}, token {REDACTED}!"
-    assert registry.scrub("nothing secret here") == "nothing secret here"
+    assert redact("nothing secret here", registry) == "nothing secret here"
 
 
 def test_registry_scrubs_the_longest_secret_first() -> None:
     """A secret that extends another must not leave its tail behind."""
     registry = SecretRegistry(["abcd1234", "abcd1234-tail-XYZ"])
-    assert registry.scrub("x abcd1234-tail-XYZ y abcd1234 z") == f"x {REDACTED} y {REDACTED} z"
+    assert redact("x abcd1234-tail-XYZ y abcd1234 z", registry) == f"x {REDACTED} y {REDACTED} z"
 
 
 def test_registry_ignores_empty_values() -> None:
@@ -208,7 +209,7 @@ def test_registry_ignores_empty_values() -> None:
     registry.add(None)
     registry.add("")
     assert registry.values() == []
-    assert registry.scrub("unchanged") == "unchanged"
+    assert redact("unchanged", registry) == "unchanged"
 
 
 @pytest.mark.parametrize("name", ["Authorization", "authorization", "AUTHORIZATION", "Proxy-Authorization"])

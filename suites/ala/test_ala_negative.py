@@ -18,7 +18,7 @@ from .test_cancel_order import place_cease_order
 RULES = {  # operation -> (value requirement, closed-content requirement, fault requirements)
     "ceaseOrder": ("ALA-CEASE-008", "ALA-CEASE-009", ("ALA-CEASE-005", "ALA-CEASE-006")),
     "cancelOrder": ("ALA-CANCEL-008", "ALA-CANCEL-009", ("ALA-CANCEL-005", "ALA-CANCEL-006")),
-    "unsolicitedCeaseRequest": ("ALA-UCR-006", "ALA-UCR-006", ("ALA-UCR-006", "ALA-UCR-006")),
+    "unsolicitedCeaseRequest": ("ALA-UCR-006", "ALA-UCR-007", ("ALA-UCR-006", "ALA-UCR-006")),
 }
 IDENTITY_FIELDS = {"buyer.buyerIdentifier", "seller.sellerIdentifier"}  # a 403 is a fair answer there too
 
@@ -88,7 +88,7 @@ def test_cancel_order_outside_its_contract_is_rejected_with_a_fault(run, ala, ve
     _attack(run, ala, verify, profile, "cancelOrder")
 
 
-@pytest.mark.requirement("ALA-UCR-005", "ALA-UCR-006")
+@pytest.mark.requirement("ALA-UCR-005", "ALA-UCR-006", "ALA-UCR-007")
 def test_unsolicited_cease_outside_its_contract_is_rejected_with_a_fault(run, ala_buyer_role, verify, profile):
     _attack(run, ala_buyer_role, verify, profile, "unsolicitedCeaseRequest")
 
@@ -113,7 +113,7 @@ def _attack(run, ala, verify, profile, operation):  # noqa: ANN001
                 return
             if contracts.ala_schema(ala.namespace).is_valid(element):
                 raise strategies.InvalidGenerated(f"negative case became valid: {m.description}")
-            ex = ala.post(operation, soap.build_envelope(element))
+            ex = ala.post(operation, element, note=m.description)
             fixture.after(ex, service)
             requirement = value_req if m.constraint.kind == "value" else closed_req
             allowed = (400, 403) if m.constraint.path in IDENTITY_FIELDS else (400,)
@@ -183,14 +183,16 @@ def test_malformed_envelopes_are_rejected_with_a_fault(run, verify, request, ope
     ala = _endpoint(run, request, operation)
     data = _valid_message(run, ala, operation)
     service = data.get("alaCease", {}).get("serviceIdentifier")
-    accepted = False
-    for name, (body, ctype) in _malformed(ala, operation, data).items():
-        ex = ala.post(operation, body, headers={"Content-Type": ctype})
-        accepted = accepted or ex.status == 200
+    cases = list(_malformed(ala, operation, data).items())
+
+    def send(named):  # noqa: ANN001
+        name, (body, ctype) = named
+        ex = ala.post(operation, body, headers={"Content-Type": ctype}, note=name)
         if verify("ALA-SOAP-001", ex, c.status_in, 400):
             verify("ALA-SOAP-001", ex, c.fault_envelope, ala.namespace)
-        elif ex.status is not None and ex.status < 300:
-            verify.fail("ALA-SOAP-001", [ex], f"Received HTTP {ex.status} for {name}", "HTTP 400 with a fault")
+        return ex.status == 200
+
+    accepted = any(run.each(cases, send))
     if service and not accepted:
         ala.services.release(service)
 
@@ -205,7 +207,7 @@ BOMB = b"""<?xml version="1.0"?>
 <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
 <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">]>
 """
-MARKER = "FIBRECERT-ENTITY-EXPANDED"
+MARKER = c.ENTITY_MARKERS[0]
 
 
 def _with_dtd(envelope: bytes, dtd: bytes, field_text: str, reference: str) -> bytes:
@@ -228,16 +230,16 @@ def test_dtds_and_entities_are_refused_and_never_expanded(run, verify, request, 
             envelope, b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>', correlation, "&e;"),
         "a bare DOCTYPE": _with_dtd(envelope, b"<!DOCTYPE Envelope>", correlation, correlation),
     }
-    accepted = False
-    for name, body in cases.items():
-        ex = ala.post(operation, body)
-        accepted = accepted or ex.status == 200
-        text = ex.text
-        if MARKER in text or "root:x:0:0" in text or "lollollol" in text:
-            verify.fail("ROB-003", [ex], f"Received an answer with {name} expanded", "no entity ever expanded")
-        elif verify("ROB-003", ex, c.status_in, *range(400, 500)):
+
+    def send(named):  # noqa: ANN001
+        name, body = named
+        ex = ala.post(operation, body, note=name)
+        if verify("ROB-003", ex, c.no_entity_expanded) and verify("ROB-003", ex, c.status_in, *range(400, 500)):
             if verify("ALA-SOAP-001", ex, c.status_in, 400):
                 verify("ALA-SOAP-001", ex, c.fault_envelope, ala.namespace)
+        return ex.status == 200
+
+    accepted = any(run.each(list(cases.items()), send))
     if service and not accepted:
         ala.services.release(service)
 
@@ -262,5 +264,5 @@ def test_bodies_over_one_mebibyte_are_refused(run, verify, request, operation):
 @pytest.mark.parametrize("operation", ENDPOINTS)
 def test_other_methods_are_not_allowed(run, verify, request, operation, method):
     ala = _endpoint(run, request, operation)
-    ex = ala.post(operation, b"", method=method)
+    ex = ala.post(operation, b"", method=method, note=f"{method} instead of POST")
     verify("ALA-SOAP-002", ex, c.status_in, 405)

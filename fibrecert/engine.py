@@ -1,0 +1,563 @@
+"""The run engine: a plain object that the pytest plugin adapts (so `fibrecert run` and
+`pytest suites --target FILE` are the same run).
+
+    Case --send--> Exchange --checks--> CheckDone events --> handlers (progress, NDJSON log, result model)
+
+- Cases get deterministic ids from where they are made: `X017.3` is the third exchange of the 17th test
+  (collection order), `X017-2.1` the first of that test's second fanned-out case; `P.n` are the run's
+  own preparation (tokens). The same seed gives the same cases and ids whatever the concurrency.
+- Concurrency lives here: `each()` fans a test's independent cases out over the run's lanes; the
+  transport admits at most `concurrency` requests at once, never faster than `--max-rps`. A sequence
+  (one lane) keeps its order.
+- A check's result is earned: an exchange without a complete HTTP answer exercises only the checks that
+  are about that very refusal (`@check(on_refusal=True)`); for any other check it is recorded as
+  unanswered, never as a pass.
+- Robustness (ROB-*) is checked on every exchange, whatever the test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+import threading
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from fibrecert import contracts
+from fibrecert.case import MESSAGE_ID, ORDER, SERVICE, Binding, Body, Case, JsonBody, RawBody, SoapBody
+from fibrecert.events import CheckDone, EventBus, ExchangeDone, Marked, RunStarted, StoppedEarly
+from fibrecert.identity import Credentials, Identity
+from fibrecert.redaction import SecretRegistry
+from fibrecert.results import ResultModel
+from fibrecert.target import Target
+from fibrecert.transport import (DROPPED, TIMEOUT, TLS_REFUSED, UNREACHABLE, Exchange, RateLimiter,
+                                 TargetUnreachable, Transport)
+
+ROB = {"ala": ("ROB-001", "ROB-002"), "fibrecafe": ("ROB-011", "ROB-012")}
+STOP_AFTER_TIMEOUTS = 3
+DEFAULT_CONCURRENCY = 16
+
+
+class OutOfTestData(Exception):
+    """The target file's test data (e.g. active_services) is exhausted."""
+
+
+class RunInterrupted(TargetUnreachable):
+    """The run was interrupted (Ctrl-C, SIGTERM): nothing more is sent."""
+
+
+class NoExamples(Exception):
+    """A generator produced no example: what it was to exercise stays not_tested."""
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    check: str
+    args: tuple[Any, ...]
+    exercised: bool
+    passed: bool
+    value: Any = None
+    observed: str = ""
+    declared: str = ""
+
+
+@dataclass
+class Profile:
+    name: str
+    examples: int          # Hypothesis examples per property (one request each)
+    enum_repeats: int      # requests per documented enum value
+    negatives: str         # boundary-invalid cases: "sample" (one per kind), "each" (one per constraint), "all"
+
+
+PROFILES = {
+    "smoke": Profile("smoke", examples=2, enum_repeats=1, negatives="sample"),
+    "standard": Profile("standard", examples=12, enum_repeats=1, negatives="each"),
+    "full": Profile("full", examples=60, enum_repeats=3, negatives="all"),
+}
+
+
+class _Lane:
+    """Where a case is made: a test (or the run's preparation) and its position in a fan-out."""
+
+    def __init__(self, prefix: str, test: str = "", serves: tuple[str, ...] = (), api: str = "",
+                 verifier: Any = None, depth: int = 0):
+        self.prefix, self.test, self.serves, self.api, self.verifier = prefix, test, serves, api, verifier
+        self.depth = depth
+        self._steps = itertools.count(1)
+        self._lanes = itertools.count(1)
+        self._messages = itertools.count(1)
+        self.sequence: list[Exchange] | None = None  # set while a stateful sequence runs in this lane
+
+    def next_id(self) -> str:
+        return f"X{self.prefix}.{next(self._steps)}"
+
+    def child(self) -> "_Lane":
+        return _Lane(f"{self.prefix}-{next(self._lanes)}", self.test, self.serves, self.api, self.verifier,
+                     self.depth + 1)
+
+    def message_suffix(self) -> str:
+        return f"{self.prefix}.{next(self._messages)}"
+
+
+class ServicePool:
+    """`active_services` of the target file: each is leased to one case at a time and ceased at most once."""
+
+    def __init__(self, services: Sequence[str]):
+        self._left = list(services)
+        self._lock = threading.Lock()
+        self.consumed: list[str] = []
+
+    def take(self) -> str:
+        with self._lock:
+            if not self._left:
+                raise OutOfTestData("active_services in the target file are used up "
+                                    "(each is ceased once; add more to test this requirement)")
+            service = self._left.pop(0)
+            self.consumed.append(service)
+            return service
+
+    def release(self, service: str) -> None:
+        """Give back a service the target refused to cease (it is still active)."""
+        with self._lock:
+            if service in self.consumed:
+                self.consumed.remove(service)
+            self._left.insert(0, service)
+
+    @property
+    def left(self) -> int:
+        with self._lock:
+            return len(self._left)
+
+
+class Engine:
+    def __init__(self, target: Target, *, profile: str = "standard", seed: int | None = None,
+                 apis: Iterable[str] | None = None, max_rps: float | None = None,
+                 concurrency: int = DEFAULT_CONCURRENCY, selection: set[str] | None = None,
+                 selection_text: str = "", report_dir: Path | None = None):
+        self.target = target
+        self.profile = PROFILES[profile]
+        self.seed = seed if seed is not None else int.from_bytes(os.urandom(3), "big")
+        self.apis = tuple(a for a in target.apis if apis is None or a in tuple(apis))
+        self.concurrency = max(1, int(concurrency))
+        self.selection, self.selection_text = selection, selection_text
+        self.report_dir = report_dir
+        self.bus = EventBus()
+        self.results = ResultModel()
+        self.bus.subscribe(self.results)
+        self.secrets = SecretRegistry(target.secrets())
+        self.transport = Transport(secrets=self.secrets, limiter=RateLimiter(max_rps), max_in_flight=self.concurrency)
+        self.workdir = Path(tempfile.mkdtemp(prefix="fibrecert-run-"))
+        self.credentials = Credentials(target, self.secrets, self.workdir, token_source=self._fetch_token)
+        self.run_tag = f"{random.Random(self.seed).getrandbits(32):08x}{os.urandom(2).hex()}"
+        self.started_at = _now()
+        self.started = time.monotonic()
+        self.unreachable: dict[str, str] = {}
+        self._timeouts: dict[str, int] = {}
+        self._assigned: dict[tuple[str, str], str] = {}    # (api, order value) -> exchange that assigned it
+        self._lock = threading.Lock()
+        self._gen_lock = threading.RLock()
+        self._local = threading.local()
+        self._prep = _Lane("P")
+        self._pool: ThreadPoolExecutor | None = None
+        self.services = ServicePool(target.ala.active_services if target.ala else ())
+        from fibrecert.suites.clients import AlaClient, FibreCafeClient
+
+        self.ala = AlaClient(self) if target.ala and "ala" in self.apis else None
+        self.fc = FibreCafeClient(self) if target.fibrecafe and "fibrecafe" in self.apis else None
+        self.closed = False
+        self.interrupted = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, tests: int = 0) -> None:
+        self.bus.emit(RunStarted(profile=self.profile.name, seed=self.seed, apis=self.apis, tests=tests,
+                                 requirements=len(self.requirement_ids()), concurrency=self.concurrency,
+                                 target={a: v for a, v in self.target.public().items() if a in self.apis}))
+
+    def prepare(self) -> None:
+        """Fetch the tenants' tokens up front, so that no test's exchange ids depend on which test
+        happened to ask first."""
+        if self.fc is None or "fibrecafe" in self.unreachable:
+            return
+        self.enter(self._prep)
+        try:
+            self.credentials.token("a")
+            if self.target.fibrecafe.other_client_id:
+                self.credentials.token("b")
+        except TargetUnreachable:
+            pass
+        finally:
+            self.leave()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self.transport.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def requirement_ids(self) -> list[str]:
+        reqs = [r.id for r in contracts.requirements().values() if r.api in self.apis]
+        if self.selection is not None:
+            reqs = [r for r in reqs if r in self.selection]
+        return reqs
+
+    # ------------------------------------------------------------------ lanes (where a case is made)
+    def test_lane(self, index: int, test: str, serves: tuple[str, ...], api: str, verifier: Any) -> _Lane:
+        return _Lane(f"{index:03d}", test, serves, api, verifier)
+
+    def enter(self, lane: _Lane) -> None:
+        stack = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        stack.append(lane)
+
+    def leave(self) -> None:
+        self._local.stack.pop()
+
+    @property
+    def lane(self) -> _Lane:
+        stack = getattr(self._local, "stack", None)
+        return stack[-1] if stack else self._prep
+
+    @property
+    def current_test(self) -> str:
+        return self.lane.test
+
+    def case_seed(self, test: str | None = None) -> int:
+        return zlib.crc32(f"{self.seed}:{test if test is not None else self.current_test}".encode()) & 0x7FFFFFFF
+
+    # ------------------------------------------------------------------ concurrency
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="fibrecert-lane")
+            return self._pool
+
+    def each(self, items: Iterable[Any], fn: Callable[[Any], Any]) -> list[Any]:
+        """Run `fn` over independent items, each in a lane of its own (so its exchanges get the same ids
+        whether it runs alone or beside others), concurrently up to the run's bound. Results come back in
+        item order; the first exception (in item order) is raised once every item has finished."""
+        items = list(items)
+        parent = self.lane
+        lanes = [parent.child() for _ in items]
+
+        def one(lane: _Lane, item: Any) -> Any:
+            self.enter(lane)
+            try:
+                return fn(item)
+            finally:
+                self.leave()
+
+        if self.concurrency == 1 or len(items) <= 1 or parent.depth >= 1 or getattr(self._local, "in_pool", False):
+            results, first = [], None
+            for lane, item in zip(lanes, items):
+                try:
+                    results.append(one(lane, item))
+                except (TargetUnreachable, OutOfTestData) as exc:
+                    first = first or exc
+                    results.append(None)
+            if first:
+                raise first
+            return results
+
+        def pooled(lane: _Lane, item: Any) -> Any:
+            self._local.in_pool = True
+            try:
+                return one(lane, item)
+            finally:
+                self._local.in_pool = False
+
+        futures = [self._executor().submit(pooled, lane, item) for lane, item in zip(lanes, items)]
+        results, errors = [], []
+        for f in futures:
+            try:
+                results.append(f.result())
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, in item order
+                results.append(None)
+                errors.append(exc)
+        stop = next((e for e in errors if isinstance(e, (TargetUnreachable, OutOfTestData))), None)
+        other = next((e for e in errors if not isinstance(e, (TargetUnreachable, OutOfTestData))), None)
+        if other is not None:
+            raise other
+        if stop is not None:
+            raise stop
+        return results
+
+    # ------------------------------------------------------------------ generation
+    def draw(self, strategy: Any, examples: int) -> list[Any]:
+        """`examples` values from a Hypothesis strategy, reproducibly from the run's seed and the test.
+
+        Health checks stay on, except `too_slow`: it times generation on whatever machine runs the
+        suite (a busy CI runner says nothing about the target); generation cost lives in bench/."""
+        import hypothesis
+        from hypothesis import HealthCheck, Phase, Verbosity
+
+        collected: list[Any] = []
+
+        @hypothesis.seed(self.case_seed())
+        @hypothesis.settings(max_examples=examples, database=None, deadline=None,
+                             phases=[Phase.explicit, Phase.generate], suppress_health_check=[HealthCheck.too_slow],
+                             verbosity=Verbosity.quiet, derandomize=False, print_blob=False)
+        @hypothesis.given(strategy)
+        def collect(value: Any) -> None:
+            collected.append(value)
+
+        with self._gen_lock:
+            collect()
+        return collected
+
+    def explore(self, strategy: Any, fn: Callable[[Any], None], *, examples: int | None = None) -> int:
+        """Draw the examples first (no request is sent while generating), then send each in its own lane.
+        A strategy that yields nothing is an error of the test: its requirements become not_tested."""
+        values = self.draw(strategy, examples or self.profile.examples)
+        if not values:
+            raise NoExamples("the generator produced no example")
+        self.each(values, fn)
+        return len(values)
+
+    # ------------------------------------------------------------------ cases and sending
+    def new_case(self, *, api: str, operation: str, endpoint: str, path: str, identity: Identity, body: Body,
+                 method: str = "POST", headers: dict[str, str] | None = None, omit_headers: Sequence[str] = (),
+                 bindings: dict[str, Binding] | None = None, constraint: str | None = None, note: str = "",
+                 tags: Iterable[str] = (), may_be_refused: bool = False) -> Case:
+        lane = self.lane
+        binds = dict(bindings or {})
+        after: list[str] = []
+        order = binds.get(ORDER) or self._order_binding(api, operation, body)
+        if order is not None:
+            binds[ORDER] = order
+            if order.source:
+                after.append(order.source)
+        if lane.sequence:
+            after.extend(e.id for e in lane.sequence)
+        case = Case(id=lane.next_id(), api=api, operation=operation, endpoint=endpoint, path=path, identity=identity,
+                    body=body, method=method, headers=tuple((headers or {}).items()), omit_headers=tuple(omit_headers),
+                    bindings=tuple(sorted(binds.items())), after=tuple(dict.fromkeys(after)), test=lane.test,
+                    serves=lane.serves, constraint=constraint, note=note,
+                    tags=frozenset(tags) | _tags(api, method, identity, body), may_be_refused=may_be_refused)
+        return case
+
+    def message_id(self, generated: str = "") -> str:
+        """messageId is "A unique ID to identify the message": a repeat may rightly be answered with the
+        first answer or a fault (profile rule 11), so every message the suite sends gets its own, keeping
+        the generated text in front of a run-unique, deterministic suffix."""
+        return f"{generated}~{self.run_tag}-{self.lane.message_suffix()}"
+
+    def _order_binding(self, api: str, operation: str, body: Body) -> Binding | None:
+        """A case naming an order an earlier answer assigned is bound to it (replay carries the new one)."""
+        value, path = None, None
+        if api == "ala" and operation == "POST /cancelOrder" and isinstance(body, SoapBody):
+            value, path = _xml_text(body.xml, "targetSellerOrderReference"), "targetSellerOrderReference"
+        elif api == "fibrecafe" and operation == "POST /service-order-cancellations" and isinstance(body, JsonBody) \
+                and isinstance(body.value, dict) and not isinstance(body.value.get("orderId"), bool) \
+                and isinstance(body.value.get("orderId"), int):
+            value, path = str(body.value["orderId"]), "orderId"
+        if value is None:
+            return None
+        with self._lock:
+            source = self._assigned.get((api, value))
+        return Binding(value, path, source) if source else None
+
+    def url(self, case: Case) -> str:
+        if case.api == "ala":
+            base = self.target.ala.base_url if case.endpoint == "seller" else self.target.ala.buyer_base_url
+            return f"{base}{case.path}"
+        fc = self.target.fibrecafe
+        return fc.token_url if case.endpoint == "token" else f"{fc.base_url}{case.path}"
+
+    def interrupt(self) -> None:
+        """Stop sending: every later send raises RunInterrupted, so the tests in flight end quickly."""
+        self.interrupted = True
+
+    def send(self, case: Case) -> Exchange:
+        if self.interrupted:
+            raise RunInterrupted("the run was interrupted")
+        if case.api in self.unreachable:
+            raise TargetUnreachable(self.unreachable[case.api])
+        section = self.target.ala if case.api == "ala" else self.target.fibrecafe
+        headers = dict(case.headers)
+        cert = None
+        if case.api == "ala":
+            cert = self.credentials.certificate(case.identity)
+        else:
+            auth = self.credentials.authorization(case.identity)
+            if auth is not None:
+                headers["Authorization"] = auth
+        for name in case.omit_headers:
+            headers.pop(name, None)
+        ex = self.transport.send(api=case.api, operation=case.operation, identity=case.identity, method=case.method,
+                                 url=self.url(case), headers=headers, body=case.body.encode(),
+                                 verify=str(section.ca_bundle) if section.ca_bundle else True, cert=cert,
+                                 timeout=section.timeout, refusal_expected=case.refusal_expected,
+                                 exchange_id=case.id, case=case)
+        self._remember_assigned(ex)
+        self.bus.emit(ExchangeDone(ex))
+        self._robustness(ex)
+        lane = self.lane
+        if lane.sequence is not None:
+            lane.sequence.append(ex)
+        self._breaker(ex)
+        return ex
+
+    def _remember_assigned(self, ex: Exchange) -> None:
+        value = None
+        if ex.api == "ala" and ex.operation == "POST /ceaseOrder" and ex.status == 200:
+            value = _xml_text(ex.response_body, "sellerOrderReference")
+        elif ex.api == "fibrecafe" and ex.operation == "POST /service-orders" and ex.status == 201:
+            try:
+                data = json.loads(ex.response_body)
+                value = str(data["id"]) if isinstance(data, dict) and isinstance(data.get("id"), int) else None
+            except ValueError:
+                value = None
+        if value:
+            with self._lock:
+                self._assigned.setdefault((ex.api, value), ex.id)
+
+    def _breaker(self, ex: Exchange) -> None:
+        """Stop sending to an API that no longer answers: after STOP_AFTER_TIMEOUTS consecutive timeouts,
+        or when it cannot be reached with valid credentials, the API is unusable."""
+        reason = None
+        with self._lock:
+            if ex.error == UNREACHABLE or (ex.error == TLS_REFUSED and not ex.refusal_expected):
+                reason = f"{ex.api} {ex.url}: {ex.describe()}"
+            elif ex.error == TIMEOUT:
+                self._timeouts[ex.api] = self._timeouts.get(ex.api, 0) + 1
+                if self._timeouts[ex.api] >= STOP_AFTER_TIMEOUTS:
+                    reason = f"{ex.api} {ex.url}: stopped answering ({STOP_AFTER_TIMEOUTS} timeouts in a row)"
+            elif ex.error is None:
+                self._timeouts[ex.api] = 0
+            if reason and ex.api not in self.unreachable:
+                self.unreachable[ex.api] = reason
+            elif reason:
+                reason = None
+        if reason:
+            self.bus.emit(StoppedEarly(f"target unreachable: {reason}"))
+            raise TargetUnreachable(reason)
+        if ex.api in self.unreachable:
+            raise TargetUnreachable(self.unreachable[ex.api])
+
+    def _robustness(self, ex: Exchange) -> None:
+        """ROB-*: no 5xx (judged on every answer), no hang (judged on every exchange that got past the
+        handshake; a deliberate credential's refusal is its own requirement's business)."""
+        from fibrecert.suites import checks as c
+
+        rob_5xx, rob_hang = ROB[ex.api]
+        if ex.answered or (ex.status is not None and ex.status >= 500):
+            self.record(rob_5xx, [ex], self.run_check(c.no_server_error, [ex]))
+        if ex.error in (UNREACHABLE, TLS_REFUSED) or (ex.refusal_expected and ex.error == DROPPED):
+            return
+        self.record(rob_hang, [ex], self.run_check(c.answered_in_time, [ex]))
+
+    # ------------------------------------------------------------------ checks
+    def run_check(self, fn: Callable[..., Any], exchanges: Sequence[Exchange], *args: Any) -> CheckOutcome:
+        from fibrecert.suites.checks import CHECK_META, CheckFailed
+
+        name = getattr(fn, "__name__", str(fn))
+        meta = CHECK_META.get(name, {})
+        last = exchanges[-1]
+        if not last.answered and not meta.get("on_refusal"):
+            return CheckOutcome(name, args, exercised=False, passed=False,
+                                observed=f"no complete answer: {last.describe()}")
+        try:
+            value = fn(list(exchanges) if meta.get("relation") else last, *args)
+        except CheckFailed as failure:
+            return CheckOutcome(name, args, exercised=True, passed=False, observed=failure.observed,
+                                declared=failure.declared)
+        return CheckOutcome(name, args, exercised=True, passed=True, value=value if value is not None else True)
+
+    def record(self, requirement: str, exchanges: Sequence[Exchange], outcome: CheckOutcome, test: str = "") -> None:
+        self.bus.emit(CheckDone(requirement=requirement, exchanges=tuple(exchanges), check=outcome.check,
+                                args=tuple(outcome.args), passed=outcome.passed, exercised=outcome.exercised,
+                                observed=outcome.observed, declared=outcome.declared,
+                                test=test or self.current_test))
+
+    def mark(self, requirement: str, outcome: str, reason: str, test: str = "") -> None:
+        self.bus.emit(Marked(requirement, outcome, reason, test or self.current_test))
+
+    def stop_early(self, reason: str) -> None:
+        self.bus.emit(StoppedEarly(reason))
+
+    # ------------------------------------------------------------------ Fibre Cafe tokens
+    def _fetch_token(self, tenant: str) -> str:
+        assert self.fc is not None
+        from fibrecert.identity import CLIENT_A, Identity
+
+        ex = self.fc.request_token(CLIENT_A if tenant == "a" else Identity("fibrecafe", "basic", "b"))
+        try:
+            token = json.loads(ex.response_body)["access_token"]
+            assert isinstance(token, str) and token
+        except Exception:
+            reason = f"fibrecafe {ex.url}: the token endpoint gave no token for tenant {tenant}: {ex.describe()}"
+            with self._lock:
+                self.unreachable.setdefault("fibrecafe", reason)
+            self.bus.emit(StoppedEarly(f"target unreachable: {reason}"))
+            raise TargetUnreachable(reason) from None
+        return token
+
+
+def _now() -> str:
+    import datetime as _dt
+
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _xml_text(data: bytes, local: str) -> str | None:
+    """Text of the first element named `local` (any namespace) in an XML document, or None."""
+    from lxml import etree
+
+    from fibrecert.contracts import soap
+
+    try:
+        root = soap.parse_xml(data)
+    except soap.EnvelopeError:
+        return None
+    for el in root.iter():
+        if isinstance(el.tag, str) and etree.QName(el).localname == local:
+            return el.text or ""
+    return None
+
+
+_ENUM_FIELDS: dict[str, dict[str, frozenset[str]]] | None = None
+
+
+def _enum_fields() -> dict[str, dict[str, frozenset[str]]]:
+    """The documented enum values of the request fields a requirement may name (from the contracts)."""
+    global _ENUM_FIELDS
+    if _ENUM_FIELDS is None:
+        schemas = contracts.openapi_document()["components"]["schemas"]
+        order_types = [*schemas["ProvideOrder"]["properties"]["orderType"]["enum"],
+                       schemas["CeaseOrder"]["properties"]["orderType"]["const"],
+                       schemas["ModifyOrder"]["properties"]["orderType"]["const"]]
+        new_order = contracts.ala_schema().maps.elements[f"{{{contracts.CFH_NS}}}newOrderType"].type.enumeration
+        _ENUM_FIELDS = {"fibrecafe": {"reasonCode": frozenset(contracts.enum_of("ReasonCode")),
+                                      "orderType": frozenset(order_types)},
+                        "ala": {"newOrderType": frozenset(map(str, new_order))}}
+    return _ENUM_FIELDS
+
+
+def _tags(api: str, method: str, identity: Identity, body: Body) -> frozenset[str]:
+    """The values a case exercises, named as requirements name them: `method=GET`, `identity=no-token`,
+    and each documented enum value it sends (`reasonCode=OTHER`, `cfh:newOrderType=WLTO`)."""
+    tags = {f"method={method}", f"identity={identity.name}"}
+    fields = _enum_fields()[api]
+    if isinstance(body, JsonBody) and isinstance(body.value, dict):
+        for key, allowed in fields.items():
+            value = body.value.get(key)
+            if isinstance(value, str) and value in allowed:
+                tags.add(f"{key}={value}")
+    elif isinstance(body, SoapBody) and b"newOrderType" in body.xml:
+        value = _xml_text(body.xml, "newOrderType")
+        if value in fields["newOrderType"]:
+            tags.add(f"cfh:newOrderType={value}")
+    return frozenset(tags)
