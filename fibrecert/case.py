@@ -61,7 +61,8 @@ class JsonBody:
             except (ValueError, RecursionError):  # too deep to store as a value: keep the text sent
                 return RawBody(self.encode()).to_json() | {"json": True}
         if len(text) > RAW_INLINE_LIMIT:
-            return {"kind": "json", "zlib_b64": base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")}
+            return {"kind": "json", "zlib_b64": base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii"),
+                    "exact": self.raw is not None}
         out: dict[str, Any] = {"kind": "json", "value": self.value}
         if self.raw is not None:
             out["raw"] = self.raw
@@ -110,7 +111,7 @@ def body_from_json(data: dict[str, Any]) -> Body:
     if kind == "json":
         if "zlib_b64" in data:
             text = zlib.decompress(base64.b64decode(data["zlib_b64"])).decode("utf-8")
-            return JsonBody(json.loads(text), text)
+            return JsonBody(json.loads(text), text if data.get("exact") else None)
         return JsonBody(data.get("value"), data.get("raw"))
     if kind == "form":
         return FormBody(tuple((k, v) for k, v in data["fields"]))

@@ -107,6 +107,10 @@ class _Lane:
     def message_suffix(self) -> str:
         return f"{self.prefix}.{next(self._messages)}"
 
+    def next_token(self) -> int:
+        self._tokens = getattr(self, "_tokens", itertools.count(1))
+        return next(self._tokens)
+
 
 class ServicePool:
     """`active_services` of the target file: each is leased to one case at a time and ceased at most once."""
@@ -353,6 +357,18 @@ class Engine:
         first answer or a fault (profile rule 11), so every message the suite sends gets its own, keeping
         the generated text in front of a run-unique, deterministic suffix."""
         return f"{generated}~{self.run_tag}-{self.lane.message_suffix()}"
+
+    def token(self, kind: str = "hex", size: int = 12) -> str:
+        """A value that must differ between cases (a serviceId, a reference, a UUID), derived from the seed
+        and where the case is made, so that the same seed sends the same cases whatever the concurrency."""
+        import hashlib
+        import uuid
+
+        lane = self.lane
+        digest = hashlib.sha256(f"{self.seed}:{lane.prefix}:{lane.next_token()}".encode()).hexdigest()
+        if kind == "uuid":
+            return str(uuid.UUID(hex=digest[:32], version=4))
+        return digest[:size]
 
     def _order_binding(self, api: str, operation: str, body: Body) -> Binding | None:
         """A case naming an order an earlier answer assigned is bound to it (replay carries the new one)."""

@@ -128,6 +128,30 @@ def curl(step: dict[str, Any], target: dict[str, Any], default_api: str = "") ->
     return {"command": " \\\n  ".join(lines), "notes": notes}
 
 
+@lru_cache(maxsize=1)
+def _docs_dir() -> Path | None:
+    """The vendor documentation shipped with this fibrecert (the package's docs, or the checkout's)."""
+    import fibrecert
+
+    for candidate in (Path(fibrecert.__file__).resolve().parent / "docs",
+                      Path(fibrecert.__file__).resolve().parents[1] / "docs"):
+        if (candidate / "README.md").is_file():
+            return candidate
+    return None
+
+
+def docs_link(source: str) -> str | None:
+    """A link to the docs page a catalogue `source` names ("docs/profiles/ala-2.30.md#rule-7 (...)")."""
+    docs = _docs_dir()
+    head = (source or "").split(" ", 1)[0].rstrip(";,")
+    if docs is None or not head.startswith("docs/"):
+        return None
+    page, _, anchor = head[len("docs/"):].partition("#")
+    if not (docs / page).is_file():
+        return None
+    return (docs / page).as_uri() + (f"#{anchor}" if anchor else "")
+
+
 def _env() -> Environment:
     env = Environment(loader=PackageLoader("fibrecert.reports", "templates"),
                       autoescape=select_autoescape(["html", "j2"], default=True),
@@ -135,6 +159,7 @@ def _env() -> Environment:
     env.filters["pretty"] = pretty
     env.filters["duration"] = duration
     env.globals["curl"] = curl
+    env.globals["docs_link"] = docs_link
     return env
 
 

@@ -20,7 +20,10 @@ def atomic_write(path: Path, data: bytes | str) -> Path:
     path = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)  # a report is for sharing: the usual mode, not mkstemp's 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             fh.flush()

@@ -114,7 +114,7 @@ class AlaClient:
                     break
 
     def new_ids(self) -> dict[str, str]:
-        return {"messageId": str(uuid.uuid4()), "correlationId": str(uuid.uuid4())}
+        return {"messageId": self.engine.token("uuid"), "correlationId": self.engine.token("uuid")}
 
     def text(self, payload: etree._Element, path: str) -> str | None:
         from .checks import ala_text
@@ -165,5 +165,5 @@ class FibreCafeClient:
 
     def cease_order_body(self) -> dict[str, Any]:
         """The smallest valid create-order body (a cease), for tests that just need an order."""
-        body = {"orderType": "CEASE", "supplier": self.target.supplier, "serviceId": f"SVC-{uuid.uuid4().hex[:12]}"}
+        body = {"orderType": "CEASE", "supplier": self.target.supplier, "serviceId": f"SVC-{self.engine.token()}"}
         return strategies.assert_valid_fibrecafe("ServiceOrderRequest", body)

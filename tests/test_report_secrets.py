@@ -103,12 +103,12 @@ def test_curl_carries_placeholders_never_credentials():
     assert '-H "Authorization: Bearer $FIBRECAFE_OTHER_TOKEN"' in bearer["command"]
     assert "[REDACTED]" not in bearer["command"] and "Cookie" not in bearer["command"]
     assert "-H 'X-Request-ID: r1'" in bearer["command"]
-    token = curl(_step(TARGET["fibrecafe"]["token_url"], "tenant-a", {"Authorization": "Basic [REDACTED]"},
+    token = curl(_step(TARGET["fibrecafe"]["token_url"], "tenant-a:basic", {"Authorization": "Basic [REDACTED]"},
                        "grant_type=client_credentials"), TARGET)
     assert '--user "$client_id:$client_secret"' in token["command"]
-    wrong = curl(_step(TARGET["fibrecafe"]["token_url"], "tenant-a:wrong-secret", {"Authorization": "Basic [REDACTED]"},
+    wrong = curl(_step(TARGET["fibrecafe"]["token_url"], "tenant-a:basic:wrong-secret", {"Authorization": "Basic [REDACTED]"},
                        "grant_type=client_credentials"), TARGET)
-    assert '--user "$client_id:wrong-secret"' in wrong["command"]
+    assert '--user "$client_id:fibrecert-wrong-client-secret"' in wrong["command"]
     anonymous = curl(_step("https://fc.example/v1/service-orders", "no-token", {}, "{}"), TARGET)
     assert "Authorization" not in anonymous["command"]
     seller = curl(_step("https://buyer.example/unsolicitedCeaseRequest", "seller", {"SOAPAction": '""'}, "<a/>"), TARGET)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import uuid
 from typing import Any
 
 import pytest
@@ -54,7 +53,7 @@ class AlaOrderLifecycles(SequenceMachine):
 
     # ------------------------------------------------------------------ messages
     def _ids(self, correlation_id: str) -> dict[str, str]:
-        return {"messageId": str(uuid.uuid4()), "correlationId": correlation_id, "sentAt": _now()}
+        return {"messageId": self.run.token("uuid"), "correlationId": correlation_id, "sentAt": _now()}
 
     def _parties(self, buyer: str | None = None) -> dict[str, Any]:
         t = self.ala.target
@@ -62,8 +61,8 @@ class AlaOrderLifecycles(SequenceMachine):
                 "seller": {"sellerIdentifier": t.seller_identifier}}
 
     def cease_body(self, service: str, correlation_id: str | None = None) -> dict[str, Any]:
-        return {"message": self._ids(correlation_id or str(uuid.uuid4())),
-                "orderReferences": {"buyerOrderReference": f"FIBRECERT-{uuid.uuid4()}"},
+        return {"message": self._ids(correlation_id or self.run.token("uuid")),
+                "orderReferences": {"buyerOrderReference": f"FIBRECERT-{self.run.token('uuid')}"},
                 **self._parties(), "alaCease": {"serviceIdentifier": service}}
 
     def cancel_body(self, ref: str, correlation_id: str, buyer_order_ref: str, *, buyer: str | None = None) -> dict[str, Any]:
@@ -74,7 +73,7 @@ class AlaOrderLifecycles(SequenceMachine):
 
     def never_issued(self) -> str:
         self.unknown += 1
-        return f"FIBRECERT-NEVER-ISSUED-{uuid.uuid4().hex[:12].upper()}-{self.unknown}"
+        return f"FIBRECERT-NEVER-ISSUED-{self.run.token().upper()}-{self.unknown}"
 
     def fault(self, requirement: str) -> None:
         if self.log[-1].status is not None and self.log[-1].status >= 400:
@@ -182,19 +181,19 @@ class AlaOrderLifecycles(SequenceMachine):
         if for_itself and t.other_buyer_identifier:
             self.step(f"{t.other_buyer_identifier} cancels {order.name} for itself")
             self.call(self.ala.post, "cancelOrder", self.cancel_body(
-                order.ref, str(uuid.uuid4()), f"FIBRECERT-{uuid.uuid4()}", buyer=t.other_buyer_identifier),
+                order.ref, self.run.token("uuid"), f"FIBRECERT-{self.run.token('uuid')}", buyer=t.other_buyer_identifier),
                 identity=ALA_OTHER_BUYER)
             self.check("SEC-006", c.status_not_in, 200, 201, 202)
             self.fault("ALA-CANCEL-005")
             self.step(f"{t.other_buyer_identifier} cancels a reference never issued")
             self.call(self.ala.post, "cancelOrder", self.cancel_body(
-                self.never_issued(), str(uuid.uuid4()), f"FIBRECERT-{uuid.uuid4()}", buyer=t.other_buyer_identifier),
+                self.never_issued(), self.run.token("uuid"), f"FIBRECERT-{self.run.token('uuid')}", buyer=t.other_buyer_identifier),
                 identity=ALA_OTHER_BUYER)
             self.check("SEC-006", c.same_answer, "another buyer's order", "a reference never issued")
             order.refused_intruder = "SEC-006"
             return
         self.step(f"{t.other_buyer_identifier or 'another buyer'} cancels {order.name} as {t.buyer_identifier}")
-        self.call(self.ala.post, "cancelOrder", self.cancel_body(order.ref, str(uuid.uuid4()), order.buyer_order_ref),
+        self.call(self.ala.post, "cancelOrder", self.cancel_body(order.ref, self.run.token("uuid"), order.buyer_order_ref),
                   identity=ALA_OTHER_BUYER)
         self.check("SEC-003", c.status_in, 403)
         self.fault("ALA-CANCEL-005")
@@ -205,7 +204,7 @@ class AlaOrderLifecycles(SequenceMachine):
     def cancel_never_issued(self, reference: str) -> None:
         ref = f"FIBRECERT-NEVER-ISSUED-{reference}"
         self.step(f"cancelOrder({ref})")
-        self.call(self.ala.post, "cancelOrder", self.cancel_body(ref, str(uuid.uuid4()), f"FIBRECERT-{uuid.uuid4()}"))
+        self.call(self.ala.post, "cancelOrder", self.cancel_body(ref, self.run.token("uuid"), f"FIBRECERT-{self.run.token('uuid')}"))
         self.check("INT-004", c.status_in, 400)
         self.fault("ALA-CANCEL-005")
 
@@ -235,7 +234,7 @@ def _another_buyer_then_the_owner(m: AlaOrderLifecycles) -> None:
 
 
 def _never_issued(m: AlaOrderLifecycles) -> None:
-    m.cancel_never_issued(uuid.uuid4().hex[:12].upper())
+    m.cancel_never_issued(m.run.token().upper())
 
 
 FLOW_CEASES = 5  # the flows below cease this many active services (one of them only on a defective seller)

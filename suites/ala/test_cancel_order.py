@@ -4,7 +4,6 @@ front; a request missing a required element, or naming an unknown order, is reje
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import pytest
 
@@ -17,7 +16,7 @@ def place_cease_order(ala):  # noqa: ANN001 - suite helper shared with the secur
     service = ala.services.take()
     data = {
         "message": {**ala.new_ids(), "sentAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
-        "orderReferences": {"buyerOrderReference": f"FC-{uuid.uuid4()}"},
+        "orderReferences": {"buyerOrderReference": f"FC-{ala.engine.token('uuid')}"},
         "buyer": {"buyerIdentifier": ala.target.buyer_identifier},
         "seller": {"sellerIdentifier": ala.target.seller_identifier},
         "alaCease": {"serviceIdentifier": service},

@@ -1,0 +1,177 @@
+"""The run engine (fibrecert/engine.py, fibrecert/results.py, fibrecert/case.py): deterministic case ids
+whatever the concurrency, earned passes, bounded evidence chosen by id, cases that round-trip as data."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+
+from fibrecert.case import Binding, Case, FormBody, JsonBody, RawBody, SoapBody, id_key
+from fibrecert.engine import Engine, _Lane
+from fibrecert.events import CheckDone, ExchangeDone, Marked
+from fibrecert.identity import (ALA_BUYER, ALA_NO_CERT, CLIENT_A_WRONG_SECRET, MALFORMED_TOKEN, TENANT_B, Identity,
+                                basic_credentials, curl_arguments)
+from fibrecert.reports.model import outcome_for
+from fibrecert.results import MAX_PASS_SAMPLES, MAX_VIOLATIONS, ResultModel
+from fibrecert.target import load_target
+from fibrecert.transport import TIMEOUT, Exchange
+
+
+@pytest.fixture
+def engine(tmp_path, start_sandbox):
+    sb = start_sandbox()
+    target = load_target(sb.write_target(tmp_path / "t.toml"))
+
+    def make(concurrency: int) -> Engine:
+        e = Engine(target, profile="smoke", seed=42, concurrency=concurrency)
+        made.append(e)
+        return e
+
+    made: list[Engine] = []
+    yield make
+    for e in made:
+        e.close()
+
+
+def _case_ids(engine: Engine) -> list[list[str]]:
+    """Make cases in a fan-out, each item in its lane, with random delays; the ids each item got."""
+    def item(n: int) -> list[str]:
+        ids = []
+        for _ in range(n):
+            time.sleep(random.random() / 200)
+            ids.append(engine.new_case(api="fibrecafe", operation="POST /service-orders", endpoint="api",
+                                       path="/service-orders", identity=TENANT_B, body=JsonBody({"n": n})).id)
+        return ids
+
+    engine.enter(engine.test_lane(7, "suite::test_x", ("FC-SO-001",), "fibrecafe", None))
+    try:
+        return engine.each([3, 1, 4, 1, 5, 9, 2, 6], item)
+    finally:
+        engine.leave()
+
+
+def test_case_ids_are_the_same_whatever_the_concurrency(engine):
+    one, many = _case_ids(engine(1)), _case_ids(engine(8))
+    assert one == many
+    assert one[0] == ["X007-1.1", "X007-1.2", "X007-1.3"] and one[2][0] == "X007-3.1"
+
+
+def test_each_runs_items_side_by_side_up_to_the_bound(engine):
+    e = engine(4)
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def work(_: int) -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+
+    e.enter(e.test_lane(1, "t", (), "ala", None))
+    try:
+        e.each(range(12), work)
+    finally:
+        e.leave()
+    assert 2 <= peak[0] <= 4
+
+
+def test_a_sequence_in_a_lane_makes_every_case_depend_on_the_steps_before(engine):
+    e = engine(1)
+    lane = _Lane("001", "t")
+    e.enter(lane)
+    try:
+        lane.sequence = [Exchange(id="X001.1", api="ala", operation="POST /ceaseOrder", identity=ALA_BUYER, method="POST",
+                                  url="u", request_headers={}, request_body="")]
+        case = e.new_case(api="ala", operation="POST /cancelOrder", endpoint="seller", path="/cancelOrder",
+                          identity=ALA_BUYER, body=SoapBody(b"<cancelOrder/>"))
+    finally:
+        lane.sequence = None
+        e.leave()
+    assert case.after == ("X001.1",)
+
+
+@pytest.mark.parametrize("body", [
+    SoapBody(b"<ceaseOrder><message><messageId>m1</messageId></message></ceaseOrder>"),
+    SoapBody(b"<ceaseOrder>" + b"x" * 10_000 + b"</ceaseOrder>"),
+    JsonBody({"orderId": 3, "reasonCode": "OTHER"}),
+    JsonBody({"orderId": 0.1}, raw='{"orderId": 1e-1}'),
+    JsonBody({"text": "y" * 5000}),
+    FormBody((("grant_type", "client_credentials"),)),
+    RawBody(b"\xff\xfe not utf-8"),
+    RawBody(b"[" * 50_000 + b"]" * 50_000),
+], ids=["soap", "soap-large", "json", "json-raw", "json-large", "form", "raw-binary", "raw-deep"])
+def test_a_case_round_trips_through_json_exactly(body):
+    import json
+
+    case = Case(id="X001-2.3", api="fibrecafe", operation="POST /service-orders", endpoint="api",
+                path="/service-orders", identity=MALFORMED_TOKEN, body=body, method="PUT",
+                headers=(("Content-Type", "application/json"),), omit_headers=("X-Request-ID",),
+                bindings=(("order", Binding("17", "orderId", "X001-1.1")),), after=("X001-1.1",),
+                test="suite::t", serves=("FC-SO-001",), constraint="fc:x:y", note="n", tags=frozenset({"method=PUT"}),
+                may_be_refused=True)
+    again = Case.from_json(json.loads(json.dumps(case.to_json())))
+    assert again == case
+    assert again.body.encode() == body.encode()
+
+
+def test_identities_round_trip_by_name_and_curl_never_holds_a_credential():
+    for identity in (ALA_BUYER, ALA_NO_CERT, TENANT_B, MALFORMED_TOKEN, CLIENT_A_WRONG_SECRET,
+                     Identity("ala", "cert", "untrusted")):
+        assert Identity.parse(identity.api, identity.name) == identity
+        args, _ = curl_arguments(identity)
+        assert all("$" in a or "never-issued" in a or "not a token" in a or "wrong" in a for a in args), args
+    assert basic_credentials("tenant a", "p@ss:word") == "Basic dGVuYW50JTIwYTpwJTQwc3MlM0F3b3Jk"
+    with pytest.raises(ValueError):
+        Identity.parse("ala", "tenant-a")
+
+
+def _exchange(eid: str, status: int | None = 200, error: str | None = None, operation: str = "POST /x") -> Exchange:
+    return Exchange(id=eid, api="fibrecafe", operation=operation, identity=TENANT_B, method="POST", url="u",
+                    request_headers={}, request_body="", status=status, error=error)
+
+
+def test_evidence_keeps_the_smallest_ids_whatever_the_order_and_counts_everything():
+    model = ResultModel()
+    ids = [f"X{t:03d}-{n}.1" for t in range(1, 4) for n in range(1, 6)]
+    shuffled = ids[:]
+    random.Random(1).shuffle(shuffled)
+    for eid in shuffled:
+        ex = _exchange(eid, status=200 if eid.endswith("1.1") else 400)
+        model(ExchangeDone(ex))
+        model(CheckDone("R-1", (ex,), "status_in", (200,), passed=ex.status == 200, observed="o", declared="d"))
+    state = model.snapshot().requirements["R-1"]
+    assert state.violations == 12 and state.passes == 3
+    want = sorted([i for i in ids if not i.endswith("-1.1")], key=id_key)[:MAX_VIOLATIONS]
+    assert [o.exchange.id for o in state.violation_samples] == want
+    assert [o.exchange.id for o in state.passing_evidence()] == ["X001-1.1"]  # one kind of answer: the first
+    assert len(state.passing_evidence()) <= MAX_PASS_SAMPLES
+
+
+def test_an_unanswered_exchange_earns_no_pass():
+    model = ResultModel()
+    ex = _exchange("X001.1", status=None, error=TIMEOUT)
+    model(ExchangeDone(ex))
+    model(CheckDone("R-1", (ex,), "status_in", (200,), passed=False, exercised=False, observed="no answer"))
+    state = model.snapshot().requirements["R-1"]
+    assert state.passes == 0 and state.violations == 0 and state.unanswered == 1
+    outcome, reason = outcome_for("MUST", state.passes, state.violations, state.not_tested, state.skipped,
+                                  state.errors, unanswered=state.unanswered)
+    assert outcome == "not_tested" and "complete answer" in reason
+
+
+def test_a_value_never_sent_keeps_a_requirement_from_passing():
+    assert outcome_for("MUST", 3, 0, [], [], [], missing_values=["reasonCode=OTHER"]) == (
+        "not_tested", "never sent or seen: reasonCode=OTHER")
+    assert outcome_for("MUST", 3, 0, [], [], [], missing_values=[]) == ("pass", "")
+
+
+def test_marks_are_recorded_per_requirement():
+    model = ResultModel()
+    model(Marked("R-2", "not_tested", "no data"))
+    model(Marked("R-2", "skip", "no role"))
+    st = model.snapshot().requirements["R-2"]
+    assert st.not_tested == ["no data"] and st.skipped == ["no role"]
