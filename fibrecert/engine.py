@@ -412,11 +412,20 @@ class Engine:
                 headers["Authorization"] = auth
         for name in case.omit_headers:
             headers.pop(name, None)
-        ex = self.transport.send(api=case.api, operation=case.operation, identity=case.identity, method=case.method,
-                                 url=self.url(case), headers=headers, body=case.body.encode(),
-                                 verify=str(section.ca_bundle) if section.ca_bundle else True, cert=cert,
-                                 timeout=section.timeout, refusal_expected=case.refusal_expected,
-                                 exchange_id=case.id, case=case)
+        def attempt() -> Exchange:
+            return self.transport.send(api=case.api, operation=case.operation, identity=case.identity,
+                                       method=case.method, url=self.url(case), headers=headers, body=case.body.encode(),
+                                       verify=str(section.ca_bundle) if section.ca_bundle else True, cert=cert,
+                                       timeout=section.timeout, refusal_expected=case.refusal_expected,
+                                       exchange_id=case.id, case=case)
+
+        ex = attempt()
+        if ex.error == TLS_REFUSED and not case.refusal_expected and not self.interrupted:
+            # A handshake that failed with valid credentials never reached HTTP: nothing was processed, so
+            # it is safe to try once more (a busy target drops a handshake now and then) before the API is
+            # given up as unreachable.
+            time.sleep(0.1)
+            ex = attempt()
         self._remember_assigned(ex)
         self.bus.emit(ExchangeDone(ex))
         self._robustness(ex)

@@ -175,14 +175,17 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                     err.write(f"fibrecert: {opts.target}: has no [{opts.api}] section to test (--api {opts.api})\n")
                     return 2
             else:
-                from fibrecert.sandbox import Sandbox
+                from fibrecert import embedded
 
                 try:
-                    sandbox = Sandbox(workdir / "sandbox", defects=opts.defects).start()
+                    sandbox = embedded.start(workdir / "sandbox", workdir / "target.toml", defects=opts.defects)
                 except ValueError as exc:
                     err.write(f"fibrecert: {exc}\n")
                     return 2
-                target = load_target(sandbox.write_target(workdir / "target.toml"))
+                except OSError as exc:
+                    err.write(f"fibrecert: cannot start the embedded sandbox: {exc}\n")
+                    return 2
+                target = load_target(sandbox.target_file)
             apis = tuple(a for a in target.apis if opts.api in ("all", a))
             try:
                 selection, selection_text = _select(opts.only, opts.skip, apis)
@@ -219,7 +222,8 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
             ini.write_text("[pytest]\n")
             suites = _suites_dir()
             args = [str(suites), "-c", str(ini), "--rootdir", str(suites), "-p", "no:cacheprovider",
-                    "-p", "no:terminal", "-p", "no:randomly", "-p", "no:xdist", "--capture=no", "--assert=plain",
+                    "-p", "no:terminal", "-p", "no:randomly", "-p", "no:xdist", "-p", "no:unraisableexception",
+                    "-p", "no:threadexception", "-p", "no:faulthandler", "--capture=no", "--assert=plain",
                     "-W", "ignore::DeprecationWarning", "-W", "ignore::pytest.PytestUnraisableExceptionWarning"]
             catcher = _ResultCatcher()
             started = time.monotonic()
