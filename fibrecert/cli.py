@@ -33,19 +33,47 @@ def _positive_int(text: str) -> int:
     return value
 
 
+RUN_EXIT_CODES = ("exit status: 0 CONFORMANT, 1 NON_CONFORMANT, 2 usage or configuration error (one line names "
+                  "the key or file), 3 INCOMPLETE (a MUST not tested, target unreachable, interrupted, a subset)")
+
+
+def _version() -> str:
+    from fibrecert import CONTRACT_VERSIONS
+
+    return (f"fibrecert {__version__} (certifies NICC ALA {CONTRACT_VERSIONS['ala']} and "
+            f"Fibre Cafe {CONTRACT_VERSIONS['fibrecafe']})")
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Defaults shown for every option that has a meaningful one; epilogs kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or "default" in text.lower() or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            text += " (default: %(default)s)"
+        return text
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fibrecert", description="Conformance certification for UK wholesale "
-                                "fibre ordering APIs: NICC ALA 2.30 and Fibre Cafe 1.17.")
-    p.add_argument("--version", action="version", version=f"fibrecert {__version__}")
+                                "fibre ordering APIs: NICC ALA 2.30 and Fibre Cafe 1.17.", formatter_class=_Help)
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    r = sub.add_parser("run", help="certify a target (default: the embedded reference sandbox)")
+    r = sub.add_parser("run", help="certify a target (default: the embedded reference sandbox)",
+                       formatter_class=_Help, epilog=RUN_EXIT_CODES)
     r.add_argument("--target", metavar="FILE", help="target file (TOML); without it, the embedded sandbox is certified")
-    r.add_argument("--api", choices=["ala", "fibrecafe", "all"], default="all")
-    r.add_argument("--profile", choices=["smoke", "standard", "full"], default="standard")
-    r.add_argument("--report-dir", metavar="DIR", default="reports/latest")
-    r.add_argument("--seed", type=int, help="reproduce a run exactly")
-    r.add_argument("--max-rps", type=_positive_float, metavar="R", help="never send more than R requests per second")
+    r.add_argument("--api", choices=["ala", "fibrecafe", "all"], default="all",
+                   help="which API of the target file to certify")
+    r.add_argument("--profile", choices=["smoke", "standard", "full"], default="standard",
+                   help="how hard to search: smoke (seconds), standard (the certification profile), full (more examples)")
+    r.add_argument("--report-dir", metavar="DIR", default="reports/latest",
+                   help="where index.html, results.json and junit.xml are written")
+    r.add_argument("--seed", type=int, help="reproduce a run's cases exactly (default: a random seed, printed)")
+    r.add_argument("--max-rps", type=_positive_float, metavar="R",
+                   help="never send more than R requests per second (default: no limit)")
     r.add_argument("--concurrency", type=_positive_int, metavar="N", default=None,
                    help="requests in flight at once, across all tests (default 16; 1 = strictly sequential); "
                         "always within --max-rps")
@@ -60,7 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--sandbox-defect", action="append", default=[], metavar="NAME",
                    help="(self-test) start the embedded sandbox with a named defect")
 
-    s = sub.add_parser("sandbox", help="run the reference sandbox in the foreground and write a target file")
+    s = sub.add_parser("sandbox", help="run the reference sandbox in the foreground and write a target file",
+                       formatter_class=_Help, epilog="exit status: 0 stopped by Ctrl-C or SIGTERM, 2 usage error "
+                                                     "(an unknown defect, a port in use)")
     s.add_argument("--state-dir", metavar="DIR", help="database and target file (default: a cache folder)")
     s.add_argument("--target-file", metavar="FILE", help="where to write the target file (default: STATE_DIR/target.toml)")
     s.add_argument("--host", default="127.0.0.1")
@@ -73,7 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--defect", action="append", default=[], metavar="NAME", help="switch on a named defect")
     s.add_argument("--list-defects", action="store_true", help="list the named defects and exit")
 
-    rp = sub.add_parser("report", help="render the HTML report again from a results file")
+    rp = sub.add_parser("report", help="render the HTML report again from a results file", formatter_class=_Help,
+                        epilog="exit status: 0 written, 2 not a readable results file")
     rp.add_argument("results", metavar="RESULTS.json")
     rp.add_argument("-o", "--output", metavar="DIR", help="folder for index.html (default: beside RESULTS.json)")
 
