@@ -82,28 +82,45 @@ def synthetic_result(rows: int = 10_000, evidence_rows: int = 300, seed: int = 1
         api, op = OPERATIONS[i % len(OPERATIONS)]
         level = "MUST" if rng.random() < 0.6 else "SHOULD"
         outcome, reason, evidence = "pass", "", []
+        violations = 0
         if i in failing:
             outcome = "fail" if level == "MUST" else "warn"
-            for _ in range(rng.randint(1, 3)):
+            violations = rng.randint(1, 40)
+            for _ in range(min(violations, rng.randint(1, 5))):
                 exchanges += 1
                 item = _exchange(rng, api, op, exchanges)
-                item.update({"observed": f"Received HTTP {item['response']['status']} with code 'BAD_THING'",
+                item.update({"kind": "violation", "check": "fc_error",
+                             "observed": f"Received HTTP {item['response']['status']} with code 'BAD_THING'",
                              "expected": "HTTP 201 and a body valid against the contract",
                              "test": f"suite/test_{i}.py::test_case", "replay": f"fibrecert replay results.json X{exchanges:06d}"})
                 if rng.random() < 0.33:
                     exchanges += 1
                     item["sequence"] = [_exchange(rng, api, op, exchanges)]
                 evidence.append(item)
+        passing = rng.randint(1, 3) if outcome in ("pass", "fail", "warn") and rng.random() < 0.97 else 0
+        for _ in range(passing):  # every requirement shows what a pass was checked on (issue 9): 1-3 samples
+            exchanges += 1
+            item = _exchange(rng, api, op, exchanges)
+            item.update({"kind": "pass", "check": "status_in", "observed": "as declared", "expected": "status_in(201)",
+                         "test": f"suite/test_{i}.py::test_case", "replay": f"fibrecert replay results.json X{exchanges:06d}"})
+            evidence.append(item)
+        if outcome == "pass" and not passing:
+            outcome = "not_tested" if rng.random() < 0.5 else "skip"
+            reason = "no active service left to cease (each is ceased once)" if outcome == "not_tested" else \
+                "the target file declares no ALA buyer role"
+        if outcome != "pass":
+            pass
         elif rng.random() < 0.03:
             outcome, reason = "skip", "the target file declares no ALA buyer role"
         elif rng.random() < 0.02:
             outcome, reason = "not_tested", "no active service left to cease (each is ceased once)"
         prefix = "ALA" if api == "ala" else "FC"
         reqs.append(RequirementResult(
-            id=f"{prefix}-BENCH-{i:05d}", api=api, operation=op, level=level, basis=rng.choice(["doc", "assumed"]),
-            text=_sentence(rng, rng.randint(14, 30)), source=f"seeds/{api}-page-{i % 17}.md",
-            quote=_sentence(rng, rng.randint(10, 40)), outcome=outcome, cases=rng.randint(0, 60), reason=reason,
-            evidence=evidence, tests=[f"suite/test_{i}.py::test_case"]))
+            id=f"{prefix}-BENCH-{i:05d}", api=api, operation=op, level=level, basis=rng.choice(["doc", "profile"]),
+            text=_sentence(rng, rng.randint(14, 30)), source=f"docs/profiles/{api}.md#rule-{i % 12 + 1}",
+            quote=_sentence(rng, rng.randint(10, 40)), outcome=outcome, cases=rng.randint(1, 60), reason=reason,
+            evidence=evidence, tests=[f"suite/test_{i}.py::test_case"], violations=violations,
+            passes=rng.randint(1, 200) if passing else 0))
     return RunResult(tool={"name": "fibrecert", "version": "bench"}, contracts={"ala": "2.30", "fibrecafe": "1.17"},
                      target={"ala": {"base_url": ALA_URL}, "fibrecafe": {"base_url": FC_URL}}, seed=seed,
                      profile="full", started_at="2026-11-22T10:00:00+00:00", finished_at="2026-11-22T11:02:03+00:00",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import zlib
 import shlex
 from functools import lru_cache
 from pathlib import Path
@@ -140,6 +141,7 @@ def _docs_dir() -> Path | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def docs_link(source: str) -> str | None:
     """A link to the docs page a catalogue `source` names ("docs/profiles/ala-2.30.md#rule-7 (...)")."""
     docs = _docs_dir()
@@ -150,6 +152,50 @@ def docs_link(source: str) -> str | None:
     if not (docs / page).is_file():
         return None
     return (docs / page).as_uri() + (f"#{anchor}" if anchor else "")
+
+
+LAZY_CHUNK = 200  # requirements whose passing evidence is packed (and inflated) together
+
+
+def _lazy_item(e: dict[str, Any]) -> dict[str, Any]:
+    steps = (e.get("sequence") or []) + [e]
+    return {"replay": e.get("replay", ""), "test": e.get("test", ""), "note": e.get("note", ""),
+            "constraint": e.get("constraint", ""), "expected": e.get("expected", ""),
+            "steps": [{"exchange": st.get("exchange", ""), "identity": st.get("identity", ""),
+                       "request": st.get("request") or {}, "response": st.get("response") or {},
+                       "elapsed_ms": st.get("elapsed_ms")} for st in steps]}
+
+
+def pack(items: list[dict[str, Any]]) -> str:
+    """Passing evidence as data the report's script turns into the same request / response view when a
+    reader opens it: JSON, deflated and base64-encoded (the browser inflates it with its own
+    DecompressionStream), packed for many requirements at once, so that a report of 10,000
+    requirements stays light to load."""
+    raw = json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return base64.b64encode(packer.compress(raw) + packer.flush()).decode("ascii")
+
+
+def _rows(result: RunResult) -> tuple[list[dict[str, Any]], list[str]]:
+    """What each requirement row shows, prepared once in Python (the template only prints it), and the
+    packed passing evidence: the first passing case of each requirement in full (built when opened); the
+    others by a line each (their exchanges are in results.json, and replay sends any of them again)."""
+    rows, chunks, current = [], [], []
+    for q in result.requirements:
+        shown = [e for e in q.evidence if e.get("kind", "violation") != "pass"]
+        passing = [e for e in q.evidence if e.get("kind") == "pass"]
+        where = None
+        if passing:
+            where = (len(chunks), len(current))
+            current.append(_lazy_item(passing[0]))
+            if len(current) == LAZY_CHUNK:
+                chunks.append(pack(current))
+                current = []
+        rows.append({"q": q, "shown": shown, "passing": passing, "total": len(q.evidence),
+                     "link": docs_link(q.source) if q.source else None, "lazy": where})
+    if current:
+        chunks.append(pack(current))
+    return rows, chunks
 
 
 def _env() -> Environment:
@@ -173,8 +219,9 @@ def _assets() -> tuple[str, str, str]:
 
 def render(result: RunResult) -> str:
     css, js, script_hash = _assets()
+    rows, chunks = _rows(result)
     return _env().get_template("report.html.j2").render(
-        r=result, outcomes=OUTCOMES, css=css, js=js, script_hash=script_hash)
+        r=result, rows=rows, chunks=chunks, outcomes=OUTCOMES, css=css, js=js, script_hash=script_hash)
 
 
 def write(result: RunResult, directory: Path) -> Path:

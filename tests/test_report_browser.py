@@ -117,6 +117,15 @@ def hostile_result() -> RunResult:
     warn.update(observed="Received a text/html error body", expected="application/json",
                 replay="fibrecert replay results.json X000004")
 
+    checked = _exchange(5, f"{fc}/service-orders", "tenant-a",
+                        {"Content-Type": "application/json", "Authorization": "Bearer [REDACTED]"},
+                        '{"orderType": "CEASE", "supplier": "S", "serviceId": "SVC-2"}', 201,
+                        {"Content-Type": "application/json", "X-Hostile": HOSTILE},
+                        '{"id": 8, "status": "RECEIVED_BY_GATEWAY", "note": "' + HOSTILE.replace('"', '\\"') + '"}')
+    checked.update(kind="pass", check="status_in", expected="status_in(201)", observed="as declared",
+                   replay="fibrecert replay results.json X000005", test="fibrecafe/test_so.py::test_valid")
+    also = dict(checked, exchange="X000006", replay="fibrecert replay results.json X000006")
+
     def req(id_, api, op, level, outcome, text, evidence=(), reason=""):
         return RequirementResult(id=id_, api=api, operation=op, level=level, basis="doc" if level == "MUST" else "assumed",
                                  text=text, source="seeds/page.md", quote=f"quoted source text for {id_}", outcome=outcome,
@@ -128,7 +137,8 @@ def hostile_result() -> RunResult:
         req("ALA-CANCEL-001", "ala", "POST /cancelOrder", "MUST", "pass", "A valid cancelOrder is accepted."),
         req("ALA-UCR-001", "ala", "POST /unsolicitedCeaseRequest", "MUST", "skip", "The buyer accepts an unsolicited cease.",
             reason="the target file declares no ALA buyer role"),
-        req("FC-SO-001", "fibrecafe", "POST /service-orders", "MUST", "pass", "A valid order is accepted with 201."),
+        req("FC-SO-001", "fibrecafe", "POST /service-orders", "MUST", "pass", "A valid order is accepted with 201.",
+            [checked, also]),
         req("FC-SO-005", "fibrecafe", "POST /service-orders", "SHOULD", "warn", "Error bodies are application/json.", [warn]),
         req("FC-SOC-001", "fibrecafe", "POST /service-order-cancellations", "MUST", "fail",
             "A cancellation of an in-flight order is accepted with a documented status.", [cancel]),
@@ -222,7 +232,8 @@ def test_hostile_content_from_the_target_does_not_execute(page, tmp_path):
     p.wait_for_timeout(200)
     assert p.evaluate("() => window.__pwned") is None
     assert p.evaluate("() => document.querySelectorAll('pwned-node, img, iframe, object, embed').length") == 0
-    assert p.evaluate("() => document.scripts.length") == 1
+    # the report's own script, and inert data blocks (packed passing evidence) that never run
+    assert p.evaluate("() => Array.from(document.scripts).filter(s => s.type !== 'application/octet-stream').length") == 1
     assert p.evaluate("() => document.querySelectorAll('svg').length") == p.evaluate(
         "() => document.querySelectorAll('svg.bar').length")
     on_attributes = p.evaluate("""() => Array.from(document.querySelectorAll('*')).flatMap(
@@ -269,6 +280,32 @@ def test_printing_shows_every_row_and_all_evidence(page, tmp_path):
     assert p.evaluate("() => document.querySelectorAll('details:not([open])').length") == 0
     p.evaluate("() => window.dispatchEvent(new Event('afterprint'))")
     assert p.evaluate("() => document.querySelectorAll('details:not([open])').length") == closed
+    assert page.errors == []
+
+
+def test_a_pass_shows_what_it_was_checked_on_when_opened(page):
+    """Passing evidence is packed data until opened; then it shows the request and the response as text."""
+    p = page.page
+    assert "also passed on X000006" in page.text("#FC-SO-001")
+    assert p.eval_on_selector("#FC-SO-001 details.ev-pass .ev-body", "b => b.childElementCount") == 0
+    p.locator("#FC-SO-001 details.ev-pass summary").click()
+    p.wait_for_function("() => document.querySelector('#FC-SO-001 details.ev-pass .ev-body').childElementCount > 0")
+    text = page.text("#FC-SO-001 details.ev-pass")
+    assert "Checked: status_in(201)" in text and "fibrecert replay results.json X000005" in text
+    assert "POST https://fc.example/v1/service-orders" in text and "HTTP 201" in text
+    assert "<script>window.__pwned" in text  # the target's text, shown as text...
+    assert p.evaluate("() => window.__pwned") is None  # ...never run
+    assert p.eval_on_selector_all("#FC-SO-001 img, #FC-SO-001 svg, pwned-node", "n => n.length") == 0
+    assert page.errors == []
+
+
+def test_print_with_all_evidence_fills_the_passing_evidence_first(page):
+    p = page.page
+    p.evaluate("() => { window.print = () => { window.__printed = true; }; }")
+    p.locator("#print-all").click()
+    p.wait_for_function("() => window.__printed === true")
+    assert p.evaluate("() => document.querySelectorAll('details:not([open])').length") == 0
+    assert p.eval_on_selector("#FC-SO-001 details.ev-pass .ev-body", "b => b.childElementCount") > 0
     assert page.errors == []
 
 
