@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     rr.add_argument("results", metavar="RESULTS.json")
     rr.add_argument("exchange", metavar="EXCHANGE", help="an exchange id from the report's evidence (e.g. X000042)")
     rr.add_argument("--target", metavar="FILE", help="target file (default: the one the run used)")
+
+    from fibrecert import signing
+
+    signing.register(sub)  # keygen, verify
     return p
 
 
@@ -82,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             from fibrecert.replay import replay
 
             return replay(args.results, args.exchange, args.target)
+        if args.command in ("keygen", "verify"):
+            from fibrecert import signing
+
+            return signing.run_keygen(args) if args.command == "keygen" else signing.run_verify(args)
     except KeyboardInterrupt:
         sys.stderr.write("fibrecert: interrupted\n")
         return 130
