@@ -109,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("-o", "--output", metavar="DIR", help="folder for index.html (default: beside RESULTS.json)")
 
     rr = sub.add_parser("replay", help="send one recorded case (and the chain it depends on) again and re-run its checks",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                        formatter_class=_Help,
                         epilog="exit status: 0 the target now satisfies every check the exchange was judged by; "
                                "1 it still violates one (or gives no answer); 2 usage or configuration error")
     rr.add_argument("results", metavar="RESULTS.json")
@@ -118,6 +118,10 @@ def _parser() -> argparse.ArgumentParser:
     rr.add_argument("--allow-cease", action="store_true",
                     help="allow the replay to cease one of the target file's active_services (it names it first)")
     rr.add_argument("--requirement", metavar="ID", help="re-run only the checks of this requirement")
+
+    from fibrecert import signing
+
+    signing.register(sub)  # keygen, verify
     return p
 
 
@@ -141,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
 
             return replay(args.results, args.exchange, args.target, allow_cease=args.allow_cease,
                           requirement=args.requirement)
+        if args.command in ("keygen", "verify"):
+            from fibrecert import signing
+
+            return signing.run_keygen(args) if args.command == "keygen" else signing.run_verify(args)
     except KeyboardInterrupt:
         sys.stderr.write("fibrecert: interrupted\n")
         return 130
