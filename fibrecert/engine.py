@@ -179,6 +179,8 @@ class Engine:
         self.fc = FibreCafeClient(self) if target.fibrecafe and "fibrecafe" in self.apis else None
         self.closed = False
         self.interrupted = False
+        self.server_certificates: dict[str, str] = {}  # api -> fingerprint of the certificate seen on the wire
+        self.signature: dict[str, str] | None = None    # the signing key's fingerprint, when the run is signed
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, tests: int = 0) -> None:
@@ -427,6 +429,8 @@ class Engine:
             time.sleep(0.1)
             ex = attempt()
         self._remember_assigned(ex)
+        if ex.server_certificate and case.api not in self.server_certificates:
+            self.server_certificates[case.api] = ex.server_certificate
         self.bus.emit(ExchangeDone(ex))
         self._robustness(ex)
         lane = self.lane

@@ -43,6 +43,7 @@ class RunOptions:
     concurrency: int | None = None
     only: tuple[str, ...] = ()
     skip: tuple[str, ...] = ()
+    sign: str | None = None        # a private key file, or env:VAR: sign the report (certificate.json)
 
 
 def terminal_safe(text: str, limit: int = 300) -> str:
@@ -192,6 +193,15 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
             except TargetError as exc:
                 err.write(f"fibrecert: {exc}\n")
                 return 2
+            signing_key = None
+            if opts.sign:
+                from fibrecert import signing
+
+                try:  # before any request: a bad key is a configuration error
+                    signing_key = signing.load_private_key(opts.sign)
+                except signing.SigningError as exc:
+                    err.write(f"fibrecert: --sign: {exc}\n")
+                    return 2
             report_dir = Path(opts.report_dir)
             try:
                 report_dir.mkdir(parents=True, exist_ok=True)
@@ -205,6 +215,8 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                             concurrency=opts.concurrency or DEFAULT_CONCURRENCY, selection=selection,
                             selection_text=selection_text, report_dir=report_dir)
             interrupts.engine = engine
+            if signing_key is not None:
+                engine.signature = {"fingerprint": signing.fingerprint(signing_key), "algorithm": "Ed25519 (JWS EdDSA)"}
             progress = Progress(out, quiet=opts.quiet, verbose=opts.verbose)
             engine.bus.subscribe(progress)
             events = EventLog(Path(opts.events), engine.secrets) if opts.events else None
@@ -238,6 +250,14 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
             if result is None:
                 err.write(f"fibrecert: the run did not complete (pytest exit {int(code)}); no report was written\n")
                 return 2 if int(code) == 4 else 3
+            if signing_key is not None:
+                import json
+
+                written = json.loads((report_dir / "results.json").read_text(encoding="utf-8"))
+                certificate = signing.sign_report(report_dir, signing_key, facts=signing.facts_from_results(
+                    written, engine.server_certificates))
+                if not opts.quiet:
+                    out.write(f"Signed: {certificate} (key {engine.signature['fingerprint']})\n")
             progress.summary(result, report_dir, time.monotonic() - started)
             return result.exit_code
     finally:

@@ -87,6 +87,7 @@ class Exchange:
     case: Any = None                # the fibrecert.case.Case it was sent for
     started: float = 0.0            # time.monotonic() when it was sent
     constraint: str | None = None   # the contract constraint a negative case attacks
+    server_certificate: str | None = None  # SHA-256 fingerprint of the server certificate seen on the wire
 
     @property
     def answered(self) -> bool:
@@ -214,7 +215,7 @@ class Transport:
                 ex.error, ex.error_detail = TIMEOUT, f"no complete answer within {timeout:g} s"
                 self._drop_session(key)
             else:
-                for name in ("status", "response_headers", "response_body", "error", "error_detail"):
+                for name in ("status", "response_headers", "response_body", "error", "error_detail", "server_certificate"):
                     setattr(ex, name, getattr(scratch, name))
             ex.elapsed = time.monotonic() - started
         if self.on_exchange is not None:
@@ -245,6 +246,7 @@ class Transport:
             ex.status = response.status_code
             ex.response_headers = dict(response.headers)
             ex.response_body = b"".join(chunks)
+            ex.server_certificate = _peer_fingerprint(response)
         except _TooLarge:
             ex.status = response.status_code if response is not None else None
             ex.response_headers = dict(response.headers) if response is not None else {}
@@ -266,6 +268,18 @@ class Transport:
         finally:
             if response is not None:
                 response.close()
+
+
+def _peer_fingerprint(response: Any) -> str | None:
+    """The SHA-256 of the certificate the server presented on this connection ("SHA256:" + hex)."""
+    import hashlib
+
+    try:
+        sock = response.raw.connection.sock
+        der = sock.getpeercert(binary_form=True) if sock is not None else None
+    except (AttributeError, ValueError, OSError):
+        return None
+    return "SHA256:" + hashlib.sha256(der).hexdigest() if der else None
 
 
 class _TooLarge(Exception):

@@ -84,4 +84,5 @@ def build_result(engine: Any, *, interrupted: bool = False) -> RunResult:
         duration_s=time.monotonic() - engine.started, requests_sent=snap.requests_sent, requirements=rows,
         stopped_early=[redact(s, secrets) for s in snap.stopped_early], target_file=str(engine.target.path),
         notes=notes, exchanges=redact([r.to_json() for r in snap.exchanges], secrets),
-        interrupted=interrupted, selection=engine.selection_text, concurrency=engine.concurrency)
+        interrupted=interrupted, selection=engine.selection_text, concurrency=engine.concurrency,
+        signature=engine.signature)
