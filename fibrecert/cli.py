@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     rr.add_argument("results", metavar="RESULTS.json")
     rr.add_argument("exchange", metavar="EXCHANGE", help="an exchange id from the report's evidence (e.g. X000042)")
     rr.add_argument("--target", metavar="FILE", help="target file (default: the one the run used)")
+
+    from fibrecert import init_template
+
+    init_template.register(sub)
     return p
 
 
@@ -82,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             from fibrecert.replay import replay
 
             return replay(args.results, args.exchange, args.target)
+        if hasattr(args, "handler"):  # sub-commands that register themselves (init)
+            return args.handler(args)
     except KeyboardInterrupt:
         sys.stderr.write("fibrecert: interrupted\n")
         return 130
