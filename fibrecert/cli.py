@@ -63,9 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     rr.add_argument("exchange", metavar="EXCHANGE", help="an exchange id from the report's evidence (e.g. X000042)")
     rr.add_argument("--target", metavar="FILE", help="target file (default: the one the run used)")
 
-    from fibrecert import init_template
+    from fibrecert import init_template, requirements_cli
 
     init_template.register(sub)
+    requirements_cli.register(sub)
     return p
 
 
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             from fibrecert.replay import replay
 
             return replay(args.results, args.exchange, args.target)
-        if hasattr(args, "handler"):  # sub-commands that register themselves (init)
+        if hasattr(args, "handler"):  # sub-commands that register themselves (init, requirements)
             return args.handler(args)
     except KeyboardInterrupt:
         sys.stderr.write("fibrecert: interrupted\n")
