@@ -44,7 +44,7 @@ from cryptography.x509.oid import NameOID
 
 from fibrecert.target import ClientIdentity, Target
 
-__all__ = ["Finding", "probe", "failures", "STAGES"]
+__all__ = ["Finding", "probe", "failures", "fingerprints", "STAGES"]
 
 STAGES = ("tcp", "tls", "mtls", "token")
 
@@ -90,6 +90,15 @@ class Finding:
 def failures(findings: Iterable[Finding]) -> list[Finding]:
     """The findings that stop a run (at most one per endpoint)."""
     return [f for f in findings if not f.ok]
+
+
+def fingerprints(findings: Iterable[Finding]) -> dict[str, str]:
+    """URL -> SHA-256 (hex) of the server certificate seen there, for each endpoint that handshook."""
+    out: dict[str, str] = {}
+    for f in findings:
+        if f.server_cert_sha256:
+            out[f.url] = f.server_cert_sha256
+    return out
 
 
 # ------------------------------------------------------------------------------------------ API
@@ -147,7 +156,6 @@ class _MtlsStage:
     identity: ClientIdentity
     cert_key: str        # the target-file key naming the certificate (client_cert, seller_client_cert)
     operation: str       # the operation whose path gets a harmless GET
-    name = "mtls"
 
 
 @dataclass
@@ -155,7 +163,6 @@ class _TokenStage:
     client_id: str
     secret: Callable[[], str]
     scope: str | None
-    name = "token"
 
 
 class _Abandoned(Exception):
@@ -176,7 +183,11 @@ class _EndpointProbe:
         self.ca_bundle = ca_bundle
         parts = urlsplit(url)
         self.host = parts.hostname or ""
-        self.port = parts.port or 443
+        try:
+            self.port = parts.port or 443
+            self.bad_port = False
+        except ValueError:  # e.g. :99999 (the target loader checks scheme and host only)
+            self.port, self.bad_port = 443, True
         self.hostport = f"{self.host}:{self.port}" if ":" not in self.host else f"[{self.host}]:{self.port}"
         self.path = parts.path.rstrip("/")
         self.host_header = parts.netloc.rpartition("@")[2]
@@ -305,6 +316,8 @@ class _EndpointProbe:
 
     def _tcp(self) -> socket.socket:
         self._enter("tcp")
+        if self.bad_port:
+            raise self._fail("tcp", f"{self.key} has no valid port number", f"check {self.key}'s port")
         proxy = _proxy_for(self.url)
         if proxy is not None:
             return self._tcp_via_proxy(proxy)

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from fibrecert.pki import CertificateAuthority, make_untrusted_identity
-from fibrecert.preflight import Finding, failures, probe
+from fibrecert.preflight import Finding, failures, fingerprints, probe
 from fibrecert.target import ClientIdentity, Secret, Target, load_target
 from fibrecert.sandbox.server import TLSServer, server_tls_context
 
@@ -222,6 +222,8 @@ def test_the_reference_sandbox_passes_every_stage(sandbox_target) -> None:
     for f in findings:
         assert f.server_cert_sha256 == (None if f.stage == "tcp" else server_fp)
         assert f.fix == ""
+    assert fingerprints(findings) == {target.ala.base_url: server_fp, target.ala.buyer_base_url: server_fp,
+                                      target.fibrecafe.token_url: server_fp}
     mtls = [f for f in findings if f.stage == "mtls"]
     assert "client_cert (CN=SPDEV1) accepted" in mtls[0].cause and "HTTP 405" in mtls[0].cause
     assert "seller_client_cert (CN=CITYFIBRE) accepted" in mtls[1].cause
@@ -270,6 +272,12 @@ def test_host_name_that_does_not_resolve(sandbox_target) -> None:
     f = _only_failure(findings)
     assert (f.stage, f.cause) == ("tcp", "the host name no-such-host.invalid does not resolve")
     _assert_plain_words(f)
+
+
+def test_a_port_number_out_of_range(sandbox_target) -> None:
+    _, target = sandbox_target
+    f = _only_failure(probe(_with_ala(target, base_url="https://localhost:99999"), ["ala"]))
+    assert (f.stage, f.cause, f.fix) == ("tcp", "base_url has no valid port number", "check base_url's port")
 
 
 # ------------------------------------------------------------------------------------------ tls
