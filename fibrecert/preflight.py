@@ -148,7 +148,11 @@ def probe(target: Target, apis: Iterable[str], *, timeout: float = 5.0) -> list[
 # ------------------------------------------------------------------------------------------ stages
 def _netloc(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
-    return (parts.hostname or "").lower(), parts.port or 443
+    try:
+        port = parts.port or 443
+    except ValueError:  # reported by the endpoint's tcp stage
+        port = -1
+    return (parts.hostname or "").lower(), port
 
 
 @dataclass

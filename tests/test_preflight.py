@@ -278,6 +278,8 @@ def test_a_port_number_out_of_range(sandbox_target) -> None:
     _, target = sandbox_target
     f = _only_failure(probe(_with_ala(target, base_url="https://localhost:99999"), ["ala"]))
     assert (f.stage, f.cause, f.fix) == ("tcp", "base_url has no valid port number", "check base_url's port")
+    f = _only_failure(probe(_with_fc(target, token_url="https://localhost:99999/token"), ["fibrecafe"]))
+    assert (f.key, f.stage, f.cause) == ("token_url", "tcp", "token_url has no valid port number")
 
 
 # ------------------------------------------------------------------------------------------ tls
