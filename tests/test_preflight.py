@@ -392,6 +392,33 @@ def test_client_certificate_from_an_untrusted_ca(sandbox_target, tmp_path: Path)
     _assert_plain_words(f)
 
 
+def test_tls12_server_refusing_the_client_certificate_inside_the_handshake(sandbox_target, tmp_path: Path) -> None:
+    """Under TLS 1.2 a server that requires a trusted client certificate refuses it in the handshake,
+    after the client has verified the server: the tls stage passes, the mtls stage names the refusal."""
+    import ssl
+
+    sb, target = sandbox_target
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(sb.pki.server.cert), str(sb.pki.server.key))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(str(sb.pki.ca))
+    server = TLSServer("127.0.0.1", 0, _ok_app, ctx).start()
+    try:
+        ok = probe(_with_ala(target, base_url=server.url), ["ala"])
+        assert [(f.key, f.stage, f.ok) for f in ok if f.key == "base_url"] == [
+            ("base_url", "tcp", True), ("base_url", "tls", True), ("base_url", "mtls", True)]
+        assert "TLSv1.2" in ok[1].cause
+        untrusted = make_untrusted_identity(tmp_path, "SPDEV1")
+        findings = probe(_with_ala(target, base_url=server.url,
+                                   client=ClientIdentity(untrusted.cert, untrusted.key)), ["ala"])
+    finally:
+        server.stop()
+    f = _only_failure(findings)
+    assert (f.stage, f.cause) == ("mtls", "the server refused client_cert (CN=SPDEV1)")
+    assert [x.stage for x in findings if x.key == "base_url"] == ["tcp", "tls", "mtls"]
+
+
 def test_buyer_endpoint_refusing_the_seller_certificate(sandbox_target, tmp_path: Path) -> None:
     _, target = sandbox_target
     untrusted = make_untrusted_identity(tmp_path, "CITYFIBRE")
