@@ -122,9 +122,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="allow the replay to cease one of the target file's active_services (it names it first)")
     rr.add_argument("--requirement", metavar="ID", help="re-run only the checks of this requirement")
 
-    from fibrecert import signing
+    from fibrecert import init_template, requirements_cli, signing
 
     signing.register(sub)  # keygen, verify
+    init_template.register(sub)
+    requirements_cli.register(sub)
     return p
 
 
@@ -152,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             from fibrecert import signing
 
             return signing.run_keygen(args) if args.command == "keygen" else signing.run_verify(args)
+        if hasattr(args, "handler"):  # sub-commands that register themselves (init, requirements)
+            return args.handler(args)
     except KeyboardInterrupt:
         sys.stderr.write("fibrecert: interrupted\n")
         return 130

@@ -284,6 +284,28 @@ def _load_fibrecafe(path: Path, data: Any) -> FibreCafeTarget:
     )
 
 
+PLACEHOLDER = "<<FILL:"  # what `fibrecert init` writes where a value is required
+
+
+def _refuse_placeholders(path: Path, data: dict[str, Any]) -> None:
+    """A file still holding a template placeholder is refused, naming the first one in file order."""
+    def first(value: Any) -> str | None:
+        if isinstance(value, str):
+            return value if PLACEHOLDER in value else None
+        if isinstance(value, list):
+            return next((hit for hit in map(first, value) if hit is not None), None)
+        return None
+
+    for name, section in data.items():
+        items = section.items() if isinstance(section, dict) else [(None, section)]
+        for key, value in items:
+            hit = first(value)
+            if hit is not None:
+                where = f"[{name}] {key}" if key is not None else name
+                hit = " ".join(hit.split())  # one line, whatever the value holds
+                raise TargetError(f"{path}: {where}: still the template placeholder {hit}: fill it in")
+
+
 def load_target(path: str | os.PathLike[str]) -> Target:
     """Read and check a target file; raise TargetError (one line) on any problem."""
     p = Path(path)
@@ -293,6 +315,7 @@ def load_target(path: str | os.PathLike[str]) -> Target:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise TargetError(f"{p}: not valid TOML: {exc}") from None
+    _refuse_placeholders(p, data)
     unknown = sorted(set(data) - {"ala", "fibrecafe"})
     if unknown:
         raise TargetError(f"{p}: [{unknown[0]}]: unknown section (expected [ala] and/or [fibrecafe])")
