@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress output (the verdict is still printed)")
     r.add_argument("-v", "--verbose", action="store_true", help="one line per finished test")
     r.add_argument("--events", metavar="FILE", help="also write the run's events (time-stamped NDJSON) to FILE")
+    r.add_argument("--expect", metavar="FILE",
+                   help="known deviations (TOML: id, reason, expires): the exit code gates on new fails only; "
+                        "the report's verdict never changes because of it")
     r.add_argument("--sign", metavar="KEYFILE|env:VAR",
                    help="sign the report: certificate.json beside it (Ed25519, from fibrecert keygen; the key from "
                         "a file or from the environment variable VAR; never written anywhere)")
@@ -140,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                                   report_dir=args.report_dir, seed=args.seed, max_rps=args.max_rps,
                                   quiet=args.quiet, verbose=args.verbose, defects=tuple(args.sandbox_defect),
                                   events=args.events, concurrency=args.concurrency, only=tuple(args.only),
-                                  skip=tuple(args.skip), sign=args.sign))
+                                  skip=tuple(args.skip), sign=args.sign, expect=args.expect))
         if args.command == "sandbox":
             return _sandbox(args)
         if args.command == "report":

@@ -48,6 +48,12 @@ class Progress:
 
     # ------------------------------------------------------------------ events
     def __call__(self, event: Any) -> None:
+        try:
+            self._event(event)
+        except OSError:  # the terminal or pipe went away (e.g. `| head`): the run goes on, quietly
+            self.quiet, self.verbose = True, False
+
+    def _event(self, event: Any) -> None:
         kind = event.type
         if kind == "run_started":
             self.total, self.started = event.tests, time.monotonic()

@@ -44,6 +44,7 @@ class RunOptions:
     only: tuple[str, ...] = ()
     skip: tuple[str, ...] = ()
     sign: str | None = None        # a private key file, or env:VAR: sign the report (certificate.json)
+    expect: str | None = None      # known deviations: the exit code gates on regressions only
 
 
 def terminal_safe(text: str, limit: int = 300) -> str:
@@ -85,31 +86,6 @@ class EventLog:
         self.fh.close()
 
 
-def _select(only: tuple[str, ...], skip: tuple[str, ...], apis: tuple[str, ...]) -> tuple[set[str] | None, str]:
-    from fnmatch import fnmatchcase
-
-    from fibrecert import contracts
-
-    ids = [r.id for r in contracts.requirements().values() if r.api in apis]
-    if not only and not skip:
-        return None, ""
-    chosen = set(ids)
-    if only:
-        chosen = set()
-        for pattern in only:
-            hit = {i for i in ids if fnmatchcase(i, pattern)}
-            if not hit:
-                raise TargetError(f"--only {pattern}: matches no requirement (see fibrecert requirements)")
-            chosen |= hit
-    for pattern in skip:
-        hit = {i for i in ids if fnmatchcase(i, pattern)}
-        if not hit:
-            raise TargetError(f"--skip {pattern}: matches no requirement (see fibrecert requirements)")
-        chosen -= hit
-    text = " ".join([*(f"--only {p}" for p in only), *(f"--skip {p}" for p in skip)])
-    return chosen, f"{text}: {len(chosen)} of {len(ids)} requirements"
-
-
 class _Interrupts:
     """First Ctrl-C / SIGTERM: stop sending and finish the report. Second: stop at once."""
 
@@ -143,6 +119,70 @@ class _Interrupts:
         raise KeyboardInterrupt
 
 
+# Active services a profile ceases against a conformant target (measured on the reference sandbox), and
+# the margin a run claims beyond that (a target that refuses some cases gives them back).
+SERVICES_NEEDED = {"smoke": 40, "standard": 90, "full": 260}
+
+
+def _claim_services(ledger: Any, engine: Any, target: Any, profile: str, out: TextIO, *, quiet: bool) -> list[str]:
+    """Take the services this run may cease from the ledger (so a crash never leaves a ceased service
+    looking fresh, and two runs at once never share one), say how many remain, refuse too few."""
+    from fibrecert.engine import ServicePool
+
+    listed = list(target.ala.active_services)
+    needed = SERVICES_NEEDED[profile]
+    remaining = ledger.require(listed, needed, profile=profile)
+    claimed = ledger.claim(engine.run_tag, remaining, min(len(remaining), needed * 3 // 2))
+    engine.services = ServicePool(claimed)
+    if engine.ala is not None:
+        engine.ala.services = engine.services
+    if not quiet:
+        out.write(f"  test data: {len(remaining)} of the target file's {len(listed)} active_services are unused "
+                  f"(ledger {ledger.path.name}); the {profile} profile ceases about {needed}\n")
+    return claimed
+
+
+def _settle_services(ledger: Any, engine: Any) -> None:
+    """Give back the claimed services the run did not cease (finished, failed or interrupted)."""
+    consumed = set(engine.services.consumed)
+    unused = [s for s in engine.services._left if s not in consumed]  # noqa: SLF001 - the pool's own list
+    try:
+        ledger.release(engine.run_tag, unused)
+    except Exception as exc:  # noqa: BLE001 - never lose the report over the ledger
+        sys.stderr.write(f"fibrecert: the ledger was not updated: {exc}\n")
+
+
+def _fingerprints(target: Any, findings: list[Any]) -> dict[str, str]:
+    """API -> "SHA256:<hex>" of the server certificate preflight saw at its base URL."""
+    out = {}
+    for f in findings:
+        if f.server_cert_sha256 and f.key == "base_url" and f.api not in out:
+            out[f.api] = "SHA256:" + f.server_cert_sha256.lower()
+    return out
+
+
+def _preflight_failed(engine: Any, failed: list[Any], report_dir: Path, out: TextIO, err: TextIO, ledger: Any) -> int:
+    """One line per failing endpoint (cause and fix), a report saying the same, exit 3: no suite ran."""
+    from fibrecert import contracts
+    from fibrecert.reports.build import build_result
+    from fibrecert.reports.writers import write_all
+
+    broken = {f.api for f in failed}
+    for f in failed:
+        err.write(f"fibrecert: preflight: {terminal_safe(f.line(), 500)}\n")
+        engine.stop_early(f"preflight: {f.line()}")
+    for rid in engine.requirement_ids():
+        if contracts.requirements()[rid].api in broken:
+            engine.mark(rid, "not_tested", "preflight failed: " + "; ".join(f.line() for f in failed
+                                                                              if f.api == contracts.requirements()[rid].api))
+    engine.start(0)
+    result = build_result(engine)
+    write_all(result, report_dir)
+    out.write(f"Report: {report_dir}/index.html (also results.json, junit.xml)\n")
+    out.write(f"{result.verdict}: the target failed the preflight; no suite ran\n")
+    return 3
+
+
 class _ResultCatcher:
     def __init__(self) -> None:
         self.result: Any = None
@@ -162,6 +202,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
 
     sandbox = None
     engine = None
+    ledger = None
     workdir = Path(tempfile.mkdtemp(prefix="fibrecert-"))
     interrupts = _Interrupts(err)
     try:
@@ -188,11 +229,26 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                     return 2
                 target = load_target(sandbox.target_file)
             apis = tuple(a for a in target.apis if opts.api in ("all", a))
+            from fibrecert import contracts
+            from fibrecert.selection import SelectionError, select
+
             try:
-                selection, selection_text = _select(opts.only, opts.skip, apis)
-            except TargetError as exc:
+                chosen = select([r.id for r in contracts.requirements().values() if r.api in apis],
+                                opts.only, opts.skip)
+            except SelectionError as exc:
                 err.write(f"fibrecert: {exc}\n")
                 return 2
+            selection = set(chosen.ids) if chosen.is_subset else None
+            selection_text = chosen.describe() if chosen.is_subset else ""
+            deviations = None
+            if opts.expect:
+                from fibrecert.expect import ExpectError, load_expect
+
+                try:
+                    deviations = load_expect(opts.expect, known_ids=list(contracts.requirements()))
+                except ExpectError as exc:
+                    err.write(f"fibrecert: {exc}\n")
+                    return 2
             signing_key = None
             if opts.sign:
                 from fibrecert import signing
@@ -214,14 +270,6 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
             engine = Engine(target, profile=opts.profile, seed=opts.seed, apis=apis, max_rps=opts.max_rps,
                             concurrency=opts.concurrency or DEFAULT_CONCURRENCY, selection=selection,
                             selection_text=selection_text, report_dir=report_dir)
-            interrupts.engine = engine
-            if signing_key is not None:
-                engine.signature = {"fingerprint": signing.fingerprint(signing_key), "algorithm": "Ed25519 (JWS EdDSA)"}
-            progress = Progress(out, quiet=opts.quiet, verbose=opts.verbose)
-            engine.bus.subscribe(progress)
-            events = EventLog(Path(opts.events), engine.secrets) if opts.events else None
-            if events:
-                engine.bus.subscribe(events)
             if not opts.quiet:
                 where = (f"embedded reference sandbox (ALA {sandbox.ala_url}, Fibre Cafe {sandbox.fibrecafe_url})"
                          if sandbox else str(opts.target))
@@ -230,6 +278,33 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                 if selection_text:
                     out.write(f"  selection: {selection_text} (a subset is never CONFORMANT)\n")
                 out.flush()
+            interrupts.engine = engine
+            ledger = None
+            if opts.target and target.ala is not None and "ala" in apis:
+                from fibrecert.ledger import Ledger, LedgerError
+
+                try:
+                    ledger = Ledger.for_target(opts.target)
+                    _claim_services(ledger, engine, target, opts.profile, out, quiet=opts.quiet)
+                except LedgerError as exc:
+                    err.write(f"fibrecert: {exc}\n")
+                    return 2
+            if signing_key is not None:
+                engine.signature = {"fingerprint": signing.fingerprint(signing_key), "algorithm": "Ed25519 (JWS EdDSA)"}
+            progress = Progress(out, quiet=opts.quiet, verbose=opts.verbose)
+            engine.bus.subscribe(progress)
+            events = EventLog(Path(opts.events), engine.secrets) if opts.events else None
+            if events:
+                engine.bus.subscribe(events)
+            from fibrecert import preflight
+
+            findings = preflight.probe(target, apis, timeout=min(5.0, max(t.timeout for t in (target.ala, target.fibrecafe)
+                                                                       if t is not None)))
+            for api, fp in _fingerprints(target, findings).items():
+                engine.server_certificates.setdefault(api, fp)
+            failed = preflight.failures(findings)
+            if failed:
+                return _preflight_failed(engine, failed, report_dir, out, err, ledger)
             ini = workdir / "pytest.ini"
             ini.write_text("[pytest]\n")
             suites = _suites_dir()
@@ -259,9 +334,25 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                 if not opts.quiet:
                     out.write(f"Signed: {certificate} (key {engine.signature['fingerprint']})\n")
             progress.summary(result, report_dir, time.monotonic() - started)
+            if deviations is not None:
+                import datetime as _dt
+
+                from fibrecert.expect import gate
+
+                outcome = gate({r.id: r.outcome for r in result.requirements}, result.verdict, deviations,
+                               _dt.date.today(), incomplete=bool(result.incomplete_reasons) or any(
+                                   r.outcome == "not_tested" and r.level == "MUST" for r in result.requirements))
+                for notice in outcome.notices:
+                    out.write(f"  expect: {notice}\n")
+                out.write(f"--expect {opts.expect}: exit {outcome.exit_code} "
+                          f"({'a new fail' if outcome.new_fails else 'no new fail'}; "
+                          f"the certification verdict stays {result.verdict})\n")
+                return outcome.exit_code
             return result.exit_code
     finally:
         if engine is not None:
+            if ledger is not None:
+                _settle_services(ledger, engine)
             engine.close()
         if sandbox is not None:
             sandbox.stop()

@@ -85,4 +85,5 @@ def build_result(engine: Any, *, interrupted: bool = False) -> RunResult:
         stopped_early=[redact(s, secrets) for s in snap.stopped_early], target_file=str(engine.target.path),
         notes=notes, exchanges=redact([r.to_json() for r in snap.exchanges], secrets),
         interrupted=interrupted, selection=engine.selection_text, concurrency=engine.concurrency,
-        signature=engine.signature)
+        signature=engine.signature,
+        test_data={"active_services_ceased": sorted(engine.services.consumed)} if engine.target.ala else {})

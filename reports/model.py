@@ -71,6 +71,7 @@ class RunResult:
     selection: str = ""             # --only/--skip: the subset of requirements this run was limited to
     concurrency: int = 1
     signature: dict[str, Any] | None = None  # the signing key's fingerprint when the run is signed
+    test_data: dict[str, Any] = field(default_factory=dict)  # what the run consumed (active services ceased)
 
     @property
     def incomplete_reasons(self) -> list[str]:
@@ -128,6 +129,7 @@ class RunResult:
             "counts": self.counts(),
             "notes": self.notes,
             **({"signature": self.signature} if self.signature else {}),
+            "test_data": self.test_data,
             "requirements": [r.to_json() for r in self.requirements],
             "exchanges": self.exchanges,
         }
@@ -148,7 +150,8 @@ class RunResult:
                    stopped_early=data.get("stopped_early", []), target_file=data.get("target_file"),
                    notes=data.get("notes", []), exchanges=data.get("exchanges", []),
                    interrupted=data.get("interrupted", False), selection=data.get("selection", ""),
-                   concurrency=data.get("concurrency", 1), signature=data.get("signature"))
+                   concurrency=data.get("concurrency", 1), signature=data.get("signature"),
+                   test_data=data.get("test_data", {}))
 
 
 def outcome_for(level: str, passes: int, failures: int, not_tested: list[str], skipped: list[str],
