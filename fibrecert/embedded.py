@@ -29,6 +29,18 @@ class EmbeddedSandbox:
     _conn: Any = None
     _inline: Any = None
 
+    def reconfigure(self, defects: tuple[str, ...], target_file: Path, services: int | None = None) -> Path:
+        """Switch the running sandbox to `defects` and write a target file naming services still active
+        (a self-test of every defect in turn against one sandbox)."""
+        if self._inline is not None:
+            self._inline.set_defects(defects)
+            return self._inline.write_target(target_file, services=services)
+        self._conn.send(json.dumps({"defects": list(defects), "target_file": str(target_file), "services": services}))
+        answer = json.loads(self._conn.recv())
+        if "error" in answer:
+            raise ValueError(answer["error"])
+        return Path(answer["target_file"])
+
     def stop(self) -> None:
         if self._inline is not None:
             self._inline.stop()
@@ -58,7 +70,17 @@ def _serve(conn: Any, state_dir: str, target_file: str, options: dict[str, Any])
     conn.send(json.dumps({"target_file": str(written), "ala_url": sandbox.ala_url,
                           "ala_buyer_url": sandbox.ala_buyer_url, "fibrecafe_url": sandbox.fibrecafe_url}))
     try:
-        conn.recv()  # "stop", or EOFError when the run's process is gone
+        while True:
+            message = conn.recv()  # "stop", a new configuration, or EOFError when the run's process is gone
+            if message == "stop":
+                break
+            config = json.loads(message)
+            try:
+                sandbox.set_defects(tuple(config["defects"]))
+                written = sandbox.write_target(Path(config["target_file"]), services=config.get("services"))
+                conn.send(json.dumps({"target_file": str(written)}))
+            except ValueError as exc:
+                conn.send(json.dumps({"error": str(exc)}))
     except (EOFError, OSError):
         pass
     finally:

@@ -42,6 +42,29 @@ from fibrecert.target import Target
 from fibrecert.transport import (DROPPED, TIMEOUT, TLS_REFUSED, UNREACHABLE, Exchange, RateLimiter,
                                  TargetUnreachable, Transport)
 
+def _serialise_ast_parse() -> None:
+    """CPython before 3.13 keeps the AST converter's recursion depth in state shared by threads
+    (gh-106905): two threads parsing at once can fail with "SystemError: AST constructor recursion depth
+    mismatch". Hypothesis parses source while it generates (filter analysis, lambda descriptions) and the
+    engine generates in several threads at once, so parsing is serialised (it is rare and quick)."""
+    import ast
+    import sys
+
+    if sys.version_info >= (3, 13) or getattr(ast.parse, "__fibrecert_serialised__", False):
+        return
+    parse, lock = ast.parse, threading.RLock()
+
+    def serialised(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return parse(*args, **kwargs)
+
+    serialised.__fibrecert_serialised__ = True  # type: ignore[attr-defined]
+    serialised.__doc__ = parse.__doc__
+    ast.parse = serialised  # type: ignore[assignment]
+
+
+_serialise_ast_parse()
+
 ROB = {"ala": ("ROB-001", "ROB-002"), "fibrecafe": ("ROB-011", "ROB-012")}
 STOP_AFTER_TIMEOUTS = 3
 DEFAULT_CONCURRENCY = 16
@@ -188,9 +211,31 @@ class Engine:
                                  requirements=len(self.requirement_ids()), concurrency=self.concurrency,
                                  target={a: v for a, v in self.target.public().items() if a in self.apis}))
 
+    def warm_up(self) -> None:
+        """Load, in one thread, what the tests would otherwise load side by side: the contracts, their
+        validators and the generators' modules (a module imported by two threads at once can be seen
+        half-initialised by one of them)."""
+        from fibrecert import strategies
+
+        with self._gen_lock:
+            if "ala" in self.apis:
+                contracts.ala_schema(self.target.ala.namespace)
+                for operation in contracts.ALA_OPERATIONS:
+                    strategies.ala_required_paths(operation, self.target.ala.namespace)
+            if "fibrecafe" in self.apis:
+                from fibrecert.strategies import _openapi
+
+                _openapi.schema()
+                for component in ("ServiceOrderRequest", "ServiceOrderCancellationRequest", "ServiceOrder",
+                                  "ServiceOrderCancellation", "Error"):
+                    contracts.json_validator(component)
+                for path in ("/service-orders", "/service-order-cancellations"):
+                    strategies.fibrecafe_negatives(path)
+
     def prepare(self) -> None:
         """Fetch the tenants' tokens up front, so that no test's exchange ids depend on which test
         happened to ask first."""
+        self.warm_up()
         if self.fc is None or "fibrecafe" in self.unreachable:
             return
         self.enter(self._prep)

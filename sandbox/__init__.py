@@ -56,7 +56,7 @@ class Sandbox:
         self.pki: SandboxPKI = ensure_sandbox_pki(self.pki_dir or default_cache_dir() / "pki",
                                                   {"buyer": BUYER, "other": OTHER_BUYER, "seller": SELLER})
         self.store = Store(self.state_dir / "sandbox.sqlite3")
-        defects = Defects(self.defects)
+        defects = self._defects = Defects(self.defects)
         # Fresh test data for every start: a batch of active services per buyer, new tenant secrets.
         batch = secrets.token_hex(3).upper()
         self.store.add_services(BUYER, [f"CF-SVC-{batch}-{i:05d}" for i in range(1, self.services + 1)])
@@ -78,6 +78,17 @@ class Sandbox:
         self.servers = [TLSServer(self.host, port, app, tls).start()
                         for (app, tls), port in zip(apps, self.ports)]
         return self
+
+    def set_defects(self, names: tuple[str, ...] | list[str]) -> None:
+        """Switch the running sandbox to exactly these defects (self-tests of every defect in turn);
+        the ALA servers' TLS contexts follow `ala-trusts-the-message` for new connections."""
+        self._defects.set(tuple(names))
+        self.defects = tuple(names)
+        trusting = self._defects.on("ala-trusts-the-message")
+        for server in self.servers[:2]:
+            server._tls = server_tls_context(self.pki.server.cert, self.pki.server.key,
+                                             client_ca=None if trusting else self.pki.ca)
+            server.ssl_context = server._tls
 
     @property
     def ala_url(self) -> str:

@@ -56,7 +56,7 @@ class AlaApp:
         self.store, self.role, self.own = store, role, own_identifier
         self.namespace = namespace
         self.schema = contracts.ala_schema(namespace)
-        self.defects = defects or Defects()
+        self.defects = defects if defects is not None else Defects()
         ops: dict[str, Callable[[etree._Element, dict[str, Any], str], bytes]] = (
             {"/ceaseOrder": self._cease_order, "/cancelOrder": self._cancel_order}
             if role == "seller" else {"/unsolicitedCeaseRequest": self._unsolicited_cease})

@@ -138,11 +138,21 @@ CATALOGUE: dict[str, Defect] = {d.name: d for d in [
 
 
 class Defects:
+    """The defects switched on; shared by the sandbox's apps, and switchable while it runs (`set`), so
+    that one sandbox can serve a self-test of every defect in turn."""
+
     def __init__(self, names: frozenset[str] | set[str] | tuple[str, ...] = ()):
+        self.names = self._checked(names)
+
+    @staticmethod
+    def _checked(names: frozenset[str] | set[str] | tuple[str, ...]) -> frozenset[str]:
         unknown = sorted(set(names) - set(CATALOGUE))
         if unknown:
             raise ValueError(f"unknown defect: {unknown[0]} (see --list-defects)")
-        self.names = frozenset(names)
+        return frozenset(names)
+
+    def set(self, names: frozenset[str] | set[str] | tuple[str, ...]) -> None:
+        self.names = self._checked(names)
 
     def on(self, name: str) -> bool:
         assert name in CATALOGUE, name

@@ -42,7 +42,7 @@ class FibreCafeApp:
         self.store, self.prefix, self.token_ttl = store, prefix.rstrip("/"), token_ttl
         # Tests only: keep issued tokens in memory to prove none leaks into a report. Never persisted.
         self.issued_tokens: list[str] | None = [] if record_tokens else None
-        self.defects = defects or Defects()
+        self.defects = defects if defects is not None else Defects()
         self.routes = {
             f"{self.prefix}/auth/tenant/access-token": self._token,
             f"{self.prefix}/service-orders": self._create_order,

@@ -1,0 +1,62 @@
+"""The self-test of the suite: every named defect of the reference sandbox is caught, on a requirement it
+declares, and nothing else fails (tests/test_defects.py checks the catalogue of defects itself).
+
+Batched: one reference sandbox per API (in a process of its own, like `fibrecert run`'s embedded one),
+switched from defect to defect, each run in this process against a target file naming services it has
+not ceased yet; no process is started per defect and no defect is left out."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from fibrecert import embedded
+from fibrecert.runner import RunOptions, run
+from fibrecert.sandbox import DEFECTS
+
+pytestmark = pytest.mark.slow
+
+BY_API = {api: sorted(d for d in DEFECTS if d.startswith("ala-" if api == "ala" else "fc-")) for api in ("ala", "fibrecafe")}
+
+
+@pytest.fixture(scope="module")
+def sandboxes(tmp_path_factory):
+    made = {}
+    for api in BY_API:
+        root = tmp_path_factory.mktemp(f"selftest-{api}")
+        made[api] = embedded.start(root / "state", root / "target.toml", services=4000)
+    yield made
+    for sb in made.values():
+        sb.stop()
+
+
+def _certify(sandboxes, tmp_path: Path, api: str, defect: str | None) -> tuple[int, dict[str, str], str]:
+    sb = sandboxes[api]
+    target = sb.reconfigure((defect,) if defect else (), tmp_path / "target.toml", services=300)
+    out, err = io.StringIO(), io.StringIO()
+    code = run(RunOptions(target=str(target), api=api, profile="smoke", report_dir=str(tmp_path / "r"), seed=20261122,
+                          quiet=True), out=out, err=err)
+    data = json.loads((tmp_path / "r" / "results.json").read_text())
+    return code, {r["id"]: r["outcome"] for r in data["requirements"]}, out.getvalue() + err.getvalue()
+
+
+@pytest.mark.parametrize("api", sorted(BY_API))
+def test_the_clean_sandbox_is_conformant_with_no_warning(sandboxes, tmp_path, api):
+    code, seen, text = _certify(sandboxes, tmp_path, api, None)
+    assert code == 0, text
+    assert not [r for r, o in seen.items() if o in ("fail", "warn")], text
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_each_sandbox_defect_is_caught_and_nothing_else_fails(sandboxes, tmp_path, defect):
+    api = "ala" if defect.startswith("ala-") else "fibrecafe"
+    code, seen, text = _certify(sandboxes, tmp_path, api, defect)
+    violated = set(DEFECTS[defect].violates)
+    caught = {r for r, o in seen.items() if o in ("fail", "warn")}
+    assert caught & violated, f"{defect} went unnoticed: {text}"
+    assert caught <= violated, f"{defect} also failed unrelated requirements: {sorted(caught - violated)}\n{text}"
+    expected_code = 1 if any(seen[r] == "fail" for r in violated) else 0
+    assert code == expected_code, text
