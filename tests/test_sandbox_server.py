@@ -220,7 +220,9 @@ def test_a_slow_client_is_cut_at_the_deadline_however_it_trickles(pki: SandboxPK
             feeder.join(2)
             sock.close()
         assert cut, f"a client trickling its {phase} was never cut"
-        assert time.monotonic() - started < 2.0
+        # the deadline (0.5 s), then at most 1 s of reading what is still sent before closing, so that
+        # a refusal (408 for a late body) is not lost to a reset; the trickle alone would last 25 s
+        assert time.monotonic() - started < 3.0
         assert server.counters.get(f"{phase}_deadline", 0) >= 1, server.counters
 
 
