@@ -56,6 +56,16 @@ class _Help(argparse.RawDescriptionHelpFormatter):
         return text
 
 
+def _milliseconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= 60_000:
+        raise argparse.ArgumentTypeError("must be a number of milliseconds from 0 to 60000")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fibrecert", description="Conformance certification for UK wholesale "
                                 "fibre ordering APIs: NICC ALA 2.30 and Fibre Cafe 1.17.", formatter_class=_Help)
@@ -108,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--namespace", default="", help="core ALA namespace (default: unqualified)")
     s.add_argument("--defect", action="append", default=[], metavar="NAME", help="switch on a named defect")
     s.add_argument("--list-defects", action="store_true", help="list the named defects and exit")
+    s.add_argument("--latency-ms", type=_milliseconds, default=0.0, metavar="MS",
+                   help="hold every answer (and TLS handshake) MS milliseconds, as if across the internet")
 
     rp = sub.add_parser("report", help="render the HTML report again from a results file", formatter_class=_Help,
                         epilog="exit status: 0 written, 2 not a readable results file")
@@ -181,7 +193,7 @@ def _sandbox(args: argparse.Namespace) -> int:
     try:
         sandbox = Sandbox(state, host=args.host, ports=(args.ala_port, args.ala_buyer_port, args.fibrecafe_port),
                           services=args.services, token_ttl=args.token_ttl, namespace=args.namespace,
-                          defects=tuple(args.defect)).start()
+                          defects=tuple(args.defect), latency_ms=args.latency_ms).start()
     except ValueError as exc:
         sys.stderr.write(f"fibrecert: {exc}\n")
         return 2
@@ -195,6 +207,8 @@ def _sandbox(args: argparse.Namespace) -> int:
     print(f"State        {sandbox.store.path}")
     if args.defect:
         print(f"Defects      {', '.join(args.defect)}")
+    if args.latency_ms:
+        print(f"Latency      {args.latency_ms:g} ms added to every answer and TLS handshake")
     print(f"Target file  {target}")
     print("Certify it:  fibrecert run --target " + str(target))
     print("Ctrl-C stops the sandbox.", flush=True)

@@ -48,6 +48,7 @@ class Sandbox:
     namespace: str = ""
     defects: tuple[str, ...] = ()
     record_tokens: bool = False  # tests only: remember issued access tokens in memory
+    latency_ms: float = 0.0  # every answer (and TLS handshake) held this long, as if across the internet
     servers: list[TLSServer] = field(default_factory=list, init=False)
 
     def start(self) -> "Sandbox":
@@ -75,8 +76,15 @@ class Sandbox:
             (FibreCafeApp(self.store, token_ttl=self.token_ttl, defects=defects,
                           record_tokens=self.record_tokens), plain),
         ]
-        self.servers = [TLSServer(self.host, port, app, tls).start()
-                        for (app, tls), port in zip(apps, self.ports)]
+        if not (0 <= self.latency_ms <= 60_000):
+            raise ValueError(f"latency_ms must be between 0 and 60000, not {self.latency_ms}")
+        self.servers = []
+        try:
+            for (app, tls), port in zip(apps, self.ports):
+                self.servers.append(TLSServer(self.host, port, app, tls, latency=self.latency_ms / 1000).start())
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def set_defects(self, names: tuple[str, ...] | list[str]) -> None:

@@ -11,6 +11,7 @@ import binascii
 import json
 import logging
 import secrets
+import threading
 import time
 import uuid
 from typing import Any
@@ -43,6 +44,8 @@ class FibreCafeApp:
         # Tests only: keep issued tokens in memory to prove none leaks into a report. Never persisted.
         self.issued_tokens: list[str] | None = [] if record_tokens else None
         self.defects = defects if defects is not None else Defects()
+        self._validators: dict[str, Any] = {}
+        self._validators_lock = threading.Lock()
         self.routes = {
             f"{self.prefix}/auth/tenant/access-token": self._token,
             f"{self.prefix}/service-orders": self._create_order,
@@ -171,11 +174,21 @@ class FibreCafeApp:
             for key in ("reasonCode", "orderType"):
                 if isinstance(body.get(key), str):
                     body[key] = body[key].strip().upper()
-        errors = sorted(contracts.json_validator(component).iter_errors(body), key=lambda e: list(e.path))
+        errors = sorted(self._validator(component).iter_errors(body), key=lambda e: list(e.path))
         if errors:
             raise ApiError(400, "MALFORMED_REQUEST",
                            *[f"{'/'.join(map(str, e.path)) or 'body'}: {e.message}"[:300] for e in errors[:5]])
         return body
+
+    def _validator(self, component: str) -> Any:
+        """The contract's validator for a component, built once: concurrent first requests wait for
+        it instead of each parsing the OpenAPI document again."""
+        validator = self._validators.get(component)
+        if validator is None:
+            with self._validators_lock:
+                validator = self._validators.get(component) or contracts.json_validator(component)
+                self._validators[component] = validator
+        return validator
 
     def _create_order(self, request: Request) -> Response:
         tenant = self._tenant(request)

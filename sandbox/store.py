@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -34,6 +35,7 @@ CREATE TABLE IF NOT EXISTS fc_tenants (
 CREATE TABLE IF NOT EXISTS fc_tokens (
     token_sha256 TEXT PRIMARY KEY, client_id TEXT NOT NULL, expires_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS fc_tokens_expiry ON fc_tokens (expires_at);
 CREATE TABLE IF NOT EXISTS fc_orders (
     id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, status TEXT NOT NULL,
     body TEXT NOT NULL, created_at REAL NOT NULL
@@ -43,6 +45,9 @@ CREATE TABLE IF NOT EXISTS fc_cancellations (
     status TEXT NOT NULL, body TEXT NOT NULL, created_at REAL NOT NULL
 );
 """
+
+
+_SELLER_REF = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?sellerOrderReference>([^<]*)<")
 
 
 def sha256(value: str) -> str:
@@ -142,3 +147,77 @@ class Store:
             cur = db.execute("INSERT INTO fc_orders (tenant, status, body, created_at) VALUES (?, ?, ?, ?)",
                              (tenant, status, json.dumps(body), time.time()))
             return int(cur.lastrowid or 0)
+
+    # ------------------------------------------------------------------------------ consistency
+    def consistency_problems(self) -> list[str]:
+        """The store's invariants, checked in one read: a list of problems, [] when consistent.
+
+        ALA: every ceased service has exactly one cease order and every order's service exists, belongs
+        to the order's buyer and is ceased (no service ceased twice, no order lost or duplicated); every
+        remembered ceaseOrder answer names an order that exists, and every order is named by exactly one;
+        every remembered cancelOrder answer names an order whose cancellation is pending, and every such
+        order is named by exactly one. Fibre Cafe: every cancellation is of an order that exists and
+        belongs to the same tenant, at most one per order, and an order is PENDING_CANCELLATION exactly
+        when it has one.
+        """
+        problems: list[str] = []
+        with self._lock:
+            def rows(sql: str) -> list[sqlite3.Row]:
+                return self._db.execute(sql).fetchall()
+
+            for r in rows("SELECT service_id, state FROM ala_services WHERE state NOT IN ('active', 'ceased')"):
+                problems.append(f"service {r[0]} is in an unknown state {r[1]!r}")
+            for r in rows("SELECT seller_ref, state FROM ala_orders WHERE state NOT IN ('in_flight', 'cancel_pending')"):
+                problems.append(f"order {r[0]} is in an unknown state {r[1]!r}")
+            for r in rows("SELECT service_id, COUNT(*) FROM ala_orders GROUP BY service_id HAVING COUNT(*) > 1"):
+                problems.append(f"service {r[0]} has {r[1]} cease orders: ceased more than once")
+            for r in rows("SELECT o.seller_ref, o.service_id, o.buyer, s.buyer, s.state FROM ala_orders o "
+                          "LEFT JOIN ala_services s ON s.service_id = o.service_id"):
+                if r[3] is None:
+                    problems.append(f"order {r[0]} ceases {r[1]}, a service the store does not hold")
+                elif r[2] != r[3]:
+                    problems.append(f"order {r[0]} of buyer {r[2]} ceases {r[1]}, a service of {r[3]}")
+                elif r[4] != "ceased":
+                    problems.append(f"order {r[0]} ceases {r[1]}, which is still {r[4]}")
+            for r in rows("SELECT service_id FROM ala_services s WHERE state = 'ceased' AND NOT EXISTS "
+                          "(SELECT 1 FROM ala_orders o WHERE o.service_id = s.service_id)"):
+                problems.append(f"service {r[0]} is ceased but no order ceases it (an order was lost)")
+            orders = {r[0]: r[1] for r in rows("SELECT seller_ref, state FROM ala_orders")}
+            named: dict[str, dict[str, int]] = {"ceaseOrder": {}, "cancelOrder": {}}
+            for r in rows("SELECT party, message_id, operation, body FROM ala_messages WHERE status = 200"):
+                if r[2] not in named:
+                    continue
+                match = _SELLER_REF.search(bytes(r[3]))
+                ref = match.group(1).decode("utf-8", "replace").strip() if match else None
+                if ref is None:
+                    problems.append(f"the remembered {r[2]} answer to {r[0]}'s message {r[1]} names no order")
+                    continue
+                named[r[2]][ref] = named[r[2]].get(ref, 0) + 1
+                if ref not in orders:
+                    problems.append(f"the remembered {r[2]} answer to {r[0]}'s message {r[1]} names order "
+                                    f"{ref}, which the store does not hold")
+                elif r[2] == "cancelOrder" and orders[ref] != "cancel_pending":
+                    problems.append(f"order {ref} was cancelled (answer to {r[0]}'s message {r[1]}) "
+                                    f"but is {orders[ref]}")
+            for ref, state in orders.items():
+                if named["ceaseOrder"].get(ref, 0) != 1:
+                    problems.append(f"order {ref} is named by {named['ceaseOrder'].get(ref, 0)} remembered "
+                                    "ceaseOrder answers, not 1")
+                if state == "cancel_pending" and named["cancelOrder"].get(ref, 0) != 1:
+                    problems.append(f"order {ref} is cancel_pending but named by "
+                                    f"{named['cancelOrder'].get(ref, 0)} remembered cancelOrder answers, not 1")
+            for r in rows("SELECT c.id, c.order_id, c.tenant, o.tenant FROM fc_cancellations c "
+                          "LEFT JOIN fc_orders o ON o.id = c.order_id"):
+                if r[3] is None:
+                    problems.append(f"cancellation {r[0]} is of order {r[1]}, which the store does not hold")
+                elif r[2] != r[3]:
+                    problems.append(f"cancellation {r[0]} by {r[2]} is of order {r[1]} of {r[3]}")
+            for r in rows("SELECT order_id, COUNT(*) FROM fc_cancellations GROUP BY order_id HAVING COUNT(*) > 1"):
+                problems.append(f"Fibre Cafe order {r[0]} has {r[1]} cancellations")
+            for r in rows("SELECT id, status, EXISTS (SELECT 1 FROM fc_cancellations c WHERE c.order_id = o.id) "
+                          "FROM fc_orders o"):
+                if r[2] and r[1] != "PENDING_CANCELLATION":
+                    problems.append(f"Fibre Cafe order {r[0]} has a cancellation but is {r[1]}")
+                elif not r[2] and r[1] == "PENDING_CANCELLATION":
+                    problems.append(f"Fibre Cafe order {r[0]} is PENDING_CANCELLATION without a cancellation")
+        return problems
