@@ -192,6 +192,7 @@ class Engine:
         self._assigned: dict[tuple[str, str], str] = {}    # (api, order value) -> exchange that assigned it
         self._lock = threading.Lock()
         self._gen_lock = threading.RLock()
+        self._examples: dict[str, Any] = {}
         self._local = threading.local()
         self._prep = _Lane("P")
         self._pool: ThreadPoolExecutor | None = None
@@ -367,6 +368,25 @@ class Engine:
         with self._gen_lock:
             collect()
         return collected
+
+    def example(self, key: str, strategy: Any) -> Any:
+        """One value of `strategy`, drawn once per run for `key` (reproducibly from the seed and the key,
+        whichever test asks first) and handed out as a fresh copy: the base of cases that each change one
+        thing (remove an element, a field) needs no new draw each time."""
+        import copy
+
+        with self._gen_lock:
+            if key not in self._examples:
+                lane = self.lane
+                self.enter(_Lane(lane.prefix, f"example:{key}", lane.serves, lane.api, lane.verifier))
+                try:
+                    values = self.draw(strategy, 1)
+                finally:
+                    self.leave()
+                if not values:
+                    raise NoExamples(f"the generator produced no example for {key}")
+                self._examples[key] = values[0]
+            return copy.deepcopy(self._examples[key])
 
     def explore(self, strategy: Any, fn: Callable[[Any], None], *, examples: int | None = None) -> int:
         """Draw the examples first (no request is sent while generating), then send each in its own lane.

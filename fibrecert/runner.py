@@ -217,7 +217,9 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                     err.write(f"fibrecert: {opts.target}: has no [{opts.api}] section to test (--api {opts.api})\n")
                     return 2
             else:
-                from fibrecert import embedded
+                from fibrecert import contracts, embedded
+
+                contracts.ala_schema()  # loaded once, before the fork: the sandbox inherits it, the run needs it too
 
                 try:
                     sandbox = embedded.start(workdir / "sandbox", workdir / "target.toml", defects=opts.defects)
@@ -308,17 +310,26 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
             ini = workdir / "pytest.ini"
             ini.write_text("[pytest]\n")
             suites = _suites_dir()
-            args = [str(suites), "-c", str(ini), "--rootdir", str(suites), "-p", "no:cacheprovider",
-                    "-p", "no:terminal", "-p", "no:randomly", "-p", "no:xdist", "-p", "no:unraisableexception",
-                    "-p", "no:threadexception", "-p", "no:faulthandler", "--capture=no", "--assert=plain",
+            # Only the fibrecert plugin: no third-party plugin is looked up or loaded (PYTEST_DISABLE_PLUGIN_AUTOLOAD).
+            args = [str(suites), "-c", str(ini), "--rootdir", str(suites), "-p", "fibrecert.suites.plugin",
+                    "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:unraisableexception",
+                    "-p", "no:threadexception", "-p", "no:faulthandler", "-p", "no:doctest", "-p", "no:junitxml",
+                    "-p", "no:pastebin", "-p", "no:nose", "-p", "no:stepwise", "-p", "no:legacypath",
+                    "--capture=no", "--assert=plain",
                     "-W", "ignore::DeprecationWarning", "-W", "ignore::pytest.PytestUnraisableExceptionWarning"]
             catcher = _ResultCatcher()
             started = time.monotonic()
+            autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
             try:
                 code = pytest.main(args, plugins=[EngineAdapter(engine, report_dir), catcher])
             except KeyboardInterrupt:
                 code = pytest.ExitCode.INTERRUPTED
             finally:
+                if autoload is None:
+                    os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+                else:
+                    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
                 if events:
                     events.close()
             result = catcher.result

@@ -20,6 +20,7 @@ contract's own validator.
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 from hypothesis import strategies as st
@@ -68,8 +69,14 @@ class InvalidGenerated(AssertionError):
 
 
 def ala_message(operation: str, *, namespace: str = "", fixed: dict[str, Any] | None = None) -> st.SearchStrategy[dict[str, Any]]:
+    return _ala_message(operation, namespace, tuple(sorted((fixed or {}).items())))
+
+
+@functools.lru_cache(maxsize=256)
+def _ala_message(operation: str, namespace: str, fixed: tuple[tuple[str, Any], ...]) -> st.SearchStrategy[dict[str, Any]]:
+    """One strategy object per operation and fixed fields: Hypothesis validates a strategy once."""
     root = contracts.ALA_OPERATIONS[operation][0]
-    return message_strategy(root, namespace, dict(fixed or {}))
+    return message_strategy(root, namespace, dict(fixed))
 
 
 def encode_ala(operation: str, data: dict[str, Any], namespace: str = "", *, validate: bool = True) -> etree._Element:
@@ -110,6 +117,18 @@ def assert_valid_fibrecafe(component: str, body: Any) -> Any:
 
 def fibrecafe_cases(path: str, *, headers: dict[str, str] | None = None, body: Any = None) -> st.SearchStrategy[Any]:
     """Positive schemathesis Cases for `POST <path>`; `body` fixes the body when given."""
+    if headers is None and body is None:
+        return _fibrecafe_cases(path)
+    return _fibrecafe_cases_with(path, headers, body)
+
+
+@functools.lru_cache(maxsize=None)
+def _fibrecafe_cases(path: str) -> st.SearchStrategy[Any]:
+    """One strategy object per operation: Hypothesis validates a strategy once, not on every use."""
+    return _fibrecafe_cases_with(path, None, None)
+
+
+def _fibrecafe_cases_with(path: str, headers: dict[str, str] | None, body: Any) -> st.SearchStrategy[Any]:
     from ._openapi import operation
 
     from schemathesis import GenerationMode

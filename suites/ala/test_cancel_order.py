@@ -86,7 +86,7 @@ def test_cancel_order_missing_a_required_element_is_rejected_with_a_fault(run, a
             verify("ALA-CANCEL-005", [setup, ex], c.fault_fields)
             verify("ALA-CANCEL-006", [setup, ex], c.fault_envelope, ala.namespace)
 
-    run.explore(ala.message("cancelOrder"), case, examples=1)
+    case(run.example("a valid cancelOrder", ala.message("cancelOrder")))
 
 
 @pytest.mark.requirement("INT-004", "ALA-CANCEL-005", "ALA-CANCEL-006")

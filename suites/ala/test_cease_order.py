@@ -59,7 +59,7 @@ def test_cease_order_missing_a_required_element_is_rejected_with_a_fault(run, al
             verify("ALA-CEASE-005", ex, c.fault_fields)
             verify("ALA-CEASE-006", ex, c.fault_envelope, ala.namespace)
 
-    run.explore(ala.message("ceaseOrder"), case, examples=1)
+    case(run.example("a valid ceaseOrder", ala.message("ceaseOrder")))
 
 
 @pytest.mark.requirement("INT-002", "ALA-CEASE-005", "ALA-CEASE-006")

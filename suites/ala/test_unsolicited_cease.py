@@ -44,4 +44,4 @@ def test_unsolicited_cease_missing_a_required_element_is_rejected_with_a_fault(r
         if verify("ALA-UCR-004", ex, c.status_in, 400):
             verify("ALA-UCR-004", ex, c.fault_envelope, ala.namespace)
 
-    run.explore(ala.message("unsolicitedCeaseRequest"), case, examples=1)
+    case(run.example("a valid unsolicitedCeaseRequest", ala.message("unsolicitedCeaseRequest")))
