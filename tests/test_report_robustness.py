@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import lxml.html
