@@ -43,6 +43,9 @@ class SecretRegistry:
         if value and len(value) >= 4:
             with self._lock:
                 self._values.add(value)
+                # Also as Python quotes it (`!r`, and requests' InvalidHeader message, which quotes a whole
+                # Authorization value): a token holding control characters is otherwise missed there.
+                self._values.add(repr(value)[1:-1])
 
     def scrub(self, text: str) -> str:
         with self._lock:

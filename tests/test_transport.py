@@ -17,6 +17,7 @@ import time
 from typing import Any, Callable, Iterator
 
 import pytest
+import requests
 
 from fibrecert.pki import ensure_sandbox_pki
 from fibrecert.transport import (DROPPED, EVIDENCE_BODY_LIMIT, MAX_RESPONSE_BYTES, REDACTED, TIMEOUT,
@@ -201,6 +202,18 @@ def test_registry_scrubs_the_longest_secret_first() -> None:
     """A secret that extends another must not leave its tail behind."""
     registry = SecretRegistry(["abcd1234", "abcd1234-tail-XYZ"])
     assert registry.scrub("x abcd1234-tail-XYZ y abcd1234 z") == f"x {REDACTED} y {REDACTED} z"
+
+
+def test_registry_scrubs_a_secret_as_python_quotes_it() -> None:
+    """A token a hostile target issued with control characters in it cannot be sent, and requests'
+    error message quotes the whole header value with escapes: that form is a secret too."""
+    token = 'tok3n-<script>"\x1b[31m\r\x00'
+    registry = SecretRegistry([token])
+    with pytest.raises(requests.exceptions.InvalidHeader) as caught:
+        requests.Request("POST", "https://localhost/", headers={"Authorization": f"Bearer {token}"}).prepare()
+    message = str(caught.value)
+    assert "tok3n-" in message and "tok3n-" not in registry.scrub(message)
+    assert registry.scrub(f"Received {token!r} and {token}") == f"Received '{REDACTED}' and {REDACTED}"
 
 
 def test_registry_ignores_empty_values() -> None:
