@@ -1,5 +1,5 @@
 """A hostile target for fibrecert's own tests: the reference sandbox, except that every Nth answer
-(N = `every`, default 5) is hostile in one way (`mode`).
+(N = `every`, default 5; from answer `first` on, by default the Nth) is hostile in one way (`mode`).
 
 Every request reaches the real sandbox apps (sandbox.AlaApp, sandbox.FibreCafeApp) over the same TLS
 (and, for ALA, mutual TLS) as `fibrecert sandbox` serves: the sandbox's own servers are started, then
@@ -19,13 +19,14 @@ Modes (what the Nth answer is):
             JSON answer with a property nested 100,000 arrays deep
   utf8      invalid UTF-8 in every text of the body and in header values; Fibre Cafe answers also
             carry a JSON-escaped lone surrogate and a NaN
-  redirect  302 or 307 (alternately) to another local listener (the hit recorder: every TCP
+  redirect  302 or 307 (alternately, 302 first) to another local listener (the hit recorder: every TCP
             connection it accepts is recorded)
   short     Content-Length larger than the body sent, then close
   markup    every text of the answer (fault and error messages, every JSON string or XML text, the
             reason phrase, echoed and added header values) carries markup; control characters (ANSI
             escapes, BEL, CR, NUL) where the format allows them (JSON escapes; in XML only CR).
-            Every second markup answer has them raw in the body instead (no longer valid JSON/XML).
+            Every second markup answer (the first is valid) has them raw in the body instead (no longer
+            valid JSON/XML).
 
 Use in tests: `HostileTarget(mode, state_dir, pki_dir=...).start()`, then `write_target(path)`.
 By hand: `python tests/hostile.py --mode trickle` (prints the target file and a command to run).
@@ -207,7 +208,7 @@ class _HostileHandler(_Handler):
     def run_wsgi(self) -> None:
         target = self.server.hostile
         n = target.next_answer()
-        if n % target.every:
+        if not target.spoils(n):
             super().run_wsgi()
             return
         self.close_connection = True
@@ -329,7 +330,7 @@ class _HostileHandler(_Handler):
         self._send(self._answer(status, headers, spoiled, add=[("X-Hostile", b"caf\xc3\xa9 " + INVALID_UTF8)]))
 
     def _redirect(self, n: int, status: str, headers: list, body: bytes) -> None:
-        code = "302 Found" if (n // self.server.hostile.every) % 2 else "307 Temporary Redirect"
+        code = "307 Temporary Redirect" if self.server.hostile.ordinal(n) % 2 else "302 Found"
         location = f"{self.server.hostile.recorder.url}{self.path}"
         self._send(self._answer(code, [(k, v) for k, v in headers if k.lower() == "content-type"], body,
                                 add=[("Location", location)]))
@@ -339,8 +340,7 @@ class _HostileHandler(_Handler):
                               add=[("Content-Length", str(len(body) + 1000))]) + body)
 
     def _markup(self, n: int, status: str, headers: list, body: bytes) -> None:
-        raw = (n // self.server.hostile.every) % 2 == 0
-        if raw:  # the control characters raw in the body: no longer valid JSON or XML
+        if self.server.hostile.ordinal(n) % 2:  # control characters raw in the body: not JSON or XML any more
             spoiled = _with_raw(_decorate(body, _PLACEHOLDER), MARKUP.encode("utf-8"))
         elif body.lstrip()[:1] == b"<":
             spoiled = _decorate_xml(body, MARKUP_XML)
@@ -365,6 +365,7 @@ class HostileTarget:
     mode: str
     state_dir: Path
     every: int = 5
+    first: int | None = None  # the first answer spoiled (default: the Nth); then every Nth after it
     pki_dir: Path | None = None
     host: str = "127.0.0.1"
     services: int = 300
@@ -376,6 +377,7 @@ class HostileTarget:
             raise ValueError(f"unknown mode {self.mode!r}; one of {', '.join(MODES)}")
         if self.every < 1:
             raise ValueError("every must be at least 1")
+        self.first = self.every if self.first is None else self.first
         self.stopping = threading.Event()
         self._count = 0
         self._lock = threading.Lock()
@@ -384,6 +386,13 @@ class HostileTarget:
         with self._lock:
             self._count += 1
             return self._count
+
+    def spoils(self, n: int) -> bool:
+        return n >= self.first and (n - self.first) % self.every == 0
+
+    def ordinal(self, n: int) -> int:
+        """0 for the first answer spoiled, 1 for the second, ... (modes that alternate use it)."""
+        return (n - self.first) // self.every
 
     @property
     def answers(self) -> int:
@@ -441,11 +450,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Serve the reference sandbox with every Nth answer hostile.")
     p.add_argument("--mode", choices=MODES, required=True)
     p.add_argument("--every", type=int, default=5, help="every Nth answer is hostile (default 5)")
+    p.add_argument("--first", type=int, help="the first hostile answer (default: the Nth)")
     p.add_argument("--timeout", type=float, default=1.0, help="per-request timeout written to the target file")
     p.add_argument("--state-dir", help="where the database, PKI and target file go (default: a new temp folder)")
     args = p.parse_args(argv)
     state = Path(args.state_dir or tempfile.mkdtemp(prefix="fibrecert-hostile-"))
-    target = HostileTarget(args.mode, state, every=args.every, pki_dir=state / "pki").start()
+    target = HostileTarget(args.mode, state, every=args.every, first=args.first, pki_dir=state / "pki").start()
     path = target.write_target(state / "target.toml", timeout=args.timeout)
     print(f"Hostile target ({args.mode}, every {args.every}th answer); redirects and entities point to "
           f"{target.recorder.url}")
