@@ -375,6 +375,26 @@ def test_evidence_of_a_real_exchange_contains_no_secret(transport: Transport, re
         assert secret not in dumped
 
 
+def test_a_credential_the_target_echoes_back_is_written_nowhere(transport: Transport, registry: SecretRegistry,
+                                                                raw_server) -> None:
+    """The Basic pair is base64 of client_id:client_secret, as good as the secret: a target echoing the
+    Authorization header (in a header or the body) must not put it in the evidence."""
+    basic = base64.b64encode(f"tenant-a:{CLIENT_SECRET}".encode()).decode()
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        head = server.read_request(conn).decode("latin-1")
+        auth = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
+                    if line.lower().startswith("authorization:"))
+        body = f'{{"you sent": "{auth}"}}'.encode()
+        server.send(conn, b"HTTP/1.1 400 Bad Request\r\nX-Echo: %s\r\nContent-Length: %d\r\n"
+                          b"Connection: close\r\n\r\n%s" % (auth.encode(), len(body), body))
+
+    ex = send(transport, raw_server(handler).url(), headers={"Authorization": f"Basic {basic}"}, body="grant_type=x")
+    assert ex.status == 400 and basic in ex.text and basic in ex.header("X-Echo")
+    dumped = json.dumps(ex.evidence(registry))
+    assert basic not in dumped and CLIENT_SECRET not in dumped
+
+
 # ------------------------------------------------------------------------------ rate limiting
 
 
