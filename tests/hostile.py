@@ -23,7 +23,8 @@ Modes (what the Nth answer is):
             connection it accepts is recorded)
   short     Content-Length larger than the body sent, then close
   markup    every text of the answer (fault and error messages, every JSON string or XML text, the
-            reason phrase, echoed and added header values) carries markup; control characters (ANSI
+            reason phrase, echoed and added header values) carries markup, and the answer echoes the
+            request's Authorization header (a target reflecting what it got); control characters (ANSI
             escapes, BEL, CR, NUL) where the format allows them (JSON escapes; in XML only CR).
             Every second markup answer (the first is valid) has them raw in the body instead (no longer
             valid JSON/XML).
@@ -35,6 +36,7 @@ By hand: `python tests/hostile.py --mode trickle` (prints the target file and a 
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import json
 import os
@@ -349,7 +351,8 @@ class _HostileHandler(_Handler):
         spoiled = body if spoiled is None else spoiled
         code = status.split(" ", 1)[0]
         headers = [(k, v + MARKUP_HTML if k.lower().startswith("x-") else v) for k, v in headers]
-        self._send(self._answer(f"{code} {MARKUP_HTML}", headers, spoiled, add=[("X-Hostile", MARKUP_HTML)]))
+        echo = [("X-Echo-Authorization", self.headers["Authorization"])] if self.headers.get("Authorization") else []
+        self._send(self._answer(f"{code} {MARKUP_HTML}", headers, spoiled, add=[("X-Hostile", MARKUP_HTML), *echo]))
 
 
 class HostileServer(TLSServer):
@@ -426,6 +429,8 @@ class HostileTarget:
         assert self.sandbox is not None
         sb = self.sandbox
         out = [sb.tenant_secret("tenant-a"), sb.tenant_secret("tenant-b"), *sb.issued_tokens]
+        for tenant in ("tenant-a", "tenant-b"):  # the Basic pair sent to the token endpoint decodes to one
+            out.append(base64.b64encode(f"{tenant}:{sb.tenant_secret(tenant)}".encode()).decode())
         for ident in sb.pki.clients.values():
             out.extend(ln for ln in ident.key.read_text().splitlines() if ln and "PRIVATE KEY" not in ln)
         return out
