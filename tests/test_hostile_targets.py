@@ -170,7 +170,7 @@ def test_a_hostile_target_ends_in_time_with_valid_safe_reports(tmp_path, pki_dir
         target.stop()
     server_cpu = time.process_time() - server_cpu
     terminal = done.stdout + done.stderr
-    print(f"{mode}-{api}: {done.elapsed:.1f} s (bound {bound:.0f} s; cpu {done.cpu:.1f} s run, "
+    print(f"{IDS[CASES.index((mode, api, every, first))]}: {done.elapsed:.1f} s (bound {bound:.0f} s; cpu {done.cpu:.1f} s run, "
           f"{server_cpu:.1f} s target), peak {done.peak_kib / 1024:.0f} MiB, "
           f"exit {done.code}, {target.answers} answers, {len(target.spoiled)} spoiled")
     assert target.spoiled, "the target never spoiled an answer: the test proves nothing"
