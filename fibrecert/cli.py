@@ -225,13 +225,15 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from fibrecert.reports import html_writer
+    from fibrecert.reports.json_writer import json_safe
     from fibrecert.reports.model import RunResult
 
     path = Path(args.results)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        # json_safe: a results.json written elsewhere may hold NaN or a lone surrogate (\udXXX).
+        data = json_safe(json.loads(path.read_text(encoding="utf-8")))
         result = RunResult.from_json(data)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         sys.stderr.write(f"fibrecert: {path}: not a readable fibrecert results file ({type(exc).__name__}: {exc})\n")
         return 2
     out = Path(args.output) if args.output else path.parent

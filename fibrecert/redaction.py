@@ -35,6 +35,9 @@ class SecretRegistry:
             with self._lock:
                 if value not in self._values:
                     self._values.add(value)
+                    # Also as Python quotes it (`!r`, and requests' InvalidHeader message, which quotes a
+                    # whole Authorization value): a token holding control characters is otherwise missed.
+                    self._values.add(repr(value)[1:-1])
                     self._sorted = sorted(self._values, key=len, reverse=True)
 
     def values(self) -> list[str]:

@@ -192,6 +192,10 @@ class Transport:
              cert: tuple[str, str] | None = None, timeout: float = 10.0,
              refusal_expected: bool = False, exchange_id: str | None = None, case: Any = None) -> Exchange:
         data = body.encode("utf-8") if isinstance(body, str) else body
+        for name, value in headers.items():  # a Basic pair is base64(id:secret): as good as the secret
+            scheme, _, credential = str(value).partition(" ")
+            if name.lower() in ("authorization", "proxy-authorization") and scheme.lower() == "basic":
+                self.secrets.add(credential.strip())
         ex = Exchange(id=exchange_id or f"X{next(self._ids):06d}", api=api, operation=operation, identity=identity,
                       method=method, url=url, request_headers=dict(headers),
                       request_body=data.decode("utf-8", errors="replace"),

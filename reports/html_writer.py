@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
+import re
 import zlib
 import shlex
 from functools import lru_cache
@@ -27,22 +29,44 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 # Requests as long as this were cut when recorded (transport.EVIDENCE_BODY_LIMIT): no exact curl then.
 _BODY_LIMIT = 64 * 1024
 
-def pretty(body: str) -> str:
-    """Pretty-print an XML or JSON body for reading; anything else as it came."""
-    text = body.strip()
+# pretty() leaves a body as it came when it is longer or nests deeper than this: the work stays
+# bounded whatever the evidence holds (the suite's own negatives nest JSON 1000 and more deep).
+_PRETTY_MAX_CHARS = 256 * 1024
+_PRETTY_MAX_DEPTH = 100
+_JSON_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+# Shown as escapes: lone surrogates (not UTF-8), controls but tab and newline (ESC, NUL, a CR that
+# ends no line, DEL, C1): none can be displayed, and a terminal paging the file would act on them.
+_INVISIBLE = re.compile("\r(?!\n)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def pretty(body: Any) -> str:
+    """Pretty-print an XML or JSON body for reading; anything else as it came, control characters
+    shown as escapes (\\x1b). Never raises: a body too long, too deep or not parseable is shown as it
+    came (the exact text is in results.json)."""
+    def visible(text: str) -> str:
+        shown = _INVISIBLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+        return shown.replace("\r\n", "\n")
+
+    raw = visible(body if isinstance(body, str) else ("" if body is None else str(body)))
+    text = raw.strip()
     if not text:
         return ""
-    if text[0] in "{[":
-        try:
-            return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-        except (ValueError, RecursionError):
-            return body
-    if text[0] == "<":
-        try:
+    if len(text) > _PRETTY_MAX_CHARS:
+        return raw
+    try:
+        if text[0] in "{[":
+            # Nesting depth counted outside strings, before parsing: json recurses once per level.
+            brackets = re.sub(r"[^\[\]{}]", "", _JSON_STRINGS.sub("", text))
+            depth = max(itertools.accumulate(1 if b in "[{" else -1 for b in brackets), default=0)
+            if depth > _PRETTY_MAX_DEPTH:
+                return raw
+            return visible(json.dumps(json.loads(text), indent=2, ensure_ascii=False))
+        if text[0] == "<":
             from lxml import etree
 
             from fibrecert.contracts.soap import safe_parser
 
+            # The safe parser: no DTD loaded, no entity resolved or fetched, libxml2's depth limit.
             root = etree.fromstring(text.encode("utf-8"), safe_parser())
             for el in root.iter():
                 if len(el) and el.text is not None and not el.text.strip():
@@ -51,10 +75,10 @@ def pretty(body: str) -> str:
                     el.tail = None
             etree.indent(root, space="  ")
             declaration = text.split("?>", 1)[0] + "?>\n" if text.startswith("<?xml") else ""
-            return declaration + etree.tostring(root, encoding="unicode")
-        except Exception:
-            return body
-    return body
+            return visible(declaration + etree.tostring(root, encoding="unicode"))
+    except Exception:  # RecursionError included: anything unreadable is shown as it came
+        return raw
+    return raw
 
 
 def duration(seconds: float) -> str:

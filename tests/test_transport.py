@@ -17,6 +17,7 @@ import time
 from typing import Any, Callable, Iterator
 
 import pytest
+import requests
 
 from fibrecert.pki import ensure_sandbox_pki
 from fibrecert.redaction import redact
@@ -204,6 +205,18 @@ def test_registry_scrubs_the_longest_secret_first() -> None:
     assert redact("x abcd1234-tail-XYZ y abcd1234 z", registry) == f"x {REDACTED} y {REDACTED} z"
 
 
+def test_registry_scrubs_a_secret_as_python_quotes_it() -> None:
+    """A token a hostile target issued with control characters in it cannot be sent, and requests'
+    error message quotes the whole header value with escapes: that form is a secret too."""
+    token = 'tok3n-<script>"\x1b[31m\r\x00'
+    registry = SecretRegistry([token])
+    with pytest.raises(requests.exceptions.InvalidHeader) as caught:
+        requests.Request("POST", "https://localhost/", headers={"Authorization": f"Bearer {token}"}).prepare()
+    message = str(caught.value)
+    assert "tok3n-" in message and "tok3n-" not in registry.scrub(message)
+    assert registry.scrub(f"Received {token!r} and {token}") == f"Received '{REDACTED}' and {REDACTED}"
+
+
 def test_registry_ignores_empty_values() -> None:
     registry = SecretRegistry()
     registry.add(None)
@@ -361,6 +374,26 @@ def test_evidence_of_a_real_exchange_contains_no_secret(transport: Transport, re
     dumped = json.dumps(ex.evidence(registry))  # ...but is written nowhere
     for secret in (CLIENT_SECRET, ACCESS_TOKEN, basic):
         assert secret not in dumped
+
+
+def test_a_credential_the_target_echoes_back_is_written_nowhere(transport: Transport, registry: SecretRegistry,
+                                                                raw_server) -> None:
+    """The Basic pair is base64 of client_id:client_secret, as good as the secret: a target echoing the
+    Authorization header (in a header or the body) must not put it in the evidence."""
+    basic = base64.b64encode(f"tenant-a:{CLIENT_SECRET}".encode()).decode()
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        head = server.read_request(conn).decode("latin-1")
+        auth = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
+                    if line.lower().startswith("authorization:"))
+        body = f'{{"you sent": "{auth}"}}'.encode()
+        server.send(conn, b"HTTP/1.1 400 Bad Request\r\nX-Echo: %s\r\nContent-Length: %d\r\n"
+                          b"Connection: close\r\n\r\n%s" % (auth.encode(), len(body), body))
+
+    ex = send(transport, raw_server(handler).url(), headers={"Authorization": f"Basic {basic}"}, body="grant_type=x")
+    assert ex.status == 400 and basic in ex.text and basic in ex.header("X-Echo")
+    dumped = json.dumps(ex.evidence(registry))
+    assert basic not in dumped and CLIENT_SECRET not in dumped
 
 
 # ------------------------------------------------------------------------------ rate limiting
