@@ -512,7 +512,7 @@ class Engine:
             try:
                 data = json.loads(ex.response_body)
                 value = str(data["id"]) if isinstance(data, dict) and isinstance(data.get("id"), int) else None
-            except ValueError:
+            except (ValueError, RecursionError):
                 value = None
         if value:
             with self._lock:

@@ -301,7 +301,10 @@ def _classify_connection_error(exc: requests.exceptions.ConnectionError) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    """A short, one-line, secret-free reason for a transport error."""
+    """A short, one-line, secret-free reason for a transport error (never the target's raw bytes)."""
+    if "BadStatusLine" in repr(exc) or "RemoteDisconnected" in repr(exc):
+        return "not an HTTP answer (no valid status line)" if "BadStatusLine" in repr(exc) \
+            else "the connection was closed without an answer"
     inner: BaseException = exc
     while True:
         nxt = getattr(inner, "reason", None) or inner.__cause__ or inner.__context__

@@ -222,10 +222,18 @@ def _rows(result: RunResult) -> tuple[list[dict[str, Any]], list[str]]:
     return rows, chunks
 
 
+def _shown(value: Any) -> Any:
+    """Every value the templates print: control characters (and lone surrogates) as visible escapes, so
+    that nothing the target sent acts on a terminal paging the file, or breaks the UTF-8 of the page."""
+    if isinstance(value, str) and _INVISIBLE.search(value):
+        return _INVISIBLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
+    return value
+
+
 def _env() -> Environment:
     env = Environment(loader=PackageLoader("fibrecert.reports", "templates"),
                       autoescape=select_autoescape(["html", "j2"], default=True),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, finalize=_shown)
     env.filters["pretty"] = pretty
     env.filters["duration"] = duration
     env.globals["curl"] = curl

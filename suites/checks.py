@@ -179,7 +179,7 @@ def json_body(ex: Exchange, declared: str) -> Any:
     _answered(ex, declared)
     try:
         return json.loads(ex.response_body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise CheckFailed(f"Received HTTP {ex.status} with a body that is not JSON", declared) from None
 
 
@@ -339,7 +339,7 @@ def assigned_id(ex: Exchange) -> str | None:
         return None
     try:
         body = json.loads(ex.response_body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return str(body["id"]) if isinstance(body, dict) and "id" in body else None
 
@@ -377,7 +377,7 @@ def _status_and_code(ex: Exchange) -> tuple[Any, Any]:
         return (ex.error, None)
     try:
         body = json.loads(ex.response_body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return (ex.status, None)
     return (ex.status, body.get("code") if isinstance(body, dict) else None)
 
@@ -406,7 +406,7 @@ def openapi_conformance(ex: Exchange, path: str) -> None:
     declared = f"an answer conforming to openapi.yaml for {op.method.upper()} {op.path}"
     try:
         body = json.loads(ex.request_body)
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     case = op.Case(body=body, headers={k: v for k, v in ex.request_headers.items() if k.lower() != "authorization"},
                    media_type="application/json")

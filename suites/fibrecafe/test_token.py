@@ -17,7 +17,7 @@ def test_token_endpoint_issues_a_bearer_token_to_a_known_tenant(run, fc, verify)
     try:  # the token it issued is a secret from now on, whatever else the answer holds
         token = json.loads(ex.response_body).get("access_token")
         run.secrets.add(token if isinstance(token, str) else None)
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         pass
     if verify("FC-AUTH-001", ex, c.status_in, 200):
         verify("FC-AUTH-001", ex, c.json_content_type)
