@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,21 @@ from typing import Any
 import yaml
 
 HERE = Path(__file__).resolve().parent
+_LOAD = threading.RLock()
+
+
+def _loaded_once(fn):  # noqa: ANN001, ANN202
+    """functools.cache, made safe for threads: the first load happens once even when several threads ask
+    at once (a bare lru_cache lets each racing thread parse the YAML or the XSD again)."""
+    cached = functools.lru_cache(maxsize=None)(fn)
+
+    @functools.wraps(fn)
+    def load(*args):  # noqa: ANN002, ANN202
+        with _LOAD:
+            return cached(*args)
+
+    load.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    return load
 ALA_DIR = HERE / "ala" / "2.30"
 OPENAPI_PATH = HERE / "fibrecafe" / "1.17" / "openapi.yaml"
 REQUIREMENTS_DIR = HERE / "requirements"
@@ -59,12 +75,12 @@ class CatalogueError(Exception):
     pass
 
 
-@functools.lru_cache(maxsize=None)
+@_loaded_once
 def _catalogue_schema() -> dict[str, Any]:
     return json.loads((REQUIREMENTS_DIR / "catalogue.schema.json").read_text())
 
 
-@functools.lru_cache(maxsize=None)
+@_loaded_once
 def catalogue_document(api: str) -> dict[str, Any]:
     import jsonschema
 
@@ -76,7 +92,7 @@ def catalogue_document(api: str) -> dict[str, Any]:
     return data
 
 
-@functools.lru_cache(maxsize=None)
+@_loaded_once
 def requirements() -> dict[str, Requirement]:
     """Every requirement of every catalogue, by id (ids are unique across catalogues)."""
     out: dict[str, Requirement] = {}
@@ -95,7 +111,7 @@ def requirements_for(api: str) -> list[Requirement]:
 
 
 # ------------------------------------------------------------------------------------------ ALA
-@functools.lru_cache(maxsize=None)
+@_loaded_once
 def ala_schema(namespace: str = ""):
     """The ALA 2.30 schema with core elements in `namespace` ("" = unqualified)."""
     import xmlschema
@@ -122,7 +138,7 @@ def ala_namespaces(namespace: str = "") -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------ Fibre Cafe
-@functools.lru_cache(maxsize=None)
+@_loaded_once
 def openapi_document() -> dict[str, Any]:
     return yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
 
@@ -133,7 +149,7 @@ def openapi_component(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
 
 
-@functools.lru_cache(maxsize=None)
+@_loaded_once
 def json_validator(component: str):
     """A jsonschema validator for one component of the OpenAPI document (formats checked)."""
     import jsonschema

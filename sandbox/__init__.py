@@ -94,9 +94,8 @@ class Sandbox:
         self.defects = tuple(names)
         trusting = self._defects.on("ala-trusts-the-message")
         for server in self.servers[:2]:
-            server._tls = server_tls_context(self.pki.server.cert, self.pki.server.key,
-                                             client_ca=None if trusting else self.pki.ca)
-            server.ssl_context = server._tls
+            server.tls = server_tls_context(self.pki.server.cert, self.pki.server.key,
+                                            client_ca=None if trusting else self.pki.ca)
 
     @property
     def ala_url(self) -> str:

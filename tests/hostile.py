@@ -54,9 +54,71 @@ from typing import Any
 
 from lxml import etree
 
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
 from fibrecert.sandbox import Sandbox
 from fibrecert.sandbox.ala import AlaApp
-from fibrecert.sandbox.server import HANDSHAKE_TIMEOUT, TLSServer, _Handler, server_tls_context
+from fibrecert.sandbox.server import server_tls_context
+
+HANDSHAKE_TIMEOUT = 10.0
+IDLE_TIMEOUT = 30.0
+
+
+class _Handler(WSGIRequestHandler):
+    """Werkzeug's request handler, quiet: the hostile target's base (the sandbox itself serves with a
+    server of its own; this test server needs a handler it can take over byte by byte)."""
+    timeout = IDLE_TIMEOUT
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - Werkzeug's signature
+        pass
+
+
+class TLSServer(ThreadedWSGIServer):
+    """A threaded HTTPS server for WSGI apps, the TLS handshake in each connection's own thread."""
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int, app: Any, tls: ssl.SSLContext):
+        super().__init__(host, port, app, handler=_Handler, ssl_context=None)
+        self._tls = tls
+        self.ssl_context = tls  # so that environ["wsgi.url_scheme"] is "https"
+        self._thread: threading.Thread | None = None
+
+    def finish_request(self, request: socket.socket, client_address: Any) -> None:  # type: ignore[override]
+        request.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            conn = self._tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            conn.settimeout(IDLE_TIMEOUT)
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+    @property
+    def url(self) -> str:
+        host = self.server_address[0]
+        return f"https://{'localhost' if host in ('127.0.0.1', '::1', 'localhost') else host}:{self.port}"
+
+    def start(self) -> "TLSServer":
+        self._thread = threading.Thread(target=self.serve_forever, name=f"hostile:{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
 
 MODES = ("hang", "trickle", "reset", "random", "huge", "chunked", "bomb", "utf8", "redirect", "short", "markup")
 
@@ -415,7 +477,7 @@ class HostileTarget:
                                                                   client_ca=None))
         hostile = []
         for server in sb.servers:  # same apps, same TLS contexts (mutual TLS for ALA), hostile handler
-            hostile.append(HostileServer(self.host, 0, server.app, server._tls, self).start())
+            hostile.append(HostileServer(self.host, 0, server.app, server.tls, self).start())
             server.stop()
         sb.servers = hostile
         return self
