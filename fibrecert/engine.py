@@ -570,11 +570,12 @@ class Engine:
                                 declared=failure.declared)
         return CheckOutcome(name, args, exercised=True, passed=True, value=value if value is not None else True)
 
-    def record(self, requirement: str, exchanges: Sequence[Exchange], outcome: CheckOutcome, test: str = "") -> None:
+    def record(self, requirement: str, exchanges: Sequence[Exchange], outcome: CheckOutcome, test: str = "",
+               featured: bool = False) -> None:
         self.bus.emit(CheckDone(requirement=requirement, exchanges=tuple(exchanges), check=outcome.check,
                                 args=tuple(outcome.args), passed=outcome.passed, exercised=outcome.exercised,
                                 observed=outcome.observed, declared=outcome.declared,
-                                test=test or self.current_test))
+                                test=test or self.current_test, featured=featured))
 
     def mark(self, requirement: str, outcome: str, reason: str, test: str = "") -> None:
         self.bus.emit(Marked(requirement, outcome, reason, test or self.current_test))

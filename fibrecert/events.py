@@ -60,6 +60,7 @@ class CheckDone:
     observed: str = ""
     declared: str = ""
     test: str = ""
+    featured: bool = False  # the evidence to show first (a failing sequence shrunk to its shortest)
     type: str = "check"
 
     @property

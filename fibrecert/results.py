@@ -55,11 +55,17 @@ class RequirementState:
     values: set[str] = field(default_factory=set)         # tags of the cases that exercised it
     constraints: Counter = field(default_factory=Counter)  # constraint id -> cases attacking it
     violation_samples: list[Observation] = field(default_factory=list)
+    featured: list[Observation] = field(default_factory=list)   # shown before the others (shrunk sequences)
     pass_samples: dict[Any, Observation] = field(default_factory=dict)  # signature -> first observation
     not_tested: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     tests: set[str] = field(default_factory=set)
+
+    def violating_evidence(self) -> list[Observation]:
+        """Featured violations (shrunk sequences, in id order) first, then the others by id, at most
+        MAX_VIOLATIONS in all."""
+        return (sorted(self.featured, key=lambda o: o.key) + self.violation_samples)[:MAX_VIOLATIONS]
 
     def passing_evidence(self) -> list[Observation]:
         """The first pass, then the first of other signatures, MAX_PASS_SAMPLES at most, in id order."""
@@ -182,6 +188,10 @@ class ResultModel:
                 st.pass_samples[signature] = obs
             return
         st.violations += 1
+        if event.featured:
+            if len(st.featured) < MAX_VIOLATIONS:
+                st.featured.append(obs)
+            return
         samples = st.violation_samples
         keys = [o.key for o in samples]
         at = bisect.bisect(keys, obs.key)

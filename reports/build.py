@@ -64,7 +64,7 @@ def build_result(engine: Any, *, interrupted: bool = False) -> RunResult:
         missing = [v for v in req.exercise if v not in st.values]
         outcome, reason = outcome_for(req.level, st.passes, st.violations, st.not_tested, skipped, st.errors,
                                       unanswered=st.unanswered, missing_values=missing)
-        evidence = [_evidence(o, "violation", secrets, results_path) for o in st.violation_samples]
+        evidence = [_evidence(o, "violation", secrets, results_path) for o in st.violating_evidence()]
         evidence += [_evidence(o, "pass", secrets, results_path) for o in st.passing_evidence()]
         rows.append(RequirementResult(
             id=req.id, api=req.api, operation=req.operation, level=req.level, basis=req.basis, text=req.text,

@@ -52,9 +52,9 @@ class Verifier:
         self.record(requirement, exs, outcome)
         return outcome.value if outcome.passed else None
 
-    def record(self, requirement: str, exchanges: list[Exchange], outcome: Any) -> None:
+    def record(self, requirement: str, exchanges: list[Exchange], outcome: Any, *, featured: bool = False) -> None:
         self._own(requirement)
-        self.engine.record(requirement, exchanges, outcome, self.nodeid)
+        self.engine.record(requirement, exchanges, outcome, self.nodeid, featured=featured)
         if outcome.exercised and not outcome.passed:
             line = f"{requirement}: {outcome.observed} / Declared: {outcome.declared}"
             with self._lock:

@@ -125,19 +125,24 @@ def _unreachable_target(tmp_path: Path, sandbox_target: Path) -> Path:
     return path
 
 
-def test_an_unreachable_target_ends_incomplete_within_30_seconds(tmp_path, start_sandbox):
+def test_a_wrong_port_is_named_in_one_line_with_its_fix_within_seconds(tmp_path, start_sandbox):
+    """Preflight (issue 13): a closed port ends the run before any suite, one line per endpoint naming
+    the cause and the fix, exit 3, and a report that says the same."""
     sb = start_sandbox()
     target = _unreachable_target(tmp_path, sb.write_target(tmp_path / "up.toml"))
     started = time.monotonic()
     done = fibrecert("run", "--target", str(target), "--report-dir", str(tmp_path / "r"))
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 10
     assert done.returncode == 3, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("fibrecert: preflight: ")]
+    assert lines and all("connection refused" in ln and "check" in ln and "host and port" in ln for ln in lines), done.stderr
+    assert "[SSL:" not in done.stdout + done.stderr
     data = results(tmp_path / "r")
     assert data["verdict"] == "INCOMPLETE" and data["stopped_early"]
     assert all(r["outcome"] in ("not_tested", "skip") for r in data["requirements"])
-    assert any("unreachable" in r.get("reason", "") for r in data["requirements"])
-    assert (tmp_path / "r" / "index.html").exists()
+    assert all("preflight" in r.get("reason", "") for r in data["requirements"] if r["outcome"] == "not_tested")
+    assert "connection refused" in (tmp_path / "r" / "index.html").read_text()
 
 
 class _SilentServer:
@@ -362,6 +367,6 @@ def test_report_command_renders_the_html_again(tmp_path, start_sandbox):
     again = fibrecert("report", str(tmp_path / "r" / "results.json"), "-o", str(tmp_path / "again"))
     assert again.returncode == 0, again.stderr
     html = (tmp_path / "again" / "index.html").read_text()
-    assert "NON_CONFORMANT" in html and "FC-SOC-008" in html
+    assert "NON_CONFORMANT" in html and "INT-012" in html
     bad = fibrecert("report", str(tmp_path / "nope.json"))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
