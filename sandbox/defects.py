@@ -130,8 +130,9 @@ CATALOGUE: dict[str, Defect] = {d.name: d for d in [
            "lets a buyer acting for itself cancel another buyer's order"),
     Defect("fc-cancellation-id-reused", ("FC-SOC-014",),
            "gives every accepted cancellation the same id instead of a unique one"),
-    Defect("fc-order-id-reused", ("FC-SO-002",),
-           "gives every new order of a tenant the same id instead of a unique one"),
+    Defect("fc-order-id-reused", ("FC-SO-002", "FC-SOC-001", "FC-SOC-002", "SEC-011", "SEC-013"),
+           "gives every new order of a tenant the same id instead of a unique one (so later cancellations of "
+           "the tenant's 'new' orders meet the first one, already cancelled)"),
     Defect("ala-cease-of-a-ceased-service-accepted", ("INT-003",),
            "ceases an already ceased service again, placing a second order"),
 ]}
