@@ -119,6 +119,7 @@ class Exchange:
     error_detail: str = ""
     elapsed: float = 0.0
     refusal_expected: bool = False  # a deliberate request without valid credentials
+    constraint: str | None = None   # the inventory constraint this request attacks (a negative case)
 
     @property
     def text(self) -> str:

@@ -129,7 +129,7 @@ class AlaClient:
 
     def post(self, operation: str, body: dict[str, Any] | bytes, *, identity: str | None = None,
              headers: dict[str, str] | None = None, method: str = "POST", validate: bool = True,
-             refusal_expected: bool = False, fresh_message_id: bool = True) -> Exchange:
+             refusal_expected: bool = False, fresh_message_id: bool = True, constraint: str | None = None) -> Exchange:
         identity = identity or self.default_identity(operation)
         if isinstance(body, dict) and fresh_message_id and "messageId" in body.get("message", {}):
             body["message"]["messageId"] = self.unique_message_id(body["message"]["messageId"])
@@ -139,6 +139,7 @@ class AlaClient:
             url=self.url(operation), headers={**self.SOAP_HEADERS, **(headers or {})}, body=data,
             verify=str(self.target.ca_bundle) if self.target.ca_bundle else True,
             cert=self.cert_for(identity), timeout=self.target.timeout, refusal_expected=refusal_expected)
+        ex.constraint = constraint
         self.breaker.check(ex, f"ALA {self.url(operation)}")
         return ex
 
@@ -219,7 +220,7 @@ class FibreCafeClient:
     def post(self, path: str, body: Any, *, tenant: str | None = "a", bad_token: str | None = None,
              headers: dict[str, str] | None = None, omit: tuple[str, ...] = (), raw: bytes | None = None,
              content_type: str = "application/json", method: str = "POST",
-             refusal_expected: bool = False) -> Exchange:
+             refusal_expected: bool = False, constraint: str | None = None) -> Exchange:
         """POST as tenant "a"/"b", with no token (tenant=None), or with a named bad token."""
         import json
 
@@ -238,6 +239,7 @@ class FibreCafeClient:
         ex = self.transport.send(api="fibrecafe", operation=f"POST {path}", identity=identity,
                                  method=method, url=f"{self.target.base_url}{path}", headers=h, body=data,
                                  verify=self.verify, timeout=self.target.timeout, refusal_expected=refusal_expected)
+        ex.constraint = constraint
         self.breaker.check(ex, f"Fibre Cafe {self.target.base_url}")
         return ex
 
