@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from fibrecert import __version__
+from fibrecert import __version__, constraints_cli
 
 
 def _positive_float(text: str) -> float:
@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     rr.add_argument("results", metavar="RESULTS.json")
     rr.add_argument("exchange", metavar="EXCHANGE", help="an exchange id from the report's evidence (e.g. X000042)")
     rr.add_argument("--target", metavar="FILE", help="target file (default: the one the run used)")
+
+    constraints_cli.register(sub)
     return p
 
 
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             from fibrecert.replay import replay
 
             return replay(args.results, args.exchange, args.target)
+        if args.command == "constraints":
+            return constraints_cli.run(args)
     except KeyboardInterrupt:
         sys.stderr.write("fibrecert: interrupted\n")
         return 130
