@@ -910,7 +910,7 @@ def _fc_negatives(operation: str, bodies: list[Any], profile: str, seed: int) ->
                 continue
             elif branch is not None and not shared and parts[0] != branch:
                 continue
-            if profile == "smoke" and c.id in per and per[c.id][1]:
+            if profile == "smoke" and c.id in per and per[c.id][1] and c.family != "discriminator":
                 continue
             made = _first_or_all((build(entry, body, branch, variant, why, op)
                                   for variant, why, op in _fc_candidates(operation, entry, body, branch)), profile)
@@ -925,6 +925,10 @@ def _fc_negatives(operation: str, bodies: list[Any], profile: str, seed: int) ->
                 if spec is not None:
                     gen_specs[c.id], gen_ctx[c.id] = spec, (entry, body, branch)
         first = False
+    for cid, (c, made) in per.items():
+        if c.family == "discriminator":  # most probing first: the smallest body named as another shape
+            made.sort(key=lambda n: len(n.payload))
+            del made[1 if profile == "smoke" else len(made):]
     generated: list[tuple[Constraint, list[Negative]]] = []
     for cid, values in _draw(gen_specs, seed, GENERATED_PER_CONSTRAINT).items():
         entry, body, branch = gen_ctx[cid]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import random
 import uuid
 
 import pytest
@@ -51,11 +52,14 @@ class _Fixture:
         self.ala, self.operation = ala, operation
         self.order_ref: str | None = None
 
-    def base(self) -> etree._Element:
+    def base(self, seed: int) -> etree._Element:
+        """The contract's example with every optional element, the target's facts and ids from the seed."""
+        rng = random.Random(seed)
+        ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(3)]
         now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-        fixed = {**self.ala.fixed_fields(self.operation), "message.messageId": str(uuid.uuid4()),
-                 "message.correlationId": str(uuid.uuid4()), "message.sentAt": now,
-                 "orderReferences.buyerOrderReference": f"FIBRECERT-{uuid.uuid4().hex[:12]}"}
+        fixed = {**self.ala.fixed_fields(self.operation), "message.messageId": ids[0],
+                 "message.correlationId": ids[1], "message.sentAt": now,
+                 "orderReferences.buyerOrderReference": f"FIBRECERT-{ids[2][:8]}"}
         return strategies.example(self.operation, namespace=self.ala.namespace, fixed=fixed)
 
     def _own(self, n, path: str) -> bool:  # noqa: ANN001 - the negative's fault is this element's text
@@ -109,7 +113,8 @@ def _attack(run, ala, verify, profile, operation):  # noqa: ANN001
     """Every constraint of the operation's inventory, coverage first (smoke: one negative each)."""
     fixture = _Fixture(ala, operation)
     schema = contracts.ala_schema(ala.namespace)
-    negatives = strategies.negatives(operation, fixture.base(), profile.name, run.case_seed(run.current_test))
+    seed = run.case_seed(run.current_test)
+    negatives = strategies.negatives(operation, fixture.base(seed), profile.name, seed)
     for i, n in enumerate(negatives):
         try:
             element, service = fixture.prepare(n)
