@@ -139,6 +139,7 @@ def _xsd_facets(t: Any) -> Iterator[tuple[str, str, str]]:
     """(keyword, family, detail) for every facet of a simple type; an unknown facet fails loudly."""
     handled = {f"{_XS}pattern", f"{_XS}enumeration", f"{_XS}whiteSpace", f"{_XS}length", f"{_XS}minLength",
                f"{_XS}maxLength"}
+    prim = t.primitive_type.local_name
     chain, base = [], t
     while base is not None and hasattr(base, "facets"):
         chain.append(base)
@@ -147,14 +148,13 @@ def _xsd_facets(t: Any) -> Iterator[tuple[str, str, str]]:
         unknown = sorted(set(level.facets) - handled - {None})
         if unknown:
             raise NotImplementedError(f"no inventory builder for XSD facet {unknown[0]} (used by {t})")
-    prim = t.primitive_type.local_name
     if prim not in _XSD_PRIMITIVES:
         raise NotImplementedError(f"no inventory builder for XSD primitive xs:{prim} (used by {t})")
     if t.enumeration:
         yield "enumeration", "enum", "enumeration " + " | ".join(map(str, t.enumeration))
     elif t.patterns is not None:
         family = _xsd_pattern_family(t)
-        note = {"blank": " (not blank)", "format": " (a time zone)" if "Z|" in t.patterns.regexps[0] else ""}.get(family, "")
+        note = {"blank": " (not blank)", "format": f" (narrowing xs:{prim})"}.get(family, "")
         yield "pattern", family, "pattern " + " & ".join(t.patterns.regexps) + note
     for facet in ("length", "minLength", "maxLength"):
         found = next((level.facets[f"{_XS}{facet}"] for level in chain if f"{_XS}{facet}" in level.facets), None)
