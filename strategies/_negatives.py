@@ -57,10 +57,6 @@ class Negative:
     def key(self) -> tuple[str, str]:
         return (self.constraint.id, self.variant)
 
-    def body_text(self) -> str:
-        """Fibre Cafe: the exact request body to send."""
-        return self.raw_json if self.raw_json is not None else json.dumps(self.payload)
-
 
 # ------------------------------------------------------------------------------ value variants
 # Each builder: (valid value, context) -> [(variant, candidate value, why)], most probing first.
