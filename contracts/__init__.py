@@ -149,12 +149,32 @@ def openapi_component(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
 
 
+def _inlined(node: Any, trail: tuple[str, ...] = ()) -> Any:
+    """`node` with every `$ref` to #/components/schemas/... replaced by its target (no cycles in the
+    contract: a cycle raises ValueError and the caller keeps the references)."""
+    if isinstance(node, list):
+        return [_inlined(v, trail) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        ref = node["$ref"]
+        name = ref.rsplit("/", 1)[-1]
+        if not ref.startswith("#/components/schemas/") or name in trail or set(node) - {"$ref", "description"}:
+            raise ValueError(f"cannot inline {ref}")
+        return _inlined(openapi_document()["components"]["schemas"][name], trail + (name,))
+    return {k: _inlined(v, trail) for k, v in node.items()}
+
+
 @_loaded_once
 def json_validator(component: str):
-    """A jsonschema validator for one component of the OpenAPI document (formats checked)."""
+    """A jsonschema validator for one component of the OpenAPI document (formats checked). The
+    component's `$ref`s are inlined (the same schema, validated about twice as fast)."""
     import jsonschema
 
-    schema = openapi_component(component)
+    try:
+        schema = _inlined(openapi_document()["components"]["schemas"][component], (component,))
+    except ValueError:
+        schema = openapi_component(component)
     cls = jsonschema.validators.validator_for({"$schema": "https://json-schema.org/draft/2020-12/schema"})
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 

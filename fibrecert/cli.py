@@ -137,11 +137,12 @@ def _parser() -> argparse.ArgumentParser:
                     help="allow the replay to cease one of the target file's active_services (it names it first)")
     rr.add_argument("--requirement", metavar="ID", help="re-run only the checks of this requirement")
 
-    from fibrecert import init_template, requirements_cli, signing
+    from fibrecert import constraints_cli, init_template, requirements_cli, signing
 
     signing.register(sub)  # keygen, verify
     init_template.register(sub)
     requirements_cli.register(sub)
+    constraints_cli.register(sub)
     return p
 
 
@@ -171,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
             return signing.run_keygen(args) if args.command == "keygen" else signing.run_verify(args)
         if hasattr(args, "handler"):  # sub-commands that register themselves (init, requirements)
             return args.handler(args)
+        if args.command == "constraints":
+            from fibrecert import constraints_cli
+
+            return constraints_cli.run(args)
     except KeyboardInterrupt:
         sys.stderr.write("fibrecert: interrupted\n")
         return 130

@@ -219,6 +219,7 @@ class Engine:
         from fibrecert import strategies
 
         with self._gen_lock:
+            strategies.inventory()
             if "ala" in self.apis:
                 contracts.ala_schema(self.target.ala.namespace)
                 for operation in contracts.ALA_OPERATIONS:
@@ -231,7 +232,7 @@ class Engine:
                                   "ServiceOrderCancellation", "Error"):
                     contracts.json_validator(component)
                 for path in ("/service-orders", "/service-order-cancellations"):
-                    strategies.fibrecafe_negatives(path)
+                    strategies.example(path)
 
     def prepare(self) -> None:
         """Fetch the tenants' tokens up front, so that no test's exchange ids depend on which test

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from lxml import etree
 from xmlschema import XMLSchemaChildrenValidationError, XMLSchemaException
+from xmlschema.validators import XsdGroup
 from werkzeug.wrappers import Request, Response
 
 from fibrecert import contracts
@@ -25,6 +26,7 @@ from fibrecert.contracts import soap
 from fibrecert.pki import subject_common_name
 
 from .defects import Defects
+from .lenient import ALA_FAMILY_DEFECTS, ala_forgive, ala_read, any_on
 from .store import Store
 
 log = logging.getLogger("fibrecert.sandbox.ala")
@@ -94,7 +96,7 @@ class AlaApp:
                         content_type="text/xml; charset=utf-8", headers=headers)
 
     def _encode(self, root: str, data: dict[str, Any]) -> etree._Element:
-        if self.defects.on("ala-accepts-invalid-values"):  # echoes what it accepted, valid or not
+        if self.defects.on("ala-accepts-invalid-values") or any_on(self.defects, ALA_FAMILY_DEFECTS):  # echoes it
             element, _ = self.schema.encode(data, path=contracts.ala_qname(root, self.namespace),
                                             namespaces=contracts.ala_namespaces(self.namespace),
                                             etree_element_class=etree.Element, indent=0, validation="lax")
@@ -164,8 +166,8 @@ class AlaApp:
                                        namespaces=contracts.ala_namespaces(self.namespace))
         if not isinstance(data, dict):  # only with the ala-accepts-missing-field defect
             data = {}
-        if self.defects.on("ala-accepts-invalid-values"):  # blank values decode to None: keep them as text
-            data = _blank_to_text(data)
+        if self.defects.on("ala-accepts-invalid-values") or any_on(self.defects, ALA_FAMILY_DEFECTS):
+            data = ala_read(self.defects, _blank_to_text(data), request.path.lstrip("/"))  # blank: "" not None
         if identity == "(from the message)":  # ala-trusts-the-message: whoever the message names
             identity = (data.get("seller", {}).get("sellerIdentifier") if self.role == "buyer"
                         else data.get("buyer", {}).get("buyerIdentifier")) or ""
@@ -190,6 +192,7 @@ class AlaApp:
             for el in checked.iter(contracts.ala_qname("requestedDate", self.namespace)):
                 if el.text and _DATE_TIME.is_valid(el.text):
                     el.text = el.text.strip().split("T", 1)[0]
+        checked = ala_forgive(self.defects, checked)  # the family defects (sandbox/lenient.py)
         if self.defects.on("ala-accepts-unknown-elements"):
             checked = self._drop_undeclared(copy.deepcopy(checked))
         data: Any = None
@@ -201,7 +204,8 @@ class AlaApp:
         else:
             errors = list(itertools.islice(self.schema.iter_errors(checked), 20))
         if self.defects.on("ala-accepts-invalid-values"):
-            errors = [e for e in errors if isinstance(e, XMLSchemaChildrenValidationError)]
+            errors = [e for e in errors if isinstance(e, XMLSchemaChildrenValidationError)
+                      or isinstance(e.validator, XsdGroup)]  # the content model (text between elements too)
         return errors, data
 
     def _drop_undeclared(self, root: etree._Element) -> etree._Element:

@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request, Response
 from fibrecert import contracts
 
 from .defects import Defects
+from .lenient import json_errors
 from .store import Store
 
 log = logging.getLogger("fibrecert.sandbox.fibrecafe")
@@ -44,8 +45,6 @@ class FibreCafeApp:
         # Tests only: keep issued tokens in memory to prove none leaks into a report. Never persisted.
         self.issued_tokens: list[str] | None = [] if record_tokens else None
         self.defects = defects if defects is not None else Defects()
-        self._validators: dict[str, Any] = {}
-        self._validators_lock = threading.Lock()
         self.routes = {
             f"{self.prefix}/auth/tenant/access-token": self._token,
             f"{self.prefix}/service-orders": self._create_order,
@@ -174,21 +173,11 @@ class FibreCafeApp:
             for key in ("reasonCode", "orderType"):
                 if isinstance(body.get(key), str):
                     body[key] = body[key].strip().upper()
-        errors = sorted(self._validator(component).iter_errors(body), key=lambda e: list(e.path))
+        body, errors = json_errors(self.defects, component, body)  # the family defects (sandbox/lenient.py)
         if errors:
             raise ApiError(400, "MALFORMED_REQUEST",
                            *[f"{'/'.join(map(str, e.path)) or 'body'}: {e.message}"[:300] for e in errors[:5]])
         return body
-
-    def _validator(self, component: str) -> Any:
-        """The contract's validator for a component, built once: concurrent first requests wait for
-        it instead of each parsing the OpenAPI document again."""
-        validator = self._validators.get(component)
-        if validator is None:
-            with self._validators_lock:
-                validator = self._validators.get(component) or contracts.json_validator(component)
-                self._validators[component] = validator
-        return validator
 
     def _create_order(self, request: Request) -> Response:
         tenant = self._tenant(request)

@@ -3,15 +3,17 @@
 Public face (everything else is private):
 - `ala_message(operation, namespace=..., fixed=...)`: dicts for an ALA request root, from the XSD.
 - `encode_ala(operation, data, namespace)`: the lxml element for such a dict, validated by the XSD.
-- `without(data, path)`: a copy of an ALA dict without one element (a negative case).
+- `without(data, path)`: a copy of an ALA dict without one element.
 - `ala_required_paths(operation, namespace)`: what `without` can remove.
 - `fibrecafe_cases(path, ...)`: schemathesis `Case`s for a Fibre Cafe operation (positive mode).
 - `assert_valid_fibrecafe(component, body)`: the guard every "valid" JSON body passes before sending.
-- `ala_constraints(operation)` / `ala_mutations(operation, element, namespace, per_constraint)`:
-  boundary-invalid ALA messages, one or more per XSD constraint, each proven invalid by the XSD.
-- `fibrecafe_negatives(path)` / `fibrecafe_near_misses(path, body)`: boundary-invalid Fibre Cafe
-  requests from schemathesis' coverage phase plus near-miss enum values, proven invalid.
-- `sample_negatives(items, key, mode)`: how many of them a profile sends.
+- `inventory(operation=None, api="all") -> list[Constraint]`: every field path x constraint of a
+  request, read from the XSD or the OpenAPI document (`FAMILIES` names the constraint families).
+- `negatives(operation, valid_payload, profile, seed) -> list[Negative]`: boundary-invalid requests
+  built from the inventory, one fault each, every one proven invalid by the contract's validator;
+  smoke = one per constraint, standard = every variant, full = every variant plus Hypothesis draws.
+- `example(operation, namespace=..., fixed=...)`: a valid payload with every optional part present
+  (ALA: the request root; Fibre Cafe: one body per shape of the request).
 
 A "valid" payload that violates its contract never reaches a target: both sides end in the
 contract's own validator.
@@ -28,40 +30,13 @@ from lxml import etree
 
 from fibrecert import contracts
 
-from ._negative_json import FcNegative, constraint_inventory, coverage_negatives, covered_constraints
-from ._negative_json import near_miss_negatives as fibrecafe_near_misses
-from ._negative_xml import Constraint, Mutation
-from ._negative_xml import constraints as ala_constraints
-from ._negative_xml import mutations as ala_mutations
+from ._inventory import FAMILIES, Constraint, inventory
+from ._negatives import PROFILES, Negative, example, negatives
 from ._xsd import message_strategy, required_paths
 
 __all__ = ["ala_message", "encode_ala", "without", "ala_required_paths", "fibrecafe_cases",
-           "assert_valid_fibrecafe", "InvalidGenerated", "ala_constraints", "ala_mutations", "Constraint",
-           "Mutation", "fibrecafe_negatives", "fibrecafe_near_misses", "FcNegative", "sample_negatives",
-           "fibrecafe_constraint_inventory", "fibrecafe_covered_constraints"]
-
-fibrecafe_constraint_inventory = constraint_inventory
-fibrecafe_covered_constraints = covered_constraints
-
-
-def fibrecafe_negatives(path: str) -> list[FcNegative]:
-    return list(coverage_negatives(path))
-
-
-def sample_negatives(items: list[Any], key: Any, mode: str, kind: Any = None) -> list[Any]:
-    """`all`: everything; `each`: the first per `key` (one per constraint); `sample`: the first per
-    `kind` (default: the item's kind), for a quick smoke run that still touches every requirement."""
-    if mode == "all":
-        return list(items)
-    kind = kind or (lambda item: getattr(item, "kind", None) or item.constraint.kind)
-    seen: set[Any] = set()
-    out = []
-    for item in items:
-        k = key(item) if mode == "each" else kind(item)
-        if k not in seen:
-            seen.add(k)
-            out.append(item)
-    return out
+           "assert_valid_fibrecafe", "InvalidGenerated", "inventory", "Constraint", "FAMILIES", "negatives",
+           "Negative", "example", "PROFILES"]
 
 
 class InvalidGenerated(AssertionError):

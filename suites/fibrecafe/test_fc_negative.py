@@ -1,10 +1,13 @@
-"""Boundary-invalid Fibre Cafe requests: schemathesis' coverage phase attacks every keyword of the
-request schemas (types, bounds, patterns, enums, formats, required properties, headers, methods,
-content types); fibrecert adds near-miss enum values, bodies that are not JSON, and oversized or
-deeply nested bodies. Each body is proven invalid by the contract before it is sent."""
+"""Boundary-invalid Fibre Cafe requests: every constraint of the OpenAPI inventory (required properties
+and headers, types, bounds, patterns, enums and near misses, formats, unknown properties, null for an
+optional property, the orderType of another shape) attacked at every profile; then other methods and
+content types, bodies that are not JSON, oversized or deeply nested bodies. Each negative breaks one
+constraint of an otherwise valid request that would succeed (a cancellation names an order that exists
+and is in flight), is proven invalid by the contract before it is sent, and names its constraint."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -16,94 +19,116 @@ from .conftest import check_error_answer
 from .test_service_order_cancellations import create_order
 
 SO, SOC = "/service-orders", "/service-order-cancellations"
-RULES = {  # kind -> requirement, per operation; then the error-structure requirements
-    SO: {"value": "FC-SO-007", "enum-near-miss": "FC-SO-007", "required": "FC-SO-006", "not-an-object": "FC-SO-008",
-         "no-body": "FC-SO-008", "content-type": "FC-SO-009", "method": "FC-SO-009", "header": "FC-SO-003",
+LANES = 4  # cancellation negatives are sent in this many lanes side by side, each with its own order
+COMPONENTS = {SO: "ServiceOrderRequest", SOC: "ServiceOrderCancellationRequest"}
+RULES = {  # per operation: requirements of the cases outside the inventory, then of every error answer
+    SO: {"content-type": "FC-SO-009", "method": "FC-SO-009", "not-an-object": "FC-SO-008",
          "errors": ("FC-SO-004", "FC-SO-005")},
-    SOC: {"value": "FC-SOC-010", "enum-near-miss": "FC-SOC-010", "required": "FC-SOC-007", "not-an-object": "FC-SOC-011",
-          "no-body": "FC-SOC-011", "content-type": "FC-SOC-012", "method": "FC-SOC-012", "header": "FC-SOC-004",
+    SOC: {"content-type": "FC-SOC-012", "method": "FC-SOC-012", "not-an-object": "FC-SOC-011",
           "errors": ("FC-SOC-005", "FC-SOC-006")},
 }
 
 
-def _sample_key(n):  # noqa: ANN001 - one case per attacked keyword; every near-miss enum value
-    return n.description if n.kind in ("enum-near-miss", "method", "content-type", "header", "no-body") \
-        else (n.kind, n.description.split(":")[0])
+def _send(fc, n, payload, raw):  # noqa: ANN001
+    omit = tuple(h for h, v in n.headers.items() if v is None)
+    headers = {h: v for h, v in n.headers.items() if v is not None}
+    if raw == "":  # no body at all
+        return fc.post(n.constraint.operation, None, raw=b"", omit=omit, headers=headers,
+                       constraint=n.constraint.id, note=n.description)
+    return fc.post(n.constraint.operation, payload, raw_json=raw, omit=omit, headers=headers,
+                   constraint=n.constraint.id, note=n.description)
 
 
-class _Order:
-    """A real in-flight order for cancellation negatives: a target that skipped validation would
-    cancel it (and be seen to); a new one is placed when that happens."""
-
-    def __init__(self, fc):  # noqa: ANN001
-        self.fc, self.id = fc, None
-
-    def get(self) -> int | None:
-        if self.id is None:
-            _, self.id = create_order(self.fc)
-        return self.id
+def _prove_invalid(n, payload, raw):  # noqa: ANN001
+    if n.headers or raw == "":
+        return  # a header left out or empty, or no body at all: outside the contract by construction
+    value = json.loads(raw) if raw is not None else payload
+    if contracts.json_validator(COMPONENTS[n.constraint.operation]).is_valid(value):
+        raise strategies.InvalidGenerated(f"negative case is valid: {n.description}")
 
 
-def _send(fc, n, order):  # noqa: ANN001
-    body = n.body
-    if isinstance(body, dict):
-        body = json.loads(json.dumps(body))
-        if "supplier" in body and n.field != "supplier" and isinstance(body["supplier"], str):
-            body["supplier"] = fc.target.supplier
-        if n.path == SOC and n.field != "orderId" and isinstance(body.get("orderId"), int) \
-                and not isinstance(body["orderId"], bool) and body["orderId"] >= 1:
-            body["orderId"] = order.get() or body["orderId"]
-    if n.kind in ("value", "required", "not-an-object", "enum-near-miss"):
-        if contracts.json_validator(strategies._negative_json.COMPONENTS[n.path]).is_valid(body):
-            raise strategies.InvalidGenerated(f"negative case is valid: {n.description}")
-    if n.kind == "no-body":
-        return fc.post(n.path, None, raw=b"")
-    if n.kind == "method":
-        return fc.post(n.path, body, method=n.method)
-    if n.kind == "content-type":
-        return fc.post(n.path, None, raw=json.dumps(body).encode(), content_type=n.content_type)
-    if n.kind == "header":
-        return fc.post(n.path, body, omit=n.omit_headers)
-    return fc.post(n.path, body)
+def _expect(verify, n, ex):  # noqa: ANN001
+    verify(n.constraint.requirement, ex, c.fc_error, 400, "MALFORMED_REQUEST")
+    check_error_answer(verify, ex, *RULES[n.constraint.operation]["errors"])
 
 
-def _expect(verify, n, ex, rules):  # noqa: ANN001
-    requirement = rules[n.kind]
-    if n.kind == "method":
-        verify(requirement, ex, c.status_in, 405)
-    else:
-        verify(requirement, ex, c.fc_error, 400, "MALFORMED_REQUEST")
-    check_error_answer(verify, ex, *rules["errors"])
+def _not_tested(verify, negatives, reason):  # noqa: ANN001
+    for constraint in {n.constraint.id: n.constraint for n in negatives}.values():
+        verify.not_tested((constraint.requirement,), f"{constraint.id} not attacked: {reason}")
 
 
-def _attack(run, fc, verify, profile, path, valid_body):  # noqa: ANN001
-    rules = RULES[path]
-    order = _Order(fc)
-    negatives = strategies.fibrecafe_negatives(path) + strategies.fibrecafe_near_misses(path, valid_body)
-    for n in strategies.sample_negatives(negatives, _sample_key, profile.negatives):
-        ex = _send(fc, n, order)
-        _expect(verify, n, ex, rules)
-        if path == SOC and ex.status == 201:
-            order.id = None
-
-
-@pytest.mark.requirement("FC-SO-007", "FC-SO-006", "FC-SO-008", "FC-SO-009", "FC-SO-003", "FC-SO-004", "FC-SO-005")
+@pytest.mark.requirement("FC-SO-007", "FC-SO-006", "FC-SO-008", "FC-SO-003", "FC-SO-010", "FC-SO-004", "FC-SO-005")
 def test_create_orders_outside_the_contract_are_refused(run, fc, verify, profile):
-    valid = {**fc.cease_order_body(), "requestedCompletionDate": "2030-01-31"}
-    provide = {"orderType": "NEW", "supplier": fc.target.supplier, "address": {"id": "100023336956", "type": "UPRN"},
-               "serviceOrderItem": {"serviceSpecification": {"id": "FTTP-900"},
-                                    "serviceCharacteristics": [{"name": "speed", "value": "900"}]},
-               "primaryContact": {"name": "A", "email": "a@example.com", "phoneNumber": "01234 567890"}}
-    strategies.assert_valid_fibrecafe("ServiceOrderRequest", provide)
-    _attack(run, fc, verify, profile, SO, valid)
-    for n in strategies.sample_negatives(strategies.fibrecafe_near_misses(SO, provide), _sample_key, profile.negatives):
-        _expect(verify, n, fc.post(SO, n.body), RULES[SO])
+    """One valid body per shape (provide, cease, modify), every optional property present; every
+    constraint of each shape attacked from its own body, with a fresh serviceId on every request."""
+    bases = strategies.example(SO)
+    for body in bases:
+        if "supplier" in body:
+            body["supplier"] = fc.target.supplier
+    def one(n):  # noqa: ANN001
+        payload = n.payload
+        if n.raw_json is None and isinstance(payload, dict) and isinstance(payload.get("serviceId"), str) \
+                and not n.constraint.path.endswith(".serviceId"):
+            payload = {**payload, "serviceId": f"SVC-{run.token()}"}  # no order reuses a service
+        _prove_invalid(n, payload, n.raw_json)
+        _expect(verify, n, _send(fc, n, payload, n.raw_json))
+
+    run.each(strategies.negatives(SO, bases, profile.name, run.case_seed(run.current_test)), one)
 
 
-@pytest.mark.requirement("FC-SOC-010", "FC-SOC-007", "FC-SOC-011", "FC-SOC-012", "FC-SOC-004", "FC-SOC-005", "FC-SOC-006")
+@pytest.mark.requirement("FC-SOC-010", "FC-SOC-007", "FC-SOC-011", "FC-SOC-004", "FC-SOC-015", "FC-SOC-005", "FC-SOC-006")
 def test_cancellations_outside_the_contract_are_refused(run, fc, verify, profile):
-    _attack(run, fc, verify, profile, SOC, {"orderId": 1, "reasonCode": "NO_LONGER_REQUIRED", "supplier": fc.target.supplier,
-                                            "text": "moving"})
+    """Every negative names an order of the tenant that is in flight: after any wrongly accepted
+    cancellation a new order is placed and the negatives are built again around it."""
+    seed = run.case_seed(run.current_test)
+    base = {**strategies.example(SOC)[0], "supplier": fc.target.supplier}
+
+    def around(order_id):  # noqa: ANN001
+        return strategies.negatives(SOC, {**base, "orderId": order_id}, profile.name, seed)
+
+    def lane(keys):  # noqa: ANN001 - each lane keeps an order of its own in flight
+        order_id = None
+        for i, key in enumerate(keys):
+            if order_id is None:  # the first, or the last negative was (wrongly) accepted and cancelled it
+                setup, order_id = create_order(fc)
+                if order_id is None:
+                    left = [n for n in around(1) if n.key in set(keys[i:])]
+                    _not_tested(verify, left, f"no order to cancel: placing one got {setup.describe()}")
+                    return
+                current = {n.key: n for n in around(order_id)}
+            n = current[key]
+            _prove_invalid(n, n.payload, n.raw_json)
+            ex = _send(fc, n, copy.deepcopy(n.payload), n.raw_json)
+            _expect(verify, n, ex)
+            if ex.status == 201:
+                order_id = None
+
+    keys = [n.key for n in around(1)]
+    run.each([keys[i::LANES] for i in range(LANES) if keys[i::LANES]], lane)
+
+
+@pytest.mark.requirement("FC-SO-009", "FC-SOC-012", "FC-SO-004", "FC-SO-005", "FC-SOC-005", "FC-SOC-006")
+@pytest.mark.parametrize("path", [SO, SOC])
+def test_other_methods_and_content_types_are_refused(run, fc, verify, path):
+    rules = RULES[path]
+    if path == SO:
+        body = fc.cease_order_body()
+    else:
+        setup, order_id = create_order(fc)
+        if order_id is None:
+            verify.not_tested((rules["method"],), f"no order to cancel: placing one got {setup.describe()}")
+            return
+        body = {"orderId": order_id, "reasonCode": "OTHER"}
+    def method(name):  # noqa: ANN001
+        verify(rules["method"], fc.post(path, body, method=name, note=f"{name} instead of POST"), c.status_in, 405)
+
+    def content_type(value):  # noqa: ANN001
+        ex = fc.post(path, None, raw=json.dumps(body).encode(), content_type=value, note=f"Content-Type {value}")
+        verify(rules["content-type"], ex, c.fc_error, 400, "MALFORMED_REQUEST")
+        check_error_answer(verify, ex, *rules["errors"])
+
+    run.each(("GET", "PUT", "PATCH", "DELETE"), method)
+    run.each(("text/plain", "application/xml", "application/x-www-form-urlencoded"), content_type)
 
 
 @pytest.mark.requirement("FC-SO-008", "FC-SO-009", "FC-SOC-011", "FC-SOC-012", "ROB-013",
