@@ -57,7 +57,9 @@ class EmbeddedSandbox:
             self._process = None
 
 
-def _serve(conn: Any, state_dir: str, target_file: str, options: dict[str, Any]) -> None:
+def _serve(conn: Any, run_end: Any, state_dir: str, target_file: str, options: dict[str, Any]) -> None:
+    # The fork copied the run's end of the pipe too: closed here, the pipe reads EOF when the run is gone.
+    run_end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run handles Ctrl-C and tells us when to stop
     from fibrecert.sandbox import Sandbox
 
@@ -98,7 +100,7 @@ def start(state_dir: Path, target_file: Path, **options: Any) -> EmbeddedSandbox
         return EmbeddedSandbox(written, sandbox.ala_url, sandbox.ala_buyer_url, sandbox.fibrecafe_url, _inline=sandbox)
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe()
-    process = ctx.Process(target=_serve, args=(child, str(state_dir), str(target_file), options),
+    process = ctx.Process(target=_serve, args=(child, parent, str(state_dir), str(target_file), options),
                           name="fibrecert-sandbox", daemon=True)
     process.start()
     child.close()

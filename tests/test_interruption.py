@@ -36,6 +36,30 @@ def _wait_for_requests(report_events: Path, at_least: int, timeout: float = 60) 
     raise AssertionError("the run sent nothing")
 
 
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (the forked embedded sandbox), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _gone_within(pids: list[int], seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if Path(f"/proc/{p}").exists()
+                 and (Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z")]
+    return alive
+
+
 def _assert_valid_incomplete_report(report: Path) -> dict:
     data = results(report)
     ET.parse(report / "junit.xml")
@@ -76,6 +100,7 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path):
                    "--events", str(events)], tmp)
     try:
         _wait_for_requests(events, 20)
+        sandbox = _children(proc.pid)
         proc.send_signal(signal.SIGINT)
         time.sleep(0.05)
         started = time.monotonic()
@@ -87,6 +112,31 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path):
             proc.kill()
     assert proc.returncode == 130
     assert stopped_in < 2.0
+    assert sandbox, "the embedded sandbox runs in a child process"
+    assert not _gone_within(sandbox, 10), "the embedded sandbox outlived the run"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_run_leaves_no_sandbox_behind(tmp_path):
+    """SIGKILL gives the run no chance to stop its sandbox: the sandbox notices the run is gone."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    events = tmp_path / "events.ndjson"
+    proc = _start(["run", "--profile", "full", "--report-dir", str(tmp_path / "r"), "--seed", "1", "--quiet",
+                   "--events", str(events)], tmp)
+    try:
+        _wait_for_requests(events, 5)
+        sandbox = _children(proc.pid)
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert sandbox, "the embedded sandbox runs in a child process"
+    leftover = _gone_within(sandbox, 10)
+    for pid in leftover:
+        os.kill(pid, signal.SIGKILL)
+    assert not leftover, "the embedded sandbox outlived a killed run"
 
 
 def test_report_files_are_replaced_atomically(tmp_path, monkeypatch):
