@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import itertools
 import json
 import os
@@ -30,7 +32,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from fibrecert import contracts
 from fibrecert.case import MESSAGE_ID, ORDER, SERVICE, Binding, Body, Case, JsonBody, RawBody, SoapBody
@@ -64,6 +66,28 @@ def _serialise_ast_parse() -> None:
 
 
 _serialise_ast_parse()
+
+_SHARED_PRNG: random.Random | None = None
+
+
+def share_hypothesis_prng() -> None:
+    """Give this thread the PRNG every other generating thread uses. Hypothesis keeps one PRNG per thread
+    and registers each new one with a full `gc.collect()`: with two thread pools of `--concurrency`
+    threads that is dozens of full collections of a large heap, holding the interpreter for over a
+    second. Generation is serialised by the engine (one thread at a time), so one PRNG serves all."""
+    global _SHARED_PRNG
+    try:
+        import hypothesis.core
+        from hypothesis import register_random
+    except ImportError:  # pragma: no cover
+        return
+    local = getattr(hypothesis.core, "threadlocal", None)
+    if local is None or getattr(local, "_hypothesis_global_random", True) is not None:
+        return  # a Hypothesis without this per-thread PRNG, or this thread already has one
+    if _SHARED_PRNG is None:
+        _SHARED_PRNG = random.Random()
+        register_random(_SHARED_PRNG)
+    local._hypothesis_global_random = _SHARED_PRNG
 
 ROB = {"ala": ("ROB-001", "ROB-002"), "fibrecafe": ("ROB-011", "ROB-012")}
 STOP_AFTER_TIMEOUTS = 3
@@ -165,6 +189,62 @@ class ServicePool:
             return len(self._left)
 
 
+class _FanOut:
+    """Items started in lanes of their own as they come (in a pool, or one after the other), joined in
+    item order."""
+
+    def __init__(self, engine: "Engine", parent: _Lane, fn: Callable[[Any], Any], pool: ThreadPoolExecutor | None):
+        self.engine, self.parent, self.fn, self.pool = engine, parent, fn, pool
+        self.results: list[Any] = []
+        self.futures: list[Any] = []
+        self.stop: BaseException | None = None
+        self.error: BaseException | None = None
+
+    def _one(self, lane: _Lane, item: Any) -> Any:
+        engine = self.engine
+        engine.enter(lane)
+        try:
+            return self.fn(item)
+        finally:
+            engine.leave()
+
+    def _pooled(self, lane: _Lane, item: Any) -> Any:
+        local = self.engine._local
+        local.in_pool = True
+        try:
+            return self._one(lane, item)
+        finally:
+            local.in_pool = False
+
+    def submit(self, item: Any) -> None:
+        lane = self.parent.child()
+        if self.pool is not None:
+            self.futures.append(self.pool.submit(self._pooled, lane, item))
+            return
+        try:
+            self.results.append(self._one(lane, item))
+        except (TargetUnreachable, OutOfTestData) as exc:
+            self.stop = self.stop or exc
+            self.results.append(None)
+
+    def join(self, raising: bool = True) -> list[Any]:
+        for f in self.futures:
+            try:
+                self.results.append(f.result())
+            except (TargetUnreachable, OutOfTestData) as exc:
+                self.results.append(None)
+                self.stop = self.stop or exc
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, in item order
+                self.results.append(None)
+                self.error = self.error or exc
+        self.futures = []
+        if raising and self.error is not None:
+            raise self.error
+        if raising and self.stop is not None:
+            raise self.stop
+        return self.results
+
+
 class Engine:
     def __init__(self, target: Target, *, profile: str = "standard", seed: int | None = None,
                  apis: Iterable[str] | None = None, max_rps: float | None = None,
@@ -193,6 +273,7 @@ class Engine:
         self._lock = threading.Lock()
         self._gen_lock = threading.RLock()
         self._examples: dict[str, Any] = {}
+        self._generating: dict[str, float] = {}
         self._local = threading.local()
         self._prep = _Lane("P")
         self._pool: ThreadPoolExecutor | None = None
@@ -219,6 +300,7 @@ class Engine:
         from fibrecert import strategies
 
         with self._gen_lock:
+            share_hypothesis_prng()
             strategies.inventory()
             if "ala" in self.apis:
                 contracts.ala_schema(self.target.ala.namespace)
@@ -233,6 +315,10 @@ class Engine:
                     contracts.json_validator(component)
                 for path in ("/service-orders", "/service-order-cancellations"):
                     strategies.example(path)
+        # What is loaded now (contracts, validators, strategies) lives as long as the run: the cyclic
+        # collector need not walk it again on every full collection while the tests run.
+        gc.collect()
+        gc.freeze()
 
     def prepare(self) -> None:
         """Fetch the tenants' tokens up front, so that no test's exchange ids depend on which test
@@ -294,35 +380,24 @@ class Engine:
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="fibrecert-lane")
+                self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="fibrecert-lane",
+                                                initializer=share_hypothesis_prng)
             return self._pool
 
     def each(self, items: Iterable[Any], fn: Callable[[Any], Any]) -> list[Any]:
         """Run `fn` over independent items, each in a lane of its own (so its exchanges get the same ids
-        whether it runs alone or beside others), concurrently up to the run's bound. Results come back in
-        item order; the first exception (in item order) is raised once every item has finished."""
-        items = list(items)
+        whether it runs alone or beside others), concurrently up to the run's bound. `items` may be lazy:
+        each is started as soon as it is produced. Results come back in item order; the first exception
+        (in item order) is raised once every item has finished."""
+        fan = self._fan_out(fn)
+        for item in items:
+            fan.submit(item)
+        return fan.join()
+
+    def _fan_out(self, fn: Callable[[Any], Any]) -> "_FanOut":
         parent = self.lane
-        lanes = [parent.child() for _ in items]
-
-        def one(lane: _Lane, item: Any) -> Any:
-            self.enter(lane)
-            try:
-                return fn(item)
-            finally:
-                self.leave()
-
-        if self.concurrency == 1 or len(items) <= 1 or parent.depth >= 1 or getattr(self._local, "in_pool", False):
-            results, first = [], None
-            for lane, item in zip(lanes, items):
-                try:
-                    results.append(one(lane, item))
-                except (TargetUnreachable, OutOfTestData) as exc:
-                    first = first or exc
-                    results.append(None)
-            if first:
-                raise first
-            return results
+        sequential = self.concurrency == 1 or parent.depth >= 1 or getattr(self._local, "in_pool", False)
+        return _FanOut(self, parent, fn, None if sequential else self._executor())
 
         def pooled(lane: _Lane, item: Any) -> Any:
             self._local.in_pool = True
@@ -348,8 +423,9 @@ class Engine:
         return results
 
     # ------------------------------------------------------------------ generation
-    def draw(self, strategy: Any, examples: int) -> list[Any]:
-        """`examples` values from a Hypothesis strategy, reproducibly from the run's seed and the test.
+    def draw(self, strategy: Any, examples: int, on_value: Callable[[Any], None] | None = None) -> list[Any]:
+        """`examples` values from a Hypothesis strategy, reproducibly from the run's seed and the test;
+        `on_value` (if given) is handed each value as soon as it is drawn.
 
         Health checks stay on, except `too_slow`: it times generation on whatever machine runs the
         suite (a busy CI runner says nothing about the target); generation cost lives in bench/."""
@@ -365,10 +441,29 @@ class Engine:
         @hypothesis.given(strategy)
         def collect(value: Any) -> None:
             collected.append(value)
+            if on_value is not None:
+                on_value(value)
 
-        with self._gen_lock:
+        with self._gen_lock, self.generating():
             collect()
         return collected
+
+    @contextlib.contextmanager
+    def generating(self) -> Iterator[None]:
+        """Count the CPU time of the block as the current test's generating time (bench/ reads it from
+        the `test_finished` events: no test should spend over a second generating)."""
+        started = time.thread_time()
+        try:
+            yield
+        finally:
+            spent, test = time.thread_time() - started, self.lane.test
+            with self._lock:
+                self._generating[test] = self._generating.get(test, 0.0) + spent
+
+    def generating_seconds(self, test: str) -> float:
+        """CPU time spent drawing examples for `test` (waits for the generator excluded)."""
+        with self._lock:
+            return self._generating.get(test, 0.0)
 
     def example(self, key: str, strategy: Any) -> Any:
         """One value of `strategy`, drawn once per run for `key` (reproducibly from the seed and the key,
@@ -390,12 +485,22 @@ class Engine:
             return copy.deepcopy(self._examples[key])
 
     def explore(self, strategy: Any, fn: Callable[[Any], None], *, examples: int | None = None) -> int:
-        """Draw the examples first (no request is sent while generating), then send each in its own lane.
-        A strategy that yields nothing is an error of the test: its requirements become not_tested."""
-        values = self.draw(strategy, examples or self.profile.examples)
+        """Send each drawn example in its own lane, the first while the rest are still being drawn (the
+        values, and so the cases, are the same as drawing them all first). A strategy that yields nothing
+        is an error of the test: its requirements become not_tested."""
+        fan = self._fan_out(fn)
+        try:
+            values = self.draw(strategy, examples or self.profile.examples,
+                               on_value=fan.submit if fan.pool is not None else None)
+        except BaseException:
+            fan.join(raising=False)
+            raise
         if not values:
             raise NoExamples("the generator produced no example")
-        self.each(values, fn)
+        if fan.pool is None:  # sequential: send after drawing (a lane may draw too, under the same lock)
+            for value in values:
+                fan.submit(value)
+        fan.join()
         return len(values)
 
     # ------------------------------------------------------------------ cases and sending

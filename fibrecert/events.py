@@ -37,6 +37,7 @@ class TestFinished:
     api: str
     outcome: str            # passed | failed | skipped | error
     reason: str = ""
+    generating_ms: float = 0.0  # CPU time this test's lanes spent generating (draws; waits excluded)
     type: str = "test_finished"
 
 

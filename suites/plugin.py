@@ -19,7 +19,7 @@ from _pytest.runner import CallInfo, call_and_report
 
 from fibrecert import contracts
 from fibrecert.engine import (DEFAULT_CONCURRENCY, PROFILES, Engine, NoExamples, OutOfTestData, Profile,
-                              RunInterrupted)
+                              RunInterrupted, share_hypothesis_prng)
 from fibrecert.events import TestFinished, TestStarted
 from fibrecert.target import TargetError, load_target
 from fibrecert.transport import Exchange, TargetUnreachable
@@ -200,7 +200,8 @@ def _call(engine: Engine, item: pytest.Item, index: int) -> CallInfo:
             for r in ids:
                 engine.mark(r, "error", f"{item.nodeid} could not run: {what}"[:300], item.nodeid)
             outcome, reason = "error", what
-    engine.bus.emit(TestFinished(item.nodeid, api, outcome, reason))
+    engine.bus.emit(TestFinished(item.nodeid, api, outcome, reason,
+                                 generating_ms=round(engine.generating_seconds(item.nodeid) * 1000, 1)))
     return call
 
 
@@ -214,7 +215,8 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
     items = list(session.items)
     engine.start(len(items))
     engine.prepare()
-    workers = ThreadPoolExecutor(max_workers=engine.concurrency, thread_name_prefix="fibrecert-test")
+    workers = ThreadPoolExecutor(max_workers=engine.concurrency, thread_name_prefix="fibrecert-test",
+                                 initializer=share_hypothesis_prng)
     pending: list[tuple[pytest.Item, list[Any], Future | None]] = []
     try:
         for index, item in enumerate(items, 1):

@@ -118,7 +118,8 @@ def _attack(run, ala, verify, profile, operation):  # noqa: ANN001
     negative never turns another lane's negative into a business rejection."""
     schema = contracts.ala_schema(ala.namespace)
     seed = run.case_seed(run.current_test)
-    negatives = strategies.negatives(operation, _Fixture(ala, operation).base(seed), profile.name, seed)
+    with run.generating():
+        negatives = strategies.negatives(operation, _Fixture(ala, operation).base(seed), profile.name, seed)
 
     def lane(chunk):  # noqa: ANN001
         fixture = _Fixture(ala, operation)

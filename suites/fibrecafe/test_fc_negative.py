@@ -73,7 +73,9 @@ def test_create_orders_outside_the_contract_are_refused(run, fc, verify, profile
         _prove_invalid(n, payload, n.raw_json)
         _expect(verify, n, _send(fc, n, payload, n.raw_json))
 
-    run.each(strategies.negatives(SO, bases, profile.name, run.case_seed(run.current_test)), one)
+    with run.generating():
+        negatives = strategies.negatives(SO, bases, profile.name, run.case_seed(run.current_test))
+    run.each(negatives, one)
 
 
 @pytest.mark.requirement("FC-SOC-010", "FC-SOC-007", "FC-SOC-011", "FC-SOC-004", "FC-SOC-015", "FC-SOC-005", "FC-SOC-006")
@@ -84,7 +86,8 @@ def test_cancellations_outside_the_contract_are_refused(run, fc, verify, profile
     base = {**strategies.example(SOC)[0], "supplier": fc.target.supplier}
 
     def around(order_id):  # noqa: ANN001
-        return strategies.negatives(SOC, {**base, "orderId": order_id}, profile.name, seed)
+        with run.generating():
+            return strategies.negatives(SOC, {**base, "orderId": order_id}, profile.name, seed)
 
     def lane(keys):  # noqa: ANN001 - each lane keeps an order of its own in flight
         order_id = None
