@@ -74,20 +74,21 @@ def share_hypothesis_prng() -> None:
     """Give this thread the PRNG every other generating thread uses. Hypothesis keeps one PRNG per thread
     and registers each new one with a full `gc.collect()`: with two thread pools of `--concurrency`
     threads that is dozens of full collections of a large heap, holding the interpreter for over a
-    second. Generation is serialised by the engine (one thread at a time), so one PRNG serves all."""
+    second. Generation is serialised by the engine (one thread at a time), so one PRNG serves all.
+    Called first by the warm-up, before the loaded contracts are frozen out of the collector's sight
+    (`register_random` looks for the PRNG's referrers among the objects the collector sees)."""
     global _SHARED_PRNG
     try:
         import hypothesis.core
         from hypothesis import register_random
     except ImportError:  # pragma: no cover
         return
-    local = getattr(hypothesis.core, "threadlocal", None)
-    if local is None or getattr(local, "_hypothesis_global_random", True) is not None:
-        return  # a Hypothesis without this per-thread PRNG, or this thread already has one
     if _SHARED_PRNG is None:
         _SHARED_PRNG = random.Random()
         register_random(_SHARED_PRNG)
-    local._hypothesis_global_random = _SHARED_PRNG
+    local = getattr(hypothesis.core, "threadlocal", None)
+    if local is not None and getattr(local, "_hypothesis_global_random", True) is None:
+        local._hypothesis_global_random = _SHARED_PRNG
 
 ROB = {"ala": ("ROB-001", "ROB-002"), "fibrecafe": ("ROB-011", "ROB-012")}
 STOP_AFTER_TIMEOUTS = 3
@@ -274,6 +275,7 @@ class Engine:
         self._gen_lock = threading.RLock()
         self._examples: dict[str, Any] = {}
         self._generating: dict[str, float] = {}
+        self._frozen = False
         self._local = threading.local()
         self._prep = _Lane("P")
         self._pool: ThreadPoolExecutor | None = None
@@ -317,8 +319,10 @@ class Engine:
                     strategies.example(path)
         # What is loaded now (contracts, validators, strategies) lives as long as the run: the cyclic
         # collector need not walk it again on every full collection while the tests run.
-        gc.collect()
-        gc.freeze()
+        if not self._frozen:
+            gc.collect()
+            gc.freeze()
+            self._frozen = True
 
     def prepare(self) -> None:
         """Fetch the tenants' tokens up front, so that no test's exchange ids depend on which test
@@ -344,6 +348,8 @@ class Engine:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self.transport.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._frozen:  # a process that runs again (tests, a notebook) gets its collector back
+            gc.unfreeze()
 
     def requirement_ids(self) -> list[str]:
         reqs = [r.id for r in contracts.requirements().values() if r.api in self.apis]

@@ -91,14 +91,28 @@ class Finished:
     stderr: str
 
 
+def _high_water_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def run_bounded(args: list[str], bound: float, workdir: Path) -> Finished:
-    """Run the CLI in a subprocess; wait at most `bound` seconds; measure its own peak memory."""
+    """Run the CLI in a subprocess; wait at most `bound` seconds; measure its own peak memory (VmHWM of the
+    run's process, read while it runs: the ru_maxrss that wait4 reports also counts the copy of this test
+    process the child was before it exec'd, so it grows with whatever this worker ran before)."""
     out_path, err_path = workdir / "stdout", workdir / "stderr"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         started = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "fibrecert", *args], stdout=out, stderr=err,
                                 stdin=subprocess.DEVNULL, cwd=str(REPO))
+        hwm = 0
         while True:
+            hwm = max(hwm, _high_water_kib(proc.pid))
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
@@ -110,7 +124,7 @@ def run_bounded(args: list[str], bound: float, workdir: Path) -> Finished:
             time.sleep(0.05)
         elapsed = time.monotonic() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
-    return Finished(proc.returncode, elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss,
+    return Finished(proc.returncode, elapsed, usage.ru_utime + usage.ru_stime, hwm or usage.ru_maxrss,
                     out_path.read_bytes().decode("utf-8", "replace"), err_path.read_bytes().decode("utf-8", "replace"))
 
 
