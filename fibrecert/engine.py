@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from fibrecert import contracts
+from fibrecert import contracts, wirejson
 from fibrecert.case import MESSAGE_ID, ORDER, SERVICE, Binding, Body, Case, JsonBody, RawBody, SoapBody
 from fibrecert.events import CheckDone, EventBus, ExchangeDone, Marked, RunStarted, StoppedEarly
 from fibrecert.identity import Credentials, Identity
@@ -622,7 +622,7 @@ class Engine:
             value = _xml_text(ex.response_body, "sellerOrderReference")
         elif ex.api == "fibrecafe" and ex.operation == "POST /service-orders" and ex.status == 201:
             try:
-                data = json.loads(ex.response_body)
+                data = wirejson.loads(ex.response_body)
                 value = str(data["id"]) if isinstance(data, dict) and isinstance(data.get("id"), int) else None
             except (ValueError, RecursionError):
                 value = None
@@ -702,7 +702,7 @@ class Engine:
 
         ex = self.fc.request_token(CLIENT_A if tenant == "a" else Identity("fibrecafe", "basic", "b"))
         try:
-            token = json.loads(ex.response_body)["access_token"]
+            token = wirejson.loads(ex.response_body)["access_token"]
             assert isinstance(token, str) and token
         except Exception:
             reason = f"fibrecafe {ex.url}: the token endpoint gave no token for tenant {tenant}: {ex.describe()}"

@@ -42,6 +42,7 @@ from urllib.parse import quote, unquote, urlsplit
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from fibrecert import wirejson
 from fibrecert.target import ClientIdentity, Target
 
 __all__ = ["Finding", "probe", "failures", "fingerprints", "STAGES"]
@@ -555,7 +556,7 @@ class _EndpointProbe:
                              "check token_url and the token endpoint's logs", f"{type(exc).__name__}: {exc}") from None
         data: Any = None
         try:
-            data = json.loads(body)
+            data = wirejson.loads(body)
         except ValueError:
             pass
         error = data.get("error") if isinstance(data, dict) else None

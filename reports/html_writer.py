@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import json
 import re
 import zlib
@@ -21,6 +20,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from fibrecert import wirejson
 from fibrecert.identity import Identity, curl_arguments
 
 from .model import OUTCOMES, RunResult
@@ -32,8 +32,6 @@ _BODY_LIMIT = 64 * 1024
 # pretty() leaves a body as it came when it is longer or nests deeper than this: the work stays
 # bounded whatever the evidence holds (the suite's own negatives nest JSON 1000 and more deep).
 _PRETTY_MAX_CHARS = 256 * 1024
-_PRETTY_MAX_DEPTH = 100
-_JSON_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 # Shown as escapes: lone surrogates (not UTF-8), controls but tab and newline (ESC, NUL, a CR that
 # ends no line, DEL, C1): none can be displayed, and a terminal paging the file would act on them.
 _INVISIBLE = re.compile("\r(?!\n)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -56,9 +54,7 @@ def pretty(body: Any) -> str:
     try:
         if text[0] in "{[":
             # Nesting depth counted outside strings, before parsing: json recurses once per level.
-            brackets = re.sub(r"[^\[\]{}]", "", _JSON_STRINGS.sub("", text))
-            depth = max(itertools.accumulate(1 if b in "[{" else -1 for b in brackets), default=0)
-            if depth > _PRETTY_MAX_DEPTH:
+            if wirejson.depth_exceeds(text):
                 return raw
             return visible(json.dumps(json.loads(text), indent=2, ensure_ascii=False))
         if text[0] == "<":

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from lxml import etree
 
-from fibrecert import contracts
+from fibrecert import contracts, wirejson
 from fibrecert.contracts import soap
 from fibrecert.transport import DROPPED, TLS_REFUSED, Exchange
 
@@ -178,7 +178,7 @@ def refused_without_identity(ex: Exchange) -> str:
 def json_body(ex: Exchange, declared: str) -> Any:
     _answered(ex, declared)
     try:
-        return json.loads(ex.response_body.decode("utf-8"))
+        return wirejson.loads(ex.response_body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise CheckFailed(f"Received HTTP {ex.status} with a body that is not JSON", declared) from None
 
@@ -338,7 +338,7 @@ def assigned_id(ex: Exchange) -> str | None:
                 return el.text or ""
         return None
     try:
-        body = json.loads(ex.response_body)
+        body = wirejson.loads(ex.response_body)
     except (ValueError, RecursionError):
         return None
     return str(body["id"]) if isinstance(body, dict) and "id" in body else None
@@ -376,7 +376,7 @@ def _status_and_code(ex: Exchange) -> tuple[Any, Any]:
     if not ex.answered:
         return (ex.error, None)
     try:
-        body = json.loads(ex.response_body)
+        body = wirejson.loads(ex.response_body)
     except (ValueError, RecursionError):
         return (ex.status, None)
     return (ex.status, body.get("code") if isinstance(body, dict) else None)
