@@ -20,22 +20,20 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
-import json
 import os
 import random
-import re
 import shutil
 import tempfile
 import threading
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from fibrecert import contracts, wirejson
-from fibrecert.case import MESSAGE_ID, ORDER, SERVICE, Binding, Body, Case, JsonBody, RawBody, SoapBody
+from fibrecert.case import ORDER, Binding, Body, Case, JsonBody, SoapBody
 from fibrecert.events import CheckDone, EventBus, ExchangeDone, Marked, RunStarted, StoppedEarly
 from fibrecert.identity import Credentials, Identity
 from fibrecert.redaction import SecretRegistry
@@ -404,29 +402,6 @@ class Engine:
         parent = self.lane
         sequential = self.concurrency == 1 or parent.depth >= 1 or getattr(self._local, "in_pool", False)
         return _FanOut(self, parent, fn, None if sequential else self._executor())
-
-        def pooled(lane: _Lane, item: Any) -> Any:
-            self._local.in_pool = True
-            try:
-                return one(lane, item)
-            finally:
-                self._local.in_pool = False
-
-        futures = [self._executor().submit(pooled, lane, item) for lane, item in zip(lanes, items)]
-        results, errors = [], []
-        for f in futures:
-            try:
-                results.append(f.result())
-            except BaseException as exc:  # noqa: BLE001 - re-raised below, in item order
-                results.append(None)
-                errors.append(exc)
-        stop = next((e for e in errors if isinstance(e, (TargetUnreachable, OutOfTestData))), None)
-        other = next((e for e in errors if not isinstance(e, (TargetUnreachable, OutOfTestData))), None)
-        if other is not None:
-            raise other
-        if stop is not None:
-            raise stop
-        return results
 
     # ------------------------------------------------------------------ generation
     def draw(self, strategy: Any, examples: int, on_value: Callable[[Any], None] | None = None) -> list[Any]:

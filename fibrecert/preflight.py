@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
-import json
 import os
 import re
 import socket

@@ -11,7 +11,6 @@ import binascii
 import json
 import logging
 import secrets
-import threading
 import time
 import uuid
 from typing import Any
@@ -19,7 +18,6 @@ from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
-from fibrecert import contracts
 
 from .defects import Defects
 from .lenient import json_errors

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -17,9 +16,8 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from fibrecert import contracts
-from fibrecert.sandbox import DEFECTS
 
-from helpers import REPO, fibrecert, outcomes, results
+from helpers import REPO, fibrecert, results
 
 FIVE_OPERATIONS = {"POST /ceaseOrder", "POST /cancelOrder", "POST /unsolicitedCeaseRequest",
                    "POST /service-orders", "POST /service-order-cancellations"}

@@ -49,7 +49,7 @@ def test_another_buyer_may_not_cease_for_the_buyer(run, ala, verify):
         pytest.skip("no other buyer identity")
 
     def case(data):
-        service = _valid_cease(ala, data)
+        _valid_cease(ala, data)  # a service of its own, in the message
         forbidden = ala.post("ceaseOrder", data, identity=ALA_OTHER_BUYER)
         if verify("SEC-003", forbidden, c.rejected_with_fault, 403):
             # ... and nothing happened: the owner can still cease that service.

@@ -7,7 +7,6 @@ import threading
 
 import pytest
 
-from fibrecert import strategies
 from fibrecert.suites import checks as c
 
 
@@ -42,24 +41,6 @@ def test_valid_cease_orders_are_accepted_with_an_order_response(run, ala, verify
         _accepted_order(ala, verify, data, refs, lock)
 
     run.explore(ala.message("ceaseOrder"), case)
-
-
-@pytest.mark.requirement("ALA-CEASE-004", "ALA-CEASE-005", "ALA-CEASE-006")
-@pytest.mark.parametrize("missing", strategies.ala_required_paths("ceaseOrder"))
-def test_cease_order_missing_a_required_element_is_rejected_with_a_fault(run, ala, verify, missing):
-    def case(data):
-        service = ala.services.take()
-        data["alaCease"]["serviceIdentifier"] = service
-        ex = ala.post("ceaseOrder", strategies.without(data, missing), validate=False,
-                      note=f"{missing} removed")
-        if ex.status != 200:
-            ala.services.release(service)
-        verify("ALA-CEASE-004", ex, c.status_in, 400)
-        if ex.status is not None and ex.status >= 400:
-            verify("ALA-CEASE-005", ex, c.fault_fields)
-            verify("ALA-CEASE-006", ex, c.fault_envelope, ala.namespace)
-
-    case(run.example("a valid ceaseOrder", ala.message("ceaseOrder")))
 
 
 @pytest.mark.requirement("INT-002", "ALA-CEASE-005", "ALA-CEASE-006")

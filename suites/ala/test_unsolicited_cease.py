@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fibrecert import contracts, strategies
+from fibrecert import contracts
 from fibrecert.suites import checks as c
 
 NEW_ORDER_TYPES = [str(v) for v in contracts.ala_schema().maps.elements[f"{{{contracts.CFH_NS}}}newOrderType"].type.enumeration]
@@ -34,14 +34,3 @@ def test_every_documented_new_order_type_is_accepted(run, ala_buyer_role, verify
                 lambda d: _ucr_accepted(ala, verify, "ALA-UCR-002", d), examples=profile.enum_repeats)
 
 
-@pytest.mark.requirement("ALA-UCR-004")
-@pytest.mark.parametrize("missing", strategies.ala_required_paths("unsolicitedCeaseRequest"))
-def test_unsolicited_cease_missing_a_required_element_is_rejected_with_a_fault(run, ala_buyer_role, verify, missing):
-    ala = ala_buyer_role
-
-    def case(data):
-        ex = ala.post("unsolicitedCeaseRequest", strategies.without(data, missing), validate=False)
-        if verify("ALA-UCR-004", ex, c.status_in, 400):
-            verify("ALA-UCR-004", ex, c.fault_envelope, ala.namespace)
-
-    case(run.example("a valid unsolicitedCeaseRequest", ala.message("unsolicitedCeaseRequest")))

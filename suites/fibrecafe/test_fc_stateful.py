@@ -15,7 +15,6 @@ against requirements; the cancellation's orderId is a body field, not a linkable
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest

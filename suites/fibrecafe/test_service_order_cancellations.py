@@ -145,17 +145,6 @@ def test_cancellation_without_a_required_header_is_malformed(run, fc, verify, he
     check_error_answer(verify, ex, *ERRORS)
 
 
-@pytest.mark.requirement("FC-SOC-007", *ERRORS)
-@pytest.mark.parametrize("field", contracts.openapi_document()["components"]["schemas"]
-                         ["ServiceOrderCancellationRequest"]["required"])
-def test_cancellation_missing_a_required_field_is_malformed(run, fc, verify, field):
-    setup, order_id = create_order(fc)
-    body = {k: v for k, v in {"orderId": order_id or 1, "reasonCode": "OTHER"}.items() if k != field}
-    ex = fc.post(PATH, body, note=f"without {field}")
-    verify("FC-SOC-007", [setup, ex], c.fc_error, 400, "MALFORMED_REQUEST")
-    check_error_answer(verify, ex, *ERRORS)
-
-
 @pytest.mark.requirement("SEC-011", *ERRORS)
 @pytest.mark.parametrize("credential", ["no-token", "malformed-token", "unissued-token"])
 def test_cancellation_without_a_valid_token_is_not_authorised(run, fc, verify, credential):

@@ -86,32 +86,6 @@ def test_create_order_without_a_required_header_is_malformed(run, fc, verify, he
     check_error_answer(verify, ex, "FC-SO-004", "FC-SO-005")
 
 
-def _required_by_shape() -> list[tuple[str, str]]:
-    schemas = contracts.openapi_document()["components"]["schemas"]
-    return [(shape, field) for shape in SHAPES for field in schemas[shape]["required"]]
-
-
-@pytest.mark.requirement("FC-SO-006", "FC-SO-004", "FC-SO-005")
-@pytest.mark.parametrize("shape,field", _required_by_shape())
-def test_create_order_missing_a_required_field_is_malformed(run, fc, verify, shape, field):
-    const = SHAPES[shape]
-
-    def of_shape(case):  # noqa: ANN001
-        ot = case.body.get("orderType")
-        return ot == const if const else ot not in SHAPES.values()
-
-    def send(valid):  # noqa: ANN001
-        body = {k: v for k, v in {**valid, "supplier": fc.target.supplier}.items() if k != field}
-        if contracts.json_validator("ServiceOrderRequest").is_valid(body):
-            raise strategies.InvalidGenerated(f"dropping {field} left a valid {shape}")
-        ex = fc.post(PATH, body, note=f"{shape} without {field}")
-        verify("FC-SO-006", ex, c.fc_error, 400, "MALFORMED_REQUEST")
-        check_error_answer(verify, ex, "FC-SO-004", "FC-SO-005")
-
-    send(run.example(f"create order of shape {shape}",
-                     strategies.fibrecafe_cases(PATH).filter(of_shape).map(lambda case: case.body)))
-
-
 @pytest.mark.requirement("SEC-011", "FC-SO-004", "FC-SO-005")
 @pytest.mark.parametrize("credential", ["no-token", "malformed-token", "unissued-token"])
 def test_create_order_without_a_valid_token_is_not_authorised(run, fc, verify, credential):
