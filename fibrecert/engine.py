@@ -326,6 +326,9 @@ class Engine:
         """Fetch the tenants' tokens up front, so that no test's exchange ids depend on which test
         happened to ask first."""
         self.warm_up()
+        ala, fc = self.target.ala, self.target.fibrecafe
+        self.transport.prime([ala.base_url, ala.buyer_base_url] if ala is not None else [])
+        self.transport.prime([fc.base_url, fc.token_url] if fc is not None else [])
         if self.fc is None or "fibrecafe" in self.unreachable:
             return
         self.enter(self._prep)

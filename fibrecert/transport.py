@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import re
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -164,11 +166,41 @@ class Transport:
         self._sessions: dict[Any, requests.Session] = {}
         self._lock = threading.Lock()
         self.sent = 0
+        # What requests would read from the environment on every request (proxies, the CA bundle that
+        # overrides verify=True), read once here instead: requests iterates os.environ, and briefly
+        # rewrites it, per request, while pytest rewrites PYTEST_CURRENT_TEST in the run's main thread;
+        # a request that lost that race failed with KeyError and counted as dropped. .netrc is never read.
+        self._env_ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+        self._proxies: dict[tuple[str, str], dict[str, str]] = {}
+
+    def prime(self, urls: Any) -> None:
+        """Read the proxy settings for these URLs now (from the thread that owns the environment)."""
+        for url in urls:
+            if url:
+                self._proxies_for(url)
+
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        origin = tuple(urlsplit(url)[:2])
+        with self._lock:
+            known = self._proxies.get(origin)  # type: ignore[arg-type]
+        if known is not None:
+            return known
+        for attempt in range(5):  # an origin not primed: read here, retrying a read that met a writer
+            try:
+                found = requests.utils.get_environ_proxies(url)
+                break
+            except (KeyError, RuntimeError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.001)
+        with self._lock:
+            return self._proxies.setdefault(origin, dict(found))  # type: ignore[arg-type]
 
     def _session(self, key: Any) -> requests.Session:
         with self._lock:
             if key not in self._sessions:
                 s = requests.Session()
+                s.trust_env = False  # see __init__: the environment is read once, never per request
                 s.headers["User-Agent"] = "fibrecert"
                 adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=self.max_in_flight,
                                                         max_retries=0)
@@ -232,13 +264,13 @@ class Transport:
         try:
             prepared = session.prepare_request(requests.Request(ex.method, ex.url, headers=ex.request_headers,
                                                                 data=data))
-            # verify and cert are passed per request: a Session's own `verify` is overridden by
-            # REQUESTS_CA_BUNDLE in the environment (a long-standing requests behaviour). Sent through
-            # the adapter, so that redirects are neither followed nor read (requests reads a 3xx body).
-            settings = session.merge_environment_settings(prepared.url, {}, True, verify, cert)
+            # verify, cert and proxies are passed per request, as requests itself would settle them from
+            # the environment (read once, in __init__ and prime). Sent through the adapter, so that
+            # redirects are neither followed nor read (requests reads a 3xx body).
             response = session.get_adapter(prepared.url).send(
-                prepared, stream=True, timeout=(min(5.0, timeout), timeout), verify=settings["verify"],
-                cert=cert, proxies=settings["proxies"])
+                prepared, stream=True, timeout=(min(5.0, timeout), timeout),
+                verify=(self._env_ca or True) if verify is True else verify,
+                cert=cert, proxies=self._proxies_for(prepared.url))
             chunks, size = [], 0
             for chunk in response.raw.stream(16384, decode_content=True):
                 chunks.append(chunk)

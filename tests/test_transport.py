@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import os
 import socket
 import ssl
 import threading
@@ -788,3 +789,56 @@ def test_untrusted_server_certificate_is_tls_refused(transport: Transport, mtls_
     ex = send(transport, f"https://localhost:{mtls_server}/", verify=True, timeout=3.0)
     assert ex.error == TLS_REFUSED
     assert "certificate" in ex.error_detail.lower()
+
+
+def test_sending_never_walks_the_environment(transport, http_server, monkeypatch):
+    """pytest rewrites PYTEST_CURRENT_TEST in the run's main thread while the tests' threads send; requests
+    walked os.environ on every request (proxy settings, .netrc), and a walk that met the rewrite failed
+    with KeyError: a "dropped" answer, a false ROB-002 failure (seen once in ~16,000 requests). Once the
+    target's URLs are primed, sending walks the environment not once."""
+    import collections.abc
+
+    class Watched(collections.abc.MutableMapping):
+        def __init__(self, real):  # noqa: ANN001
+            self.real, self.walks = real, 0
+
+        def __getitem__(self, key):  # noqa: ANN001
+            return self.real[key]
+
+        def __setitem__(self, key, value):  # noqa: ANN001
+            self.real[key] = value
+
+        def __delitem__(self, key):  # noqa: ANN001
+            del self.real[key]
+
+        def __iter__(self):
+            self.walks += 1
+            return iter(self.real)
+
+        def __len__(self):
+            return len(self.real)
+
+    url = f"http://127.0.0.1:{http_server.server_address[1]}/x"
+    transport.prime([url])
+    watched = Watched(os.environ)
+    monkeypatch.setattr(os, "environ", watched)
+    results = [send(transport, url) for _ in range(20)]
+    monkeypatch.undo()
+    assert {ex.status for ex in results} == {201}, [ex.error_detail for ex in results]
+    assert watched.walks == 0
+
+
+def test_the_proxy_and_ca_bundle_from_the_environment_still_apply(registry, monkeypatch):
+    """Read once, the environment still means what requests makes of it: HTTPS_PROXY (unless NO_PROXY
+    names the host) and REQUESTS_CA_BUNDLE in place of verify=True; .netrc is never consulted."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "direct.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")
+    t = Transport(secrets=registry, limiter=RateLimiter(None))
+    try:
+        assert t._proxies_for("https://vendor.example/x").get("https") == "http://proxy.invalid:3128"
+        assert not t._proxies_for("https://direct.example/x").get("https")
+        ex = send(t, "https://direct.example:9/x", timeout=2)
+        assert ex.error is not None and "bundle.pem" in ex.error_detail
+    finally:
+        t.close()
