@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from fibrecert import __version__
+from fibrecert.cli_help import HelpFormatter
 
 
 def _positive_float(text: str) -> float:
@@ -44,18 +45,6 @@ def _version() -> str:
             f"Fibre Cafe {CONTRACT_VERSIONS['fibrecafe']})")
 
 
-class _Help(argparse.RawDescriptionHelpFormatter):
-    """Defaults shown for every option that has a meaningful one; epilogs kept as written."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if "%(default)" in text or "default" in text.lower() or action.default in (None, False, [], argparse.SUPPRESS):
-            return text
-        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
-            text += " (default: %(default)s)"
-        return text
-
-
 def _milliseconds(text: str) -> float:
     try:
         value = float(text)
@@ -68,12 +57,12 @@ def _milliseconds(text: str) -> float:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fibrecert", description="Conformance certification for UK wholesale "
-                                "fibre ordering APIs: NICC ALA 2.30 and Fibre Cafe 1.17.", formatter_class=_Help)
+                                "fibre ordering APIs: NICC ALA 2.30 and Fibre Cafe 1.17.", formatter_class=HelpFormatter)
     p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", help="certify a target (default: the embedded reference sandbox)",
-                       formatter_class=_Help, epilog=RUN_EXIT_CODES)
+                       formatter_class=HelpFormatter, epilog=RUN_EXIT_CODES)
     r.add_argument("--target", metavar="FILE", help="target file (TOML); without it, the embedded sandbox is certified")
     r.add_argument("--api", choices=["ala", "fibrecafe", "all"], default="all",
                    help="which API of the target file to certify")
@@ -105,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="(self-test) start the embedded sandbox with a named defect")
 
     s = sub.add_parser("sandbox", help="run the reference sandbox in the foreground and write a target file",
-                       formatter_class=_Help, epilog="exit status: 0 stopped by Ctrl-C or SIGTERM, 2 usage error "
+                       formatter_class=HelpFormatter, epilog="exit status: 0 stopped by Ctrl-C or SIGTERM, 2 usage error "
                                                      "(an unknown defect, a port in use)")
     s.add_argument("--state-dir", metavar="DIR", help="database and target file (default: a cache folder)")
     s.add_argument("--target-file", metavar="FILE", help="where to write the target file (default: STATE_DIR/target.toml)")
@@ -121,13 +110,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--latency-ms", type=_milliseconds, default=0.0, metavar="MS",
                    help="hold every answer (and TLS handshake) MS milliseconds, as if across the internet")
 
-    rp = sub.add_parser("report", help="render the HTML report again from a results file", formatter_class=_Help,
+    rp = sub.add_parser("report", help="render the HTML report again from a results file", formatter_class=HelpFormatter,
                         epilog="exit status: 0 written, 2 not a readable results file")
     rp.add_argument("results", metavar="RESULTS.json")
     rp.add_argument("-o", "--output", metavar="DIR", help="folder for index.html (default: beside RESULTS.json)")
 
     rr = sub.add_parser("replay", help="send one recorded case (and the chain it depends on) again and re-run its checks",
-                        formatter_class=_Help,
+                        formatter_class=HelpFormatter,
                         epilog="exit status: 0 the target now satisfies every check the exchange was judged by; "
                                "1 it still violates one (or gives no answer); 2 usage or configuration error")
     rr.add_argument("results", metavar="RESULTS.json")

@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows each option's default (ArgumentDefaultsHelpFormatter) and keeps the description and the
-    epilog's line breaks (RawDescriptionHelpFormatter), so that an exit-code table stays a table.
-    An option without a default worth showing (None, an empty list, a flag's False) shows none."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every command's help: each option's default shown where it has a meaningful one (not None, False,
+    an empty list, or a default the help text already names), description and epilog kept as written
+    (so that an exit-code table stays a table)."""
 
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False or action.default == []:
-            return action.help
-        return super()._get_help_string(action)
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or "default" in text.lower() or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            text += " (default: %(default)s)"
+        return text
 
 
 def exit_codes(*lines: str) -> str:
