@@ -94,6 +94,8 @@ class EngineAdapter:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): catalogue requirement ids a suite test exercises")
+    config.addinivalue_line("markers", "long_chain: a test whose requests wait on one another (sequences, lanes); "
+                                       "started before the others, so a slow target's round trips overlap")
     if ENGINE_KEY in config.stash:
         return
     target_file = config.getoption("--target", default=None)
@@ -215,36 +217,47 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
     items = list(session.items)
     engine.start(len(items))
     engine.prepare()
+    # Tests whose requests wait on one another start first: against a target 50 ms away their chains of
+    # round trips are the run's critical path. Results are still reported in collection order, and the
+    # cases do not depend on the order (each test's ids and values come from its collection index).
+    order = sorted(range(len(items)), key=lambda i: (items[i].get_closest_marker("long_chain") is None, i))
     workers = ThreadPoolExecutor(max_workers=engine.concurrency, thread_name_prefix="fibrecert-test",
                                  initializer=share_hypothesis_prng)
-    pending: list[tuple[pytest.Item, list[Any], Future | None]] = []
+    pending: dict[int, tuple[pytest.Item, list[Any], Future | None]] = {}
+    reported = [0]
     try:
-        for index, item in enumerate(items, 1):
-            nextitem = items[index] if index < len(items) else None
+        for k, i in enumerate(order):
+            item = items[i]
+            # pytest sets up and tears down in the order the tests are started (its setup state is a stack)
+            nextitem = items[order[k + 1]] if k + 1 < len(order) else None
             reports = [call_and_report(item, "setup", log=False)]
             future = None
             if reports[0].passed and _is_suite_item(item):
-                future = workers.submit(_call, engine, item, index)
+                future = workers.submit(_call, engine, item, i + 1)
             elif reports[0].passed:  # a non-suite test in the same session: run it here, as pytest would
                 reports.append(call_and_report(item, "call", log=False))
-            pending.append((item, reports, future))
+            pending[i] = (item, reports, future)
             reports.append(call_and_report(item, "teardown", log=False, nextitem=nextitem))
-            _flush(pending, block=False)
+            _flush(pending, reported, block=False)
             if session.shouldstop or session.shouldfail:
                 break
-        _flush(pending, block=True)
+        _flush(pending, reported, block=True)
     finally:
         workers.shutdown(wait=True, cancel_futures=True)
     return True
 
 
-def _flush(pending: list[tuple[pytest.Item, list[Any], Future | None]], *, block: bool) -> None:
-    """Report finished tests to pytest, in collection order."""
-    while pending:
-        item, reports, future = pending[0]
+def _flush(pending: dict[int, tuple[pytest.Item, list[Any], Future | None]], reported: list[int], *,
+           block: bool) -> None:
+    """Report finished tests to pytest, in collection order (`reported[0]`: the next index to report);
+    with `block`, every test still pending (after a stop, the indices may have gaps)."""
+    while pending and (block or reported[0] in pending):
+        index = min(pending) if block else reported[0]
+        item, reports, future = pending[index]
         if future is not None and not block and not future.done():
             return
-        pending.pop(0)
+        del pending[index]
+        reported[0] = index + 1
         if future is not None:
             call = future.result()
             rep = item.ihook.pytest_runtest_makereport(item=item, call=call)

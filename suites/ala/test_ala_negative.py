@@ -94,16 +94,19 @@ class _Fixture:
             self.order_ref = None  # the (wrongly) accepted cancel used the order up
 
 
+@pytest.mark.long_chain
 @pytest.mark.requirement("ALA-CEASE-004", "ALA-CEASE-008", "ALA-CEASE-009", "ALA-CEASE-005", "ALA-CEASE-006")
 def test_cease_order_outside_its_contract_is_rejected_with_a_fault(run, ala, verify, profile):
     _attack(run, ala, verify, profile, "ceaseOrder")
 
 
+@pytest.mark.long_chain
 @pytest.mark.requirement("ALA-CANCEL-004", "ALA-CANCEL-008", "ALA-CANCEL-009", "ALA-CANCEL-005", "ALA-CANCEL-006")
 def test_cancel_order_outside_its_contract_is_rejected_with_a_fault(run, ala, verify, profile):
     _attack(run, ala, verify, profile, "cancelOrder")
 
 
+@pytest.mark.long_chain
 @pytest.mark.requirement("ALA-UCR-004", "ALA-UCR-005", "ALA-UCR-006", "ALA-UCR-007")
 def test_unsolicited_cease_outside_its_contract_is_rejected_with_a_fault(run, ala_buyer_role, verify, profile):
     _attack(run, ala_buyer_role, verify, profile, "unsolicitedCeaseRequest")

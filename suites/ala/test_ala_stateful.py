@@ -258,6 +258,7 @@ def _session(run, verify, ceases: int | None = None) -> Session:  # noqa: ANN001
     return session
 
 
+@pytest.mark.long_chain
 @pytest.mark.requirement(*REQUIREMENTS)
 def test_order_lifecycle_flows_agree_with_the_model(run, ala, verify):
     session = _session(run, verify, ceases=FLOW_CEASES)
@@ -269,6 +270,7 @@ def test_order_lifecycle_flows_agree_with_the_model(run, ala, verify):
     run_flows(session, lambda: AlaOrderLifecycles(session), flows)
 
 
+@pytest.mark.long_chain
 @pytest.mark.requirement(*REQUIREMENTS)
 def test_generated_call_sequences_agree_with_the_model(run, ala, verify):
     session = _session(run, verify)

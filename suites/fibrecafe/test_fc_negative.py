@@ -57,6 +57,7 @@ def _not_tested(verify, negatives, reason):  # noqa: ANN001
         verify.not_tested((constraint.requirement,), f"{constraint.id} not attacked: {reason}")
 
 
+@pytest.mark.long_chain
 @pytest.mark.requirement("FC-SO-007", "FC-SO-006", "FC-SO-008", "FC-SO-003", "FC-SO-010", "FC-SO-004", "FC-SO-005")
 def test_create_orders_outside_the_contract_are_refused(run, fc, verify, profile):
     """One valid body per shape (provide, cease, modify), every optional property present; every
@@ -78,6 +79,7 @@ def test_create_orders_outside_the_contract_are_refused(run, fc, verify, profile
     run.each(negatives, one)
 
 
+@pytest.mark.long_chain
 @pytest.mark.requirement("FC-SOC-010", "FC-SOC-007", "FC-SOC-011", "FC-SOC-004", "FC-SOC-015", "FC-SOC-005", "FC-SOC-006")
 def test_cancellations_outside_the_contract_are_refused(run, fc, verify, profile):
     """Every negative names an order of the tenant that is in flight: after any wrongly accepted

@@ -178,6 +178,7 @@ def _never_issued(m: FibreCafeOrderLifecycles) -> None:
     m.cancel_never_issued(m.rng.randrange(1_000_000), "OTHER")
 
 
+@pytest.mark.long_chain
 @pytest.mark.requirement(*REQUIREMENTS)
 def test_order_lifecycle_flows_agree_with_the_model(run, fc, verify):
     session = Session(run, verify, seed=run.case_seed())
@@ -191,6 +192,7 @@ def test_order_lifecycle_flows_agree_with_the_model(run, fc, verify):
     run_flows(session, lambda: FibreCafeOrderLifecycles(session), flows)
 
 
+@pytest.mark.long_chain
 @pytest.mark.requirement(*REQUIREMENTS)
 def test_generated_call_sequences_agree_with_the_model(run, fc, verify):
     session = Session(run, verify, seed=run.case_seed())
