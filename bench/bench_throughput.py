@@ -1,7 +1,7 @@
 """Requests per second, side by side on one target (issue 12), and the cost of a distant target.
 
 Usage:
-  python bench/bench_throughput.py [--repeat 3] [--examples 50]      fibrecert vs plain schemathesis
+  python bench/bench_throughput.py [--repeat 3] [--examples 50] [--at MS]   fibrecert vs plain schemathesis
   python bench/bench_throughput.py --latency 50 [--repeat 3]          standard at 0 ms vs 50 ms per answer
 
 Side by side: one reference sandbox, started in this process (its Fibre Cafe server counts the requests
@@ -12,6 +12,8 @@ counts, as a user sees it):
   --continue-on-failure: otherwise it stops an operation at its first failure, and the sandbox's
   rightful 422 for a random orderId is one, so it would send a few dozen requests and stop);
 - fibrecert: `fibrecert run --target T --api fibrecafe --profile standard --seed 1 --quiet --events E`.
+--at MS: the shared sandbox holds every answer and handshake MS milliseconds (a target across the
+internet); default 0 (loopback).
 Checks per request: fibrecert's from its event stream (check events that exercised a requirement, per
 exchange); schemathesis' from its summary (the checks it ran, per request), where its output has one.
 
@@ -99,9 +101,9 @@ def run_schemathesis(sb: Sandbox, counted: Counted, workdir: Path, examples: int
             "exit": done.returncode}
 
 
-def side_by_side(repeat: int, examples: int) -> None:
+def side_by_side(repeat: int, examples: int, at_ms: float = 0.0) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="fibrecert-throughput-"))
-    sb, counted, target = start(workdir)
+    sb, counted, target = start(workdir, latency_ms=at_ms)
     rows: dict[str, list[dict]] = {"schemathesis": [], "fibrecert": []}
     try:
         for i in range(repeat):
@@ -113,7 +115,7 @@ def side_by_side(repeat: int, examples: int) -> None:
                 print(f"  {tool}: {r['requests']} requests in {r['wall']:.1f} s", file=sys.stderr)
     finally:
         sb.stop()
-    print(f"| Fibre Cafe, same sandbox, median of {repeat} | requests | wall time (process start included) "
+    print(f"| Fibre Cafe, same sandbox ({at_ms:g} ms added per answer), median of {repeat} | requests | wall time (process start included) "
           f"| requests/s | checks per request |")
     print("| --- | --- | --- | --- | --- |")
     rate = {}
@@ -159,11 +161,13 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=50, help="schemathesis -n (the issue used 50)")
     ap.add_argument("--latency", type=float, default=None, metavar="MS",
                     help="instead: standard at 0 ms vs MS ms added to every answer")
+    ap.add_argument("--at", type=float, default=0.0, metavar="MS",
+                    help="side by side against a sandbox adding MS ms to every answer and handshake")
     args = ap.parse_args()
     if args.latency is not None:
         latency(args.repeat, args.latency)
     else:
-        side_by_side(args.repeat, args.examples)
+        side_by_side(args.repeat, args.examples, args.at)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import secrets
 import time
 import uuid
@@ -22,6 +23,8 @@ from werkzeug.wrappers import Request, Response
 from .defects import Defects
 from .lenient import json_errors
 from .store import Store
+
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 log = logging.getLogger("fibrecert.sandbox.fibrecafe")
 
@@ -153,8 +156,11 @@ class FibreCafeApp:
     def _json_body(self, request: Request, component: str) -> dict[str, Any]:
         if not self.defects.on("fc-missing-headers-accepted"):
             for header in ("X-Request-ID", "X-Conversation-ID"):
-                if not (request.headers.get(header) or "").strip():
+                value = request.headers.get(header) or ""
+                if not value.strip():
                     raise ApiError(400, "MALFORMED_REQUEST", f"header {header} is required")
+                if not _VISIBLE_ASCII.fullmatch(value):  # the contract's pattern for both id headers
+                    raise ApiError(400, "MALFORMED_REQUEST", f"header {header} must be visible ASCII characters")
         ctype = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         data = self._read(request)
         if ctype != "application/json" and not self.defects.on("fc-ignores-content-type"):

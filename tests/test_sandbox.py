@@ -755,6 +755,15 @@ def test_missing_tracing_header_is_400(sb: Sandbox, tok_a: str, header: str, pat
     assert_fc_error(resp, 400, {"MALFORMED_REQUEST"})
 
 
+@pytest.mark.parametrize("value", [b"two words", "\u00d7\u00f8".encode("utf-8"), b"tab\there"])
+@pytest.mark.parametrize("header", ["X-Request-ID", "X-Conversation-ID"])
+def test_tracing_header_outside_its_pattern_is_400(sb: Sandbox, tok_a: str, header: str, value: bytes) -> None:
+    # The contract's pattern for both id headers is ^[\x21-\x7e]+$ (plain Schemathesis found the reference
+    # accepting a non-ASCII X-Conversation-ID: ST201 against our own OpenAPI).
+    resp = fc_post(sb, "/service-orders", CEASE, {**fc_headers(tok_a), header: value})
+    assert_fc_error(resp, 400, {"MALFORMED_REQUEST"})
+
+
 @pytest.mark.parametrize("authorization", [None, "Bearer not-a-token-ever-issued", "Bearer ", "Basic dGVuYW50LWE6eA=="])
 @pytest.mark.parametrize("path", ["/service-orders", "/service-order-cancellations"])
 def test_missing_or_unknown_token_is_401(sb: Sandbox, authorization: str | None, path: str) -> None:
