@@ -131,6 +131,18 @@ PROFILES = {
 }
 
 
+def _thread_clock() -> Any:
+    """This thread's CPU clock, readable from any thread (Linux), or None: read this thread's own."""
+    try:
+        return time.pthread_getcpuclockid(threading.get_ident())
+    except (AttributeError, OSError):
+        return None
+
+
+def _clock_now(clock: Any) -> float:
+    return time.thread_time() if clock is None else time.clock_gettime(clock)
+
+
 class _Lane:
     """Where a case is made: a test (or the run's preparation) and its position in a fan-out."""
 
@@ -273,6 +285,8 @@ class Engine:
         self._gen_lock = threading.RLock()
         self._examples: dict[str, Any] = {}
         self._generating: dict[str, float] = {}
+        self._open_generating: dict[str, dict[object, tuple[Any, float]]] = {}
+        self._generating_before_first: dict[str, float] = {}
         self._frozen = False
         self._local = threading.local()
         self._prep = _Lane("P")
@@ -435,19 +449,41 @@ class Engine:
     @contextlib.contextmanager
     def generating(self) -> Iterator[None]:
         """Count the CPU time of the block as the current test's generating time (bench/ reads it from
-        the `test_finished` events: no test should spend over a second generating)."""
-        started = time.thread_time()
+        the `test_finished` events: no test should spend over a second generating before its first
+        request). The block's thread clock stays readable from other threads while it runs, so the
+        test's first send can tell how much of it was spent before that request."""
+        test = self.lane.test
+        clock = _thread_clock()
+        started, token = _clock_now(clock), object()
+        with self._lock:
+            self._open_generating.setdefault(test, {})[token] = (clock, started)
         try:
             yield
         finally:
-            spent, test = time.thread_time() - started, self.lane.test
+            spent = _clock_now(clock) - started
             with self._lock:
+                self._open_generating[test].pop(token, None)
                 self._generating[test] = self._generating.get(test, 0.0) + spent
 
-    def generating_seconds(self, test: str) -> float:
-        """CPU time spent drawing examples for `test` (waits for the generator excluded)."""
+    def _first_send(self, test: str) -> None:
+        """Note how much CPU `test` had spent generating when it sent its first request."""
         with self._lock:
-            return self._generating.get(test, 0.0)
+            if test in self._generating_before_first:
+                return
+            spent = self._generating.get(test, 0.0)
+            for clock, started in self._open_generating.get(test, {}).values():
+                try:
+                    spent += _clock_now(clock) - started
+                except OSError:  # the generating thread has just ended: its block is counted above
+                    pass
+            self._generating_before_first[test] = spent
+
+    def generating_seconds(self, test: str) -> tuple[float, float]:
+        """CPU time spent drawing examples for `test` (waits for the generator excluded): in all, and
+        before its first request (all of it, if it sent none)."""
+        with self._lock:
+            total = self._generating.get(test, 0.0)
+            return total, self._generating_before_first.get(test, total)
 
     def example(self, key: str, strategy: Any) -> Any:
         """One value of `strategy`, drawn once per run for `key` (reproducibly from the seed and the key,
@@ -558,6 +594,9 @@ class Engine:
             raise RunInterrupted("the run was interrupted")
         if case.api in self.unreachable:
             raise TargetUnreachable(self.unreachable[case.api])
+        test = self.lane.test
+        if test and test not in self._generating_before_first:
+            self._first_send(test)
         section = self.target.ala if case.api == "ala" else self.target.fibrecafe
         headers = dict(case.headers)
         cert = None

@@ -38,6 +38,7 @@ class TestFinished:
     outcome: str            # passed | failed | skipped | error
     reason: str = ""
     generating_ms: float = 0.0  # CPU time this test's lanes spent generating (draws; waits excluded)
+    generating_before_first_ms: float = 0.0  # ... of it, before the test's first request was sent
     type: str = "test_finished"
 
 

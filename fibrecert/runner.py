@@ -61,7 +61,7 @@ class EventLog:
         import json
 
         self._json, self.secrets = json, secrets
-        self.started = time.monotonic()
+        self.started, self.started_unix = time.monotonic(), time.time()
         self.fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
     def __call__(self, event: Any) -> None:
@@ -80,6 +80,8 @@ class EventLog:
                 record.update({"observed": event.observed, "declared": event.declared})
         else:
             record.update({k: v for k, v in vars(event).items() if k != "type"})
+            if event.type == "run_started":  # what "t" counts from, as Unix time
+                record["t0_unix"] = round(self.started_unix, 4)
         self.fh.write(self._json.dumps(redact(record, self.secrets), default=str) + "\n")
 
     def close(self) -> None:

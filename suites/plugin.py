@@ -202,8 +202,9 @@ def _call(engine: Engine, item: pytest.Item, index: int) -> CallInfo:
             for r in ids:
                 engine.mark(r, "error", f"{item.nodeid} could not run: {what}"[:300], item.nodeid)
             outcome, reason = "error", what
-    engine.bus.emit(TestFinished(item.nodeid, api, outcome, reason,
-                                 generating_ms=round(engine.generating_seconds(item.nodeid) * 1000, 1)))
+    generating, before_first = engine.generating_seconds(item.nodeid)
+    engine.bus.emit(TestFinished(item.nodeid, api, outcome, reason, generating_ms=round(generating * 1000, 1),
+                                 generating_before_first_ms=round(before_first * 1000, 1)))
     return call
 
 

@@ -79,6 +79,33 @@ def test_each_runs_items_side_by_side_up_to_the_bound(engine):
     assert 2 <= peak[0] <= 4
 
 
+def _burn(seconds: float) -> None:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def test_generating_before_the_first_request_is_told_apart_from_generating_in_all(engine):
+    e = engine(4)
+    e.enter(e.test_lane(2, "suite::test_gen", (), "fibrecafe", None))
+    try:
+        with e.generating():
+            _burn(0.05)
+            # the first request leaves from another thread while this block is still drawing (streaming)
+            e.each([1], lambda _: e.send(e.new_case(api="fibrecafe", operation="POST /service-orders",
+                                                     endpoint="api", path="/service-orders", identity=TENANT_B,
+                                                     body=JsonBody({}))))
+            _burn(0.05)
+        with e.generating():
+            _burn(0.05)
+    finally:
+        e.leave()
+    total, before_first = e.generating_seconds("suite::test_gen")
+    assert 0.15 <= total < 0.5
+    assert 0.05 <= before_first < 0.1
+    assert e.generating_seconds("suite::never_sent") == (0.0, 0.0)
+
+
 def test_a_sequence_in_a_lane_makes_every_case_depend_on_the_steps_before(engine):
     e = engine(1)
     lane = _Lane("001", "t")
