@@ -4,6 +4,9 @@ whatever the concurrency, earned passes, bounded evidence chosen by id, cases th
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -202,3 +205,40 @@ def test_marks_are_recorded_per_requirement():
     model(Marked("R-2", "skip", "no role"))
     st = model.snapshot().requirements["R-2"]
     assert st.not_tested == ["no data"] and st.skipped == ["no role"]
+
+
+_DRAWS = textwrap.dedent("""
+    import importlib, sys
+    from pathlib import Path
+    from fibrecert.engine import share_hypothesis_prng
+    share_hypothesis_prng()
+    import hypothesis
+    from hypothesis import Phase, settings, strategies as st
+
+    def draw():
+        out = []
+        @hypothesis.seed(7)
+        @settings(max_examples=300, database=None, phases=[Phase.generate], deadline=None)
+        @hypothesis.given(st.integers(), st.text(max_size=30))
+        def t(i, s):
+            out.append((i, s))
+        t()
+        return out
+
+    before = draw()
+    Path("late_module.py").write_text(Path("late_module.txt").read_text())
+    sys.path.insert(0, ".")
+    importlib.import_module("late_module")
+    print("same" if draw() == before else "differ")
+""")
+
+
+def test_a_module_imported_mid_run_does_not_change_what_a_seed_draws(tmp_path):
+    """Hypothesis draws now and then a constant found in local modules, collected when a draw first needs
+    them: unpinned, a module another thread imports mid-run (its constants below) changes the values the
+    same seed gives (this script prints "differ" without share_hypothesis_prng's pin)."""
+    (tmp_path / "late_module.txt").write_text('BIG = 1000000000007\nOTHER = 515151\nWORD = "alpha-beta-gamma"\n')
+    (tmp_path / "draws.py").write_text(_DRAWS)
+    done = subprocess.run([sys.executable, "draws.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "same"
