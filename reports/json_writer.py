@@ -27,9 +27,38 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def _line(value: Any) -> str:
+    """`value` as one line of strict JSON: C-encoded as it is when it is already safe (nearly always),
+    through json_safe when not."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=_str_safe)
+        text.encode("utf-8")  # a lone surrogate cannot be: UnicodeEncodeError
+        return text
+    except (ValueError, UnicodeEncodeError):  # NaN / infinity, a lone surrogate
+        return json.dumps(json_safe(value), ensure_ascii=False, allow_nan=False, default=_str_safe)
+
+
+def _str_safe(value: Any) -> str:
+    return json_safe(str(value))
+
+
 def render(result: RunResult) -> str:
-    return json.dumps(json_safe(result.to_json()), indent=2, ensure_ascii=False, allow_nan=False,
-                      default=lambda v: json_safe(str(v))) + "\n"
+    """One top-level key a line, and each item of a list (a requirement, an exchange) a line of its own:
+    readable, diffable line by line, and written by the C encoder (an indented dump is pure Python: 0.2 s
+    for the 4.5 MB of a standard run, against 0.03 s)."""
+    data = result.to_json()
+    keys = list(data)
+    lines = ["{"]
+    for i, key in enumerate(keys):
+        value, comma = data[key], "," if i < len(keys) - 1 else ""
+        if isinstance(value, list) and value:
+            lines.append(f"  {_line(key)}: [")
+            lines.extend(f"    {_line(item)}{',' if j < len(value) - 1 else ''}" for j, item in enumerate(value))
+            lines.append(f"  ]{comma}")
+        else:
+            lines.append(f"  {_line(key)}: {_line(value)}{comma}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def write(result: RunResult, directory: Path) -> Path:
