@@ -14,7 +14,9 @@ and send it again: no text is parsed back into structure downstream.
 from __future__ import annotations
 
 import base64
+import functools
 import json
+import re
 import zlib
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -214,8 +216,12 @@ class Case:
             may_be_refused=bool(data.get("may_be_refused", False)))
 
 
-def id_key(exchange_id: str) -> tuple[Any, ...]:
-    """Sort key for exchange ids (`X017.3`, `X017-2.1`, `P.1`): numeric parts compared as numbers."""
-    import re
+_ID_PARTS = re.compile(r"([0-9]+)")
 
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"([0-9]+)", exchange_id) if p)
+
+@functools.lru_cache(maxsize=1 << 16)
+def id_key(exchange_id: str) -> tuple[Any, ...]:
+    """Sort key for exchange ids (`X017.3`, `X017-2.1`, `P.1`): numeric parts compared as numbers.
+    Cached: every check compares its exchange with the evidence held so far (80 ms of a smoke run's
+    CPU, uncached)."""
+    return tuple(int(p) if p.isdigit() else p for p in _ID_PARTS.split(exchange_id) if p)
