@@ -4,8 +4,9 @@ valid report files, no traceback, no secret, bounded memory, the target's markup
 and its control characters neutralised on the terminal, and no request sent where a redirect (or an
 external entity) points.
 
-Peak memory is the run's own: the child's `ru_maxrss` from os.wait4() (getrusage for that one child,
-KiB on Linux), so parallel tests and earlier children do not blur it.
+Peak memory is the run's own: the high-water mark of its resident set (VmHWM in /proc/PID/status), read
+while it runs, so parallel tests and earlier children do not blur it (wait4's ru_maxrss would also count
+the copy of this test process the child was before it exec'd).
 """
 
 from __future__ import annotations
