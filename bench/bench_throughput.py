@@ -41,15 +41,7 @@ import requests
 from fibrecert.contracts import OPENAPI_PATH
 from fibrecert.sandbox import TENANT_A, Sandbox
 
-
-class Counted:
-    def __init__(self, app):  # noqa: ANN001
-        self.app, self.count = app, 0
-
-    def __call__(self, environ, start_response):  # noqa: ANN001
-        if "access-token" not in environ.get("PATH_INFO", ""):
-            self.count += 1
-        return self.app(environ, start_response)
+from bench_vs_schemathesis import Counted  # a sibling script: bench/ is on sys.path when run as a script
 
 
 def start(workdir: Path, latency_ms: float = 0.0, services: int = 4000) -> tuple[Sandbox, Counted, Path]:

@@ -45,6 +45,19 @@ def parse_xml(data: bytes, *, allow_dtd: bool = False, limit: int | None = MAX_B
     return tree.getroot()
 
 
+def element_text(data: bytes, local: str, *, limit: int | None = MAX_BODY) -> str | None:
+    """Text of the first element named `local` (any namespace) in an XML document, or None (also when
+    the document cannot be parsed safely)."""
+    try:
+        root = parse_xml(data, limit=limit)
+    except EnvelopeError:
+        return None
+    for el in root.iter():
+        if isinstance(el.tag, str) and etree.QName(el).localname == local:
+            return el.text or ""
+    return None
+
+
 def parse_envelope(data: bytes, *, allow_dtd: bool = False, limit: int | None = MAX_BODY) -> Envelope:
     root = parse_xml(data, allow_dtd=allow_dtd, limit=limit)
     if root.tag != f"{{{SOAP_ENV}}}Envelope":

@@ -813,18 +813,9 @@ def _now() -> str:
 
 def _xml_text(data: bytes, local: str) -> str | None:
     """Text of the first element named `local` (any namespace) in an XML document, or None."""
-    from lxml import etree
-
     from fibrecert.contracts import soap
 
-    try:
-        root = soap.parse_xml(data)
-    except soap.EnvelopeError:
-        return None
-    for el in root.iter():
-        if isinstance(el.tag, str) and etree.QName(el).localname == local:
-            return el.text or ""
-    return None
+    return soap.element_text(data, local)
 
 
 _ENUM_FIELDS: dict[str, dict[str, frozenset[str]]] | None = None

@@ -303,14 +303,7 @@ def json_id(ex: Exchange, key: str = "id") -> int:
 
 
 def _request_text(ex: Exchange, local: str) -> str | None:
-    try:
-        root = soap.parse_xml(ex.request_body.encode("utf-8"), limit=None)
-    except soap.EnvelopeError:
-        return None
-    for el in root.iter():
-        if isinstance(el.tag, str) and etree.QName(el).localname == local:
-            return el.text or ""
-    return None
+    return soap.element_text(ex.request_body.encode("utf-8"), local, limit=None)
 
 
 @check
