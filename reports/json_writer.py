@@ -44,8 +44,8 @@ def _str_safe(value: Any) -> str:
 
 def render(result: RunResult) -> str:
     """One top-level key a line, and each item of a list (a requirement, an exchange) a line of its own:
-    readable, diffable line by line, and written by the C encoder (an indented dump is pure Python: 0.2 s
-    for the 4.5 MB of a standard run, against 0.03 s)."""
+    readable, diffable line by line, and written by the C encoder (an indented dump is pure Python: a
+    standard run's took 190 ms for 4.5 MB; this, 35 ms for 3.1 MB)."""
     data = result.to_json()
     keys = list(data)
     lines = ["{"]

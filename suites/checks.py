@@ -322,14 +322,7 @@ def assigned_id(ex: Exchange) -> str | None:
     if ex.status is None or ex.status >= 300:
         return None
     if ex.api == "ala":
-        try:
-            root = soap.parse_xml(ex.response_body)
-        except soap.EnvelopeError:
-            return None
-        for el in root.iter():
-            if isinstance(el.tag, str) and etree.QName(el).localname == "sellerOrderReference":
-                return el.text or ""
-        return None
+        return soap.element_text(ex.response_body, "sellerOrderReference")
     try:
         body = wirejson.loads(ex.response_body)
     except (ValueError, RecursionError):

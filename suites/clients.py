@@ -90,14 +90,12 @@ class AlaClient:
         """The test data a request names: the active service it ceases, the messageId it carries."""
         consumed = set(self.services.consumed)
         if isinstance(payload, SoapBody):
-            from fibrecert.engine import _xml_text
-
             if MESSAGE_ID not in binds:
-                mid = _xml_text(payload.xml, "messageId")
+                mid = soap.element_text(payload.xml, "messageId")
                 if mid:
                     binds[MESSAGE_ID] = Binding(mid, "message.messageId")
             if operation == "ceaseOrder" and SERVICE not in binds:
-                service = _xml_text(payload.xml, "serviceIdentifier")
+                service = soap.element_text(payload.xml, "serviceIdentifier")
                 if service and service in consumed:
                     binds[SERVICE] = Binding(service, "alaCease.serviceIdentifier")
             return

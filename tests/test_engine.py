@@ -9,11 +9,12 @@ import sys
 import textwrap
 import threading
 import time
+from concurrent.futures import BrokenExecutor, CancelledError, ThreadPoolExecutor
 
 import pytest
 
 from fibrecert.case import Binding, Case, FormBody, JsonBody, RawBody, SoapBody, id_key
-from fibrecert.engine import Engine, _Lane
+from fibrecert.engine import Engine, _Jobs, _Lane
 from fibrecert.events import CheckDone, ExchangeDone, Marked
 from fibrecert.identity import (ALA_BUYER, ALA_NO_CERT, CLIENT_A_WRONG_SECRET, MALFORMED_TOKEN, TENANT_B, Identity,
                                 basic_credentials, curl_arguments)
@@ -80,6 +81,46 @@ def test_each_runs_items_side_by_side_up_to_the_bound(engine):
     finally:
         e.leave()
     assert 2 <= peak[0] <= 4
+
+
+def test_the_first_item_of_each_fan_out_starts_before_the_rest_of_any():
+    jobs, started, gate = _Jobs(), [], threading.Event()
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        blocker = jobs.submit(pool, True, gate.wait)  # holds the only thread while the rest queue up
+        rest = [jobs.submit(pool, False, started.append, f"a{i}") for i in range(3)]
+        first = jobs.submit(pool, True, started.append, "b0")
+        gate.set()
+        for f in (blocker, *rest, first):
+            f.result(timeout=10)
+    finally:
+        pool.shutdown()
+    assert started == ["b0", "a0", "a1", "a2"]
+
+
+def test_jobs_a_closing_or_broken_pool_will_not_run_end_instead_of_waiting_forever():
+    jobs, gate = _Jobs(), threading.Event()
+    pool = ThreadPoolExecutor(max_workers=1)
+    running = jobs.submit(pool, True, gate.wait)
+    waiting = [jobs.submit(pool, False, lambda: None) for _ in range(3)]
+    pool.shutdown(wait=False, cancel_futures=True)  # what Engine.close does
+    gate.set()
+    assert running.result(timeout=10) is True
+    for f in waiting:
+        with pytest.raises(CancelledError):
+            f.result(timeout=10)
+    with pytest.raises(CancelledError):  # submitted after the shutdown
+        jobs.submit(pool, True, lambda: None).result(timeout=10)
+
+    def failing_initializer() -> None:
+        raise RuntimeError("no thread for you")
+
+    broken = ThreadPoolExecutor(max_workers=1, initializer=failing_initializer)
+    futures = [jobs.submit(broken, i == 0, lambda: None) for i in range(3)]
+    for f in futures:
+        with pytest.raises((BrokenExecutor, CancelledError)):
+            f.result(timeout=10)
+    broken.shutdown()
 
 
 def _burn(seconds: float) -> None:
