@@ -5,6 +5,7 @@ folder of fibrecert's (they hold generated private keys) remains after run, repl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -98,9 +99,16 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path):
     report, events = tmp_path / "r", tmp_path / "events.ndjson"
     proc = _start(["run", "--profile", "full", "--report-dir", str(report), "--seed", "1", "--quiet",
                    "--events", str(events)], tmp)
+    sandbox: list[int] = []
     try:
         _wait_for_requests(events, 20)
         sandbox = _children(proc.pid)
+        # Freeze the sandbox so the requests in flight wait (up to the target's timeout): the first
+        # Ctrl-C's orderly finish then cannot be over before the second arrives (unfrozen, it can take
+        # under 50 ms, and the second Ctrl-C would find the run already ended).
+        for pid in sandbox:
+            os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         time.sleep(0.05)
         started = time.monotonic()
@@ -108,6 +116,9 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path):
         proc.wait(timeout=10)
         stopped_in = time.monotonic() - started
     finally:
+        for pid in sandbox:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130
