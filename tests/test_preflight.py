@@ -18,7 +18,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from cryptography import x509
@@ -39,6 +39,19 @@ HUNG_BOUND = HUNG_TIMEOUT + 1.5
 
 
 # ------------------------------------------------------------------------------------------ servers
+def _accept_forever(listener: socket.socket, handle: Any) -> None:
+    """Serve each connection `listener` accepts with `handle`, in a thread of its own, until it is closed."""
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+
+
 @pytest.fixture(scope="module")
 def sandbox_target(tmp_path_factory: pytest.TempPathFactory, pki_dir: Path):
     """One reference sandbox for the module (a probe changes nothing in it)."""
@@ -140,15 +153,7 @@ def trickling_tls_port(sandbox_target) -> Iterator[int]:
         except (OSError, ssl.SSLError):
             pass
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
+    _accept_forever(listener, handle)
     yield listener.getsockname()[1]
     stop.set()
     listener.close()
@@ -514,15 +519,7 @@ def connect_proxy() -> Iterator[dict]:
         conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         pipe(conn, upstream)
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
+    _accept_forever(listener, handle)
     yield state
     listener.close()
 
