@@ -1,4 +1,4 @@
-"""The `fibrecert` command (shared/spec/cli-and-target.md): run, sandbox, report, replay."""
+"""The `fibrecert` command (docs/cli.md, docs/target-file.md): run, sandbox, report, replay."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""results.json (keys as in shared/spec/cli-and-target.md)."""
+"""results.json (keys as in docs/cli.md)."""
 
 from __future__ import annotations
 

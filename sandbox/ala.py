@@ -1,5 +1,5 @@
 """ALA 2.30 reference implementation: the seller (ceaseOrder, cancelOrder) and a buyer
-(unsolicitedCeaseRequest), following `shared/spec/ala-2.30-profile.md` to the letter.
+(unsolicitedCeaseRequest), following docs/profiles/ala-2.30.md to the letter.
 
 Requests are parsed with the safe parser and validated with the contract's own XSD; responses are
 encoded through the same XSD, so the sandbox cannot answer outside its contract by accident.

@@ -1,5 +1,5 @@
 """Fibre Cafe 1.17 reference implementation: the OAuth2 token endpoint and the two ordering
-operations, following `shared/spec/fibrecafe-1.17-profile.md` (facts and decisions 1-7).
+operations, following docs/profiles/fibrecafe-1.17.md (facts and decisions 1-8).
 
 Request bodies are validated with the contract's own JSON Schemas (from openapi.yaml).
 """
