@@ -14,6 +14,7 @@ and send it again: no text is parsed back into structure downstream.
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import json
 import re
@@ -104,24 +105,64 @@ class RawBody:
 Body = SoapBody | JsonBody | FormBody | RawBody
 
 
+# The largest body a recorded case may inflate to (the suites' largest, an oversized ALA message, is a few
+# MB): a results file from elsewhere cannot make replay or audit inflate 300 KB into 300 MB.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+def _inflate(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError("zlib_b64 is not a string")
+    try:
+        packed = base64.b64decode(text.encode("ascii"), validate=True)
+        inflater = zlib.decompressobj()
+        data = inflater.decompress(packed, MAX_BODY_BYTES + 1)
+    except (UnicodeEncodeError, binascii.Error, zlib.error) as exc:
+        raise ValueError(f"zlib_b64 is not base64 zlib data ({type(exc).__name__})") from None
+    if len(data) > MAX_BODY_BYTES or inflater.unconsumed_tail:
+        raise ValueError(f"the body inflates to more than {MAX_BODY_BYTES} bytes")
+    if not inflater.eof:
+        raise ValueError("zlib_b64 is truncated zlib data")
+    return data
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is not a string")
+    if len(value) > MAX_BODY_BYTES:
+        raise ValueError(f"{key} is longer than {MAX_BODY_BYTES} characters")
+    return value
+
+
 def body_from_json(data: dict[str, Any]) -> Body:
-    kind = data["kind"]
+    """A body as results.json stores it; ValueError (one line) for anything else."""
+    if not isinstance(data, dict):
+        raise ValueError("the body is not an object")
+    kind = data.get("kind")
     if kind == "soap":
         if "zlib_b64" in data:
-            return SoapBody(zlib.decompress(base64.b64decode(data["zlib_b64"])))
-        return SoapBody(data["xml"].encode("utf-8"))
+            return SoapBody(_inflate(data["zlib_b64"]))
+        return SoapBody(_text(data, "xml").encode("utf-8"))
     if kind == "json":
         if "zlib_b64" in data:
-            text = zlib.decompress(base64.b64decode(data["zlib_b64"])).decode("utf-8")
+            text = _inflate(data["zlib_b64"]).decode("utf-8")
             return JsonBody(json.loads(text), text if data.get("exact") else None)
-        return JsonBody(data.get("value"), data.get("raw"))
+        raw = data.get("raw")
+        if raw is not None and not isinstance(raw, str):
+            raise ValueError("raw is not a string")
+        return JsonBody(data.get("value"), raw)
     if kind == "form":
-        return FormBody(tuple((k, v) for k, v in data["fields"]))
+        fields = data.get("fields")
+        if not isinstance(fields, list) or not all(isinstance(f, list) and len(f) == 2 and all(isinstance(x, str) for x in f)
+                                                   for f in fields):
+            raise ValueError("fields is not a list of [name, value] strings")
+        return FormBody(tuple((k, v) for k, v in fields))
     if kind == "raw":
         if "text" in data:
-            return RawBody(data["text"].encode("utf-8"))
-        return RawBody(zlib.decompress(base64.b64decode(data["zlib_b64"])))
-    raise ValueError(f"unknown body kind {kind!r}")
+            return RawBody(_text(data, "text").encode("utf-8"))
+        return RawBody(_inflate(data.get("zlib_b64")))
+    raise ValueError(f"unknown body kind {str(kind)[:40]!r}")
 
 
 @dataclass(frozen=True)
@@ -139,6 +180,12 @@ class Binding:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Binding":
+        if not isinstance(data, dict) or isinstance(data.get("value"), bool) \
+                or not isinstance(data.get("value"), (str, int)):
+            raise ValueError("a binding is not an object with a string value")
+        for key in ("path", "source"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                raise ValueError(f"a binding's {key} is not a string")
         return cls(str(data["value"]), data.get("path"), data.get("source"))
 
 
@@ -204,6 +251,9 @@ class Case:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Case":
+        """A case as results.json stores it; ValueError (one line) for a document of another shape
+        (what it may send is checked by fibrecert/endpoints.py, not here)."""
+        _check_shape(data)
         return cls(
             id=data["id"], api=data["api"], operation=data["operation"], endpoint=data["endpoint"],
             path=data["path"], identity=Identity.parse(data["api"], data["identity"]),
@@ -214,6 +264,31 @@ class Case:
             after=tuple(data.get("after", ())), test=data.get("test", ""), serves=tuple(data.get("serves", ())),
             constraint=data.get("constraint"), note=data.get("note", ""), tags=frozenset(data.get("tags", ())),
             may_be_refused=bool(data.get("may_be_refused", False)))
+
+
+def _check_shape(data: Any) -> None:
+    if not isinstance(data, dict):
+        raise ValueError("the case is not an object")
+    for key in ("id", "api", "operation", "endpoint", "path", "identity"):
+        if not isinstance(data.get(key), str):
+            raise ValueError(f"the case's {key} is missing or not a string")
+    for key in ("method", "test", "note"):
+        if key in data and not isinstance(data[key], str):
+            raise ValueError(f"the case's {key} is not a string")
+    if data.get("constraint") is not None and not isinstance(data["constraint"], str):
+        raise ValueError("the case's constraint is not a string")
+    headers = data.get("headers", [])
+    if not isinstance(headers, list) or not all(isinstance(h, list) and len(h) == 2 and all(isinstance(x, str) for x in h)
+                                                for h in headers):
+        raise ValueError("the case's headers are not a list of [name, value] strings")
+    for key in ("omit_headers", "after", "serves", "tags"):
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            raise ValueError(f"the case's {key} is not a list of strings")
+    if not isinstance(data.get("bindings", {}), dict):
+        raise ValueError("the case's bindings are not an object")
+    if "body" not in data:
+        raise ValueError("the case has no body")
 
 
 _ID_PARTS = re.compile(r"([0-9]+)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import signal
 import sys
@@ -32,6 +31,34 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
     return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be a port from 1 to 65535 (0: any free port)")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 1000000")
+    return value
+
+
+def _namespace(text: str) -> str:
+    """An XML namespace name: empty (unqualified) or a URI without spaces or control characters."""
+    if len(text) > 512 or any(not ch.isprintable() or ch.isspace() for ch in text) or any(c in text for c in "<>\"'{}"):
+        raise argparse.ArgumentTypeError("must be a namespace URI (no spaces, quotes, braces or control characters, "
+                                         "at most 512 characters), or empty")
+    return text
 
 
 RUN_EXIT_CODES = ("exit status: 0 CONFORMANT, 1 NON_CONFORMANT, 2 usage or configuration error (one line names "
@@ -99,12 +126,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--state-dir", metavar="DIR", help="database and target file (default: a cache folder)")
     s.add_argument("--target-file", metavar="FILE", help="where to write the target file (default: STATE_DIR/target.toml)")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--ala-port", type=int, default=0)
-    s.add_argument("--ala-buyer-port", type=int, default=0)
-    s.add_argument("--fibrecafe-port", type=int, default=0)
-    s.add_argument("--services", type=int, default=600, help="active services to seed for the buyer")
+    s.add_argument("--ala-port", type=_port, default=0, metavar="N", help="port of the ALA seller (default 0: any free port)")
+    s.add_argument("--ala-buyer-port", type=_port, default=0, metavar="N", help="port of the ALA buyer (default 0: any free port)")
+    s.add_argument("--fibrecafe-port", type=_port, default=0, metavar="N", help="port of Fibre Cafe (default 0: any free port)")
+    s.add_argument("--services", type=_count, default=600, metavar="N", help="active services to seed for the buyer")
     s.add_argument("--token-ttl", type=_positive_float, default=3600.0, help="access token lifetime, seconds")
-    s.add_argument("--namespace", default="", help="core ALA namespace (default: unqualified)")
+    s.add_argument("--namespace", type=_namespace, default="", help="core ALA namespace (default: unqualified)")
     s.add_argument("--defect", action="append", default=[], metavar="NAME", help="switch on a named defect")
     s.add_argument("--list-defects", action="store_true", help="list the named defects and exit")
     s.add_argument("--latency-ms", type=_milliseconds, default=0.0, metavar="MS",
@@ -137,6 +164,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from fibrecert.safefiles import InputError, sweep_stale
+
+    sweep_stale()  # folders with secrets left by a fibrecert that was killed (docs/security.md)
     try:
         if args.command == "run":
             from fibrecert.runner import RunOptions, run
@@ -165,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
             from fibrecert import constraints_cli
 
             return constraints_cli.run(args)
+    except InputError as exc:  # the one boundary for an input file that cannot be used
+        from fibrecert.runner import terminal_safe
+
+        sys.stderr.write(f"fibrecert: {terminal_safe(str(exc), 500)}\n")
+        return 2
     except KeyboardInterrupt:
         sys.stderr.write("fibrecert: interrupted\n")
         return 130
@@ -194,7 +229,13 @@ def _sandbox(args: argparse.Namespace) -> int:
     except OSError as exc:
         sys.stderr.write(f"fibrecert: cannot start the sandbox: {exc}\n")
         return 2
-    target = sandbox.write_target(Path(args.target_file) if args.target_file else None)
+    try:
+        target = sandbox.write_target(Path(args.target_file) if args.target_file else None)
+    except OSError as exc:
+        sandbox.stop()
+        sys.stderr.write(f"fibrecert: --target-file {args.target_file or ''}: cannot write the target file "
+                         f"({exc.strerror or type(exc).__name__})\n")
+        return 2
     print(f"ALA seller   {sandbox.ala_url}  (mutual TLS: /ceaseOrder, /cancelOrder)")
     print(f"ALA buyer    {sandbox.ala_buyer_url}  (mutual TLS: /unsolicitedCeaseRequest)")
     print(f"Fibre Cafe   {sandbox.fibrecafe_url}  (OAuth2: /auth/tenant/access-token)")
@@ -222,17 +263,27 @@ def _report(args: argparse.Namespace) -> int:
     from fibrecert.reports.json_writer import json_safe
     from fibrecert.reports.model import RunResult
 
+    from fibrecert.runner import terminal_safe
+    from fibrecert.safefiles import load_json
+
     path = Path(args.results)
+    data = load_json(path, "results file")  # a regular file, size and nesting limits (InputError: exit 2)
     try:
         # json_safe: a results.json written elsewhere may hold NaN or a lone surrogate (\udXXX).
-        data = json_safe(json.loads(path.read_text(encoding="utf-8")))
-        result = RunResult.from_json(data)
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
-        sys.stderr.write(f"fibrecert: {path}: not a readable fibrecert results file ({type(exc).__name__}: {exc})\n")
+        result = RunResult.from_json(json_safe(data))
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        sys.stderr.write(f"fibrecert: {path}: not a readable fibrecert results file "
+                         f"({type(exc).__name__}: {terminal_safe(str(exc), 200)})\n")
         return 2
     out = Path(args.output) if args.output else path.parent
-    out.mkdir(parents=True, exist_ok=True)
-    written = html_writer.write(result, out)
+    try:
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(20, "not a folder")
+        out.mkdir(parents=True, exist_ok=True)
+        written = html_writer.write(result, out)
+    except OSError as exc:
+        sys.stderr.write(f"fibrecert: -o {out}: cannot write the report there ({exc.strerror or type(exc).__name__})\n")
+        return 2
     print(f"{result.verdict}: {written}")
     return 0
 

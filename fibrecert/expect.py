@@ -77,20 +77,22 @@ def load_expect(path: str | os.PathLike[str], known_ids: Iterable[str] | None = 
 
         known_ids = contracts.requirements()
     known = [i.upper() for i in known_ids]
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ExpectError(f"{p}: expect file not found") from None
-    except IsADirectoryError:
-        raise ExpectError(f"{p}: is a folder, not an expect file") from None
+    from fibrecert.safefiles import InputError, read_regular
+
+    if not os.path.lexists(p):
+        raise ExpectError(f"{p}: expect file not found")
+    try:  # a regular file of bounded size (never a FIFO or a device)
+        text = read_regular(p, "expect file").decode("utf-8")
+    except InputError as exc:
+        raise ExpectError(str(exc)) from None
     except UnicodeDecodeError:
         raise ExpectError(f"{p}: not UTF-8 text") from None
-    except OSError as exc:
-        raise ExpectError(f"{p}: cannot be read ({exc.strerror or type(exc).__name__})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ExpectError(f"{p}: {_where(text, str(exc))}not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ExpectError(f"{p}: not a usable expect file: nested too deeply") from None
     extra = sorted(set(data) - {"deviation"})
     if extra:
         raise ExpectError(f"{p}: {extra[0]}: unknown key (the file holds [[deviation]] entries only)")

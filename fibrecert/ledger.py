@@ -89,14 +89,18 @@ class Ledger:
         return [s for s in active_services if s not in used]
 
     def require(self, active_services: Sequence[str], needed: int, *, profile: str = "this") -> list[str]:
-        """The unused services, or NotEnoughServices (one line) when fewer than `needed` remain."""
+        """The unused services, or NotEnoughServices (one line) when fewer than `needed` remain.
+        A check only: a run takes its services with `claim_at_least` (check and claim in one step)."""
         left = self.remaining(active_services)
+        self._enough(left, active_services, needed, profile)
+        return left
+
+    def _enough(self, left: Sequence[str], active_services: Sequence[str], needed: int, profile: str) -> None:
         if len(left) < needed:
             raise NotEnoughServices(
                 f"{self.path}: only {len(left)} of the {len(active_services)} active_services are unused "
-                f"(the others were ceased by earlier runs); the {profile} profile needs {needed}: "
-                "add fresh ones to [ala] active_services")
-        return left
+                f"(the others were ceased by earlier runs, or are claimed by a run in progress); the {profile} "
+                f"profile needs {needed}: add fresh ones to [ala] active_services")
 
     # ---------------------------------------------------------------------- writing
     def record(self, run_id: str, consumed: Iterable[str], when: _dt.datetime | None = None) -> None:
@@ -124,6 +128,22 @@ class Ledger:
                 self._write(uses + [Use(s, run_id, at) for s in taken])
         return taken
 
+    def claim_at_least(self, run_id: str, active_services: Sequence[str], needed: int, wanted: int, *,
+                       profile: str = "this", when: _dt.datetime | None = None) -> tuple[list[str], int]:
+        """Check and claim in one step under the lock: NotEnoughServices (one line, saying how many
+        remain) when fewer than `needed` are unused; otherwise take up to `max(needed, wanted)` of them for
+        `run_id`, recorded at once. Returns (the services taken, how many were unused before)."""
+        at = _stamp(when)
+        with self._locked():
+            uses = self._read()
+            used = {u.service for u in uses}
+            left = [s for s in dict.fromkeys(active_services) if s not in used]
+            self._enough(left, active_services, needed, profile)
+            taken = left[: max(needed, wanted, 0)]
+            if taken:
+                self._write(uses + [Use(s, run_id, at) for s in taken])
+        return taken, len(left)
+
     def release(self, run_id: str, services: Iterable[str]) -> None:
         """Give back services `run_id` claimed but did not use (they were never ceased)."""
         back = set(services)
@@ -137,17 +157,24 @@ class Ledger:
 
     # ---------------------------------------------------------------------- plumbing
     def _read(self) -> list[Use]:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+        from fibrecert.safefiles import MAX_JSON_BYTES, InputError, check_depth, read_regular
+
+        if not os.path.lexists(self.path):
             return []
-        except OSError as exc:
-            raise LedgerError(f"{self.path}: cannot read the ledger ({exc.strerror or type(exc).__name__})") from None
+        try:  # a regular file only (never a FIFO or /dev/zero), of bounded size
+            raw = read_regular(self.path, "ledger", MAX_JSON_BYTES)
+        except InputError as exc:
+            raise LedgerError(str(exc)) from None
         try:
             data = json.loads(raw.decode("utf-8"))
+            check_depth(data, 8)  # {"used": [{...}]}: three levels deep
+        except RecursionError:
+            raise self._corrupt("nested too deeply") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
             raise self._corrupt(f"not JSON{where}") from None
+        except ValueError as exc:
+            raise self._corrupt(str(exc)) from None
         if not isinstance(data, dict) or data.get("fibrecert_ledger") != FORMAT:
             raise self._corrupt(f"not a fibrecert ledger (format {FORMAT})")
         uses = data.get("used")

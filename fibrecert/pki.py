@@ -11,7 +11,6 @@ import datetime as _dt
 import ipaddress
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +38,9 @@ def _name(cn: str) -> x509.Name:
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+    from fibrecert.safefiles import write_private
+
+    write_private(path, data)  # mode 0600, atomically, whether or not the file existed
 
 
 def _write_cert(path: Path, cert: x509.Certificate) -> None:
@@ -138,7 +137,10 @@ def ensure_sandbox_pki(directory: Path, parties: dict[str, str]) -> SandboxPKI:
 
     if not complete(directory):
         directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".pki-", dir=directory.parent))
+        from fibrecert.safefiles import private_tempdir, sweep_stale
+
+        sweep_stale(directory.parent, (".pki-",))  # half-made PKIs (CA keys) of processes that were killed
+        staging = private_tempdir(prefix=".pki-", dir=directory.parent)
         ca = CertificateAuthority.create(staging)
         ca.issue(staging, "server", "localhost", server=True)
         for stem, cn in parties.items():
@@ -146,6 +148,7 @@ def ensure_sandbox_pki(directory: Path, parties: dict[str, str]) -> SandboxPKI:
         (staging / "parties.txt").write_text(wanted)
         if directory.exists() and not complete(directory):
             shutil.rmtree(directory, ignore_errors=True)
+        (staging / ".fibrecert-owner").unlink(missing_ok=True)  # a finished PKI is no temporary folder
         try:
             os.rename(staging, directory)
         except OSError:  # another process won the race: use its PKI

@@ -41,7 +41,8 @@ from urllib.parse import quote, unquote, urlsplit
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from fibrecert import wirejson
+from fibrecert import endpoints, wirejson
+from fibrecert.identity import CLIENT_A
 from fibrecert.target import ClientIdentity, Target
 
 __all__ = ["Finding", "probe", "failures", "fingerprints", "STAGES"]
@@ -123,6 +124,8 @@ def probe(target: Target, apis: Iterable[str], *, timeout: float = 5.0) -> list[
         elif api == "fibrecafe" and target.fibrecafe is not None:
             fc = target.fibrecafe
             token_key = "token_url"
+            # the client secret goes to the token endpoint only (fibrecert/endpoints.py)
+            endpoints.check_credentials("fibrecafe", CLIENT_A, "token")
             if _netloc(fc.base_url) != _netloc(fc.token_url):
                 # The API itself lives elsewhere: check that it is reachable too.
                 probes.append(_EndpointProbe(api="fibrecafe", key="base_url", url=fc.base_url,
@@ -147,12 +150,13 @@ def probe(target: Target, apis: Iterable[str], *, timeout: float = 5.0) -> list[
 
 # ------------------------------------------------------------------------------------------ stages
 def _netloc(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
+    from fibrecert.endpoints import EndpointError, origin
+
     try:
-        port = parts.port or 443
-    except ValueError:  # reported by the endpoint's tcp stage
-        port = -1
-    return (parts.hostname or "").lower(), port
+        _, host, port = origin(url)
+    except EndpointError:  # reported by the endpoint's tcp stage
+        return (urlsplit(url).hostname or "").lower(), -1
+    return host, port
 
 
 @dataclass

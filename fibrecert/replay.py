@@ -20,7 +20,6 @@ violates one (or gave no answer to judge); 2 usage or configuration error.
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
 from pathlib import Path
@@ -37,6 +36,37 @@ class ReplayError(Exception):
     """A usage or configuration problem (exit 2)."""
 
 
+def _show(value: Any, limit: int = 60) -> str:
+    from fibrecert.runner import terminal_safe
+
+    return terminal_safe(value if isinstance(value, str) else repr(value), limit)
+
+
+def _str_list(value: Any, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise ReplayError(f"{what} is not a list of exchange ids")
+    return value
+
+
+def _check_entries(record: dict[str, Any], exchange_id: str) -> list[dict[str, Any]]:
+    """The record's checks, each {requirement, check, args, chain} of the right types (ReplayError)."""
+    entries = record.get("checks", [])
+    if not isinstance(entries, list):
+        raise ReplayError(f"exchange {_show(exchange_id)}: its checks are not a list")
+    for n, entry in enumerate(entries, start=1):
+        where = f"exchange {_show(exchange_id)}: check {n}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("requirement"), str) \
+                or not isinstance(entry.get("check"), str):
+            raise ReplayError(f"{where} is not an object with a requirement and a check name")
+        args = entry.get("args", [])
+        scalar = (str, int, float, bool, type(None))
+        if not isinstance(args, list) or not all(isinstance(a, scalar) or (isinstance(a, list) and all(
+                isinstance(x, scalar) for x in a)) for a in args):
+            raise ReplayError(f"{where}: its args are not a list of plain values")
+        _str_list(entry.get("chain", []), f"{where}: its chain")
+    return entries
+
+
 def _chain(records: dict[str, dict[str, Any]], exchange_id: str) -> list[str]:
     """The exchange ids to send before `exchange_id`, in the order they were sent."""
     seen: set[str] = set()
@@ -45,15 +75,45 @@ def _chain(records: dict[str, dict[str, Any]], exchange_id: str) -> list[str]:
         current = todo.pop()
         record = records.get(current)
         if record is None:
-            raise ReplayError(f"exchange {current} is not in the results file")
-        before = list(record.get("case", {}).get("after", []))
-        for check in record.get("checks", []):
+            raise ReplayError(f"exchange {_show(current)} is not in the results file")
+        case = record.get("case", {})
+        if not isinstance(case, dict):
+            raise ReplayError(f"exchange {_show(current)}: its case is not an object")
+        before = list(_str_list(case.get("after", []), f"exchange {_show(current)}: its case's after"))
+        for check in _check_entries(record, current):
             before.extend(check.get("chain", []))
         for b in before:
             if b not in seen and b != exchange_id:
                 seen.add(b)
                 todo.append(b)
     return sorted(seen, key=id_key)
+
+
+def load_results(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A results file from anywhere, as (the document, its exchange records by id); ReplayError (one
+    line naming the file) for anything that is not one: read through fibrecert/safefiles.py (a regular
+    file, a size and a nesting limit), then its shape checked. What the cases may send is checked when
+    they are loaded (`Replayer.prepare`)."""
+    from fibrecert.safefiles import InputError, load_json
+
+    try:
+        results = load_json(path, "results file")
+    except InputError as exc:
+        raise ReplayError(str(exc)) from None
+    if not isinstance(results, dict):
+        raise ReplayError(f"{path}: not a fibrecert results file (a JSON object is expected, not "
+                          f"{type(results).__name__ if results is not None else 'null'})")
+    exchanges = results.get("exchanges", [])
+    if not isinstance(exchanges, list):
+        raise ReplayError(f"{path}: not a fibrecert results file (\"exchanges\" is not a list)")
+    records: dict[str, dict[str, Any]] = {}
+    for n, record in enumerate(exchanges, start=1):
+        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+            raise ReplayError(f"{path}: exchange {n} is not an object with an id")
+        records[record["id"]] = record
+    if results.get("target_file") is not None and not isinstance(results["target_file"], str):
+        raise ReplayError(f"{path}: target_file is not a string")
+    return results, records
 
 
 def _set_xml(xml: bytes, path: str, value: str) -> bytes:
@@ -82,7 +142,8 @@ def _substitute(case: Case, values: dict[str, str]) -> Case:
             body = SoapBody(_set_xml(body.xml, b.path, new))
         elif isinstance(body, JsonBody) and b.path and isinstance(body.value, dict) and b.path in body.value:
             old_value = body.value[b.path]
-            body = JsonBody({**body.value, b.path: int(new) if isinstance(old_value, int) else new})
+            as_int = isinstance(old_value, int) and new.lstrip("-").isdigit() and len(new) < 40
+            body = JsonBody({**body.value, b.path: int(new) if as_int else new})
         elif isinstance(body, RawBody):
             body = RawBody(body.data.replace(b.value.encode(), new.encode()))
         bindings[kind] = type(b)(new, b.path, b.source)
@@ -95,11 +156,16 @@ class Replayer:
         from fibrecert.engine import Engine
 
         self.results, self.out, self.allow_cease = results, out, allow_cease
-        self.records = {r["id"]: r for r in results.get("exchanges", [])}
+        exchanges = results.get("exchanges", []) if isinstance(results, dict) else None
+        if not isinstance(exchanges, list) or not all(isinstance(r, dict) and isinstance(r.get("id"), str)
+                                                      for r in exchanges):
+            raise ReplayError("not a fibrecert results file (give one read by load_results)")
+        self.records = {r["id"]: r for r in exchanges}
         try:
             self.target = load_target(target_file)
         except TargetError as exc:
             raise ReplayError(str(exc)) from None
+        self._cases: dict[str, Case] = {}
         self.engine = Engine(self.target, profile="smoke", concurrency=1)
         self.values: dict[str, str] = {}      # recorded value -> the value to send now
         self.sent: dict[str, Exchange] = {}   # recorded exchange id -> its replay
@@ -109,18 +175,53 @@ class Replayer:
         self.engine.close()
 
     def _case(self, exchange_id: str) -> Case:
-        record = self.records[exchange_id]
+        """The recorded case, loaded and checked (fibrecert/endpoints.py: its operation, endpoint, path,
+        credentials, method and headers) before anything is sent; ReplayError (one line) otherwise."""
+        if exchange_id in self._cases:
+            return self._cases[exchange_id]
+        from fibrecert.endpoints import EndpointError, check_case
+
+        record = self.records.get(exchange_id)
+        if record is None:
+            raise ReplayError(f"exchange {_show(exchange_id)} is not in the results file")
         if "case" not in record:
-            raise ReplayError(f"exchange {exchange_id} has no recorded case (a results file of an older fibrecert?)")
-        case = Case.from_json(record["case"])
+            raise ReplayError(f"exchange {_show(exchange_id)} has no recorded case (a results file of an older fibrecert?)")
+        try:
+            case = Case.from_json(record["case"])
+            if case.id != exchange_id:
+                raise ValueError(f"its case's id is {_show(case.id)}")
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError, UnicodeError) as exc:
+            raise ReplayError(f"exchange {_show(exchange_id)}: the recorded case cannot be used: "
+                              f"{_show(str(exc) or type(exc).__name__, 200)}") from None
         if case.api not in self.target.apis:
-            raise ReplayError(f"{self.target.path}: has no [{case.api}] section to send {exchange_id} to")
+            raise ReplayError(f"{self.target.path}: has no [{case.api}] section to send {_show(exchange_id)} to")
+        try:
+            check_case(self.target, case)
+        except EndpointError as exc:
+            raise ReplayError(f"exchange {_show(exchange_id)}: {exc}") from None
+        try:
+            case.body.encode()  # a recorded SOAP body must parse before anything is sent
+        except Exception as exc:  # noqa: BLE001 - lxml and json raise many kinds: one line, exit 2
+            raise ReplayError(f"exchange {_show(exchange_id)}: the recorded body cannot be sent "
+                              f"({type(exc).__name__})") from None
+        self._cases[exchange_id] = case
         return case
+
+    def prepare(self, exchange_id: str, requirement: str | None = None) -> list[str]:
+        """Every exchange to send for `exchange_id` (its chain, then itself), each case loaded and checked,
+        and the checks it was judged by resolved: ReplayError before anything is sent when any of it
+        cannot be used (a case that would leave the target, an unknown check name...)."""
+        ids = [*_chain(self.records, exchange_id), exchange_id]
+        for i in ids:
+            self._case(i)
+        self.resolve_checks(exchange_id, requirement)
+        return ids
 
     def plan_services(self, ids: list[str]) -> list[tuple[str, str]]:
         """(recorded service, the one this replay would cease instead) for every service binding."""
-        named = {b["value"] for r in self.records.values() for b in r.get("case", {}).get("bindings", {}).values()
-                 if isinstance(b, dict) and "value" in b}
+        named = {str(b["value"]) for r in self.records.values() if isinstance(r.get("case"), dict)
+                 and isinstance(r["case"].get("bindings"), dict) for b in r["case"]["bindings"].values()
+                 if isinstance(b, dict) and isinstance(b.get("value"), (str, int))}
         fresh = [s for s in (self.target.ala.active_services if self.target.ala else ()) if s not in named]
         plan = []
         for i in ids:
@@ -161,18 +262,37 @@ class Replayer:
         new = self.values[str(arg)]
         return int(new) if isinstance(arg, int) and new.lstrip("-").isdigit() else new
 
-    def checks(self, exchange_id: str, only: str | None) -> list[tuple[str, dict[str, Any], Any, list[Exchange]]]:
+    def resolve_checks(self, exchange_id: str, only: str | None) -> list[tuple[str, dict[str, Any], Any]]:
+        """(requirement, recorded entry, check function) for each check `exchange_id` was judged by;
+        ReplayError for a check name this fibrecert does not know or arguments it cannot take."""
+        import inspect
+
         from fibrecert.suites.checks import CHECKS
 
+        record = self.records.get(exchange_id)
+        if record is None:
+            raise ReplayError(f"exchange {_show(exchange_id)} is not in the results file")
         found = []
-        for entry in self.records[exchange_id].get("checks", []):
+        for entry in _check_entries(record, exchange_id):
             if only and entry["requirement"] != only:
                 continue
             fn = CHECKS.get(entry["check"])
             if fn is None:
-                raise ReplayError(f"check {entry['check']} is not known to this fibrecert version")
+                raise ReplayError(f"check {_show(entry['check'])} is not known to this fibrecert version: "
+                                  "nothing was sent")
+            try:
+                inspect.signature(fn).bind(None, *entry.get("args", []))
+            except (TypeError, ValueError):
+                raise ReplayError(f"check {_show(entry['check'])} cannot take the recorded arguments: "
+                                  "nothing was sent") from None
+            found.append((entry["requirement"], entry, fn))
+        return found
+
+    def checks(self, exchange_id: str, only: str | None) -> list[tuple[str, dict[str, Any], Any, list[Exchange]]]:
+        found = []
+        for requirement, entry, fn in self.resolve_checks(exchange_id, only):
             chain = [self.sent[i] for i in entry.get("chain", []) if i in self.sent]
-            found.append((entry["requirement"], entry, fn, [*chain, self.sent[exchange_id]]))
+            found.append((requirement, entry, fn, [*chain, self.sent[exchange_id]]))
         return found
 
 
@@ -182,14 +302,13 @@ def replay(results_path: str, exchange_id: str, target_path: str | None = None, 
     from fibrecert.runner import terminal_safe
 
     try:
-        results = json.loads(Path(results_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        err.write(f"fibrecert: {results_path}: not a readable results file ({exc})\n")
+        results, records = load_results(results_path)
+    except ReplayError as exc:
+        err.write(f"fibrecert: {terminal_safe(str(exc), 500)}\n")
         return 2
-    records = {r.get("id"): r for r in results.get("exchanges", []) if isinstance(r, dict)}
     if exchange_id not in records:
-        err.write(f"fibrecert: {results_path}: no exchange {exchange_id} (every exchange of the run has an id: "
-                  "see the report's evidence or the \"exchanges\" list of results.json)\n")
+        err.write(f"fibrecert: {terminal_safe(str(results_path), 200)}: no exchange {_show(exchange_id)} (every "
+                  "exchange of the run has an id: see the report's evidence or the \"exchanges\" list of results.json)\n")
         return 2
     target_file = target_path or results.get("target_file")
     if not target_file:
@@ -198,15 +317,20 @@ def replay(results_path: str, exchange_id: str, target_path: str | None = None, 
     try:
         replayer = Replayer(results, target_file, allow_cease=allow_cease, out=out)
     except ReplayError as exc:
-        err.write(f"fibrecert: {exc}\n")
+        err.write(f"fibrecert: {terminal_safe(str(exc), 500)}\n")
         return 2
     try:
-        ids = [*_chain(records, exchange_id), exchange_id]
+        ids = replayer.prepare(exchange_id, requirement)  # every case checked before anything is sent
+        if not replayer.resolve_checks(exchange_id, requirement):
+            err.write(f"fibrecert: exchange {_show(exchange_id)} has no recorded check"
+                      + (f" for {_show(requirement)}" if requirement else "") + "\n")
+            return 2
         plan = replayer.plan_services(ids)
         case = replayer._case(exchange_id)
-        out.write(f"Replaying {exchange_id} ({case.operation} as {case.identity.name}) against "
+        out.write(f"Replaying {_show(exchange_id)} ({case.operation} as {case.identity.name}) against "
                   f"{replayer.engine.url(case)} (target file {replayer.target.path})"
-                  + (f", after {len(ids) - 1} earlier exchange(s) of its chain: {', '.join(ids[:-1])}" if len(ids) > 1 else "")
+                  + (f", after {len(ids) - 1} earlier exchange(s) of its chain: {_show(', '.join(ids[:-1]), 500)}"
+                     if len(ids) > 1 else "")
                   + "\n")
         if plan:
             what = ", ".join(f"{new} (in place of {old})" for old, new in plan)
@@ -220,12 +344,9 @@ def replay(results_path: str, exchange_id: str, target_path: str | None = None, 
             ex = replayer.send(i)
             recorded = records[i].get("answer")
             now = ex.status if ex.error is None else ex.error
-            out.write(f"  {i}: {ex.method} {ex.url} as {ex.identity}: recorded {recorded}, now {now}\n")
+            out.write(f"  {_show(i)}: {terminal_safe(ex.method, 10)} {ex.url} as {ex.identity}: recorded "
+                      f"{_show(recorded, 40)}, now {now}\n")
         checks = replayer.checks(exchange_id, requirement)
-        if not checks:
-            err.write(f"fibrecert: exchange {exchange_id} has no recorded check"
-                      + (f" for {requirement}" if requirement else "") + "\n")
-            return 2
         last = replayer.sent[exchange_id]
         secrets = replayer.engine.secrets
         if last.error:
@@ -238,9 +359,14 @@ def replay(results_path: str, exchange_id: str, target_path: str | None = None, 
         violated = 0
         for req, entry, fn, chain in checks:
             args = [replayer.rebind(a) for a in entry.get("args", [])]
-            outcome = replayer.engine.run_check(fn, chain, *args)
-            was = entry.get("outcome", "")
-            label = f"{req} {entry['check']}({', '.join(map(repr, entry.get('args', [])))})"
+            label = terminal_safe(f"{req} {entry['check']}({', '.join(map(repr, entry.get('args', [])))})", 300)
+            try:
+                outcome = replayer.engine.run_check(fn, chain, *args)
+            except Exception as exc:  # noqa: BLE001 - recorded arguments a check cannot work with
+                violated += 1
+                out.write(f"  not run         {label}: the recorded arguments do not fit it ({type(exc).__name__})\n")
+                continue
+            was = _show(entry.get("outcome", ""), 40)
             if not outcome.exercised:
                 violated += 1
                 out.write(f"  still violated  {label}: {terminal_safe(outcome.observed)} (was: {was})\n")

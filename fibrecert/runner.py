@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -52,6 +51,12 @@ def terminal_safe(text: str, limit: int = 300) -> str:
     included) are shown as escapes, never interpreted, and the line is kept short."""
     out = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
     return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def _safe_lines(message: object) -> str:
+    """An error message for the terminal: each of its lines made terminal_safe (a message may be several
+    lines on purpose; a value quoted in it never adds lines or escape sequences)."""
+    return "\n".join(terminal_safe(line, 500) for line in str(message).splitlines() or [""])
 
 
 class EventLog:
@@ -137,13 +142,14 @@ def _claim_services(ledger: Any, engine: Any, target: Any, profile: str, out: Te
 
     listed = list(target.ala.active_services)
     needed = SERVICES_NEEDED[profile]
-    remaining = ledger.require(listed, needed, profile=profile)
-    claimed = ledger.claim(engine.run_tag, remaining, min(len(remaining), needed * 3 // 2))
+    # one step under the ledger's lock: check that `needed` remain and take them (two runs starting
+    # together can never both pass the check and then share, or run short of, the services)
+    claimed, remaining = ledger.claim_at_least(engine.run_tag, listed, needed, needed * 3 // 2, profile=profile)
     engine.services = ServicePool(claimed)
     if engine.ala is not None:
         engine.ala.services = engine.services
     if not quiet:
-        out.write(f"  test data: {len(remaining)} of the target file's {len(listed)} active_services are unused "
+        out.write(f"  test data: {remaining} of the target file's {len(listed)} active_services are unused "
                   f"(ledger {ledger.path.name}); the {profile} profile ceases about {SERVICES_CEASED[profile]} "
                   f"and starts with at least {needed}\n")
     return claimed
@@ -210,7 +216,10 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
     sandbox = None
     engine = None
     ledger = None
-    workdir = Path(tempfile.mkdtemp(prefix="fibrecert-"))
+    events = None
+    from fibrecert.safefiles import private_tempdir
+
+    workdir = private_tempdir("fibrecert-")  # 0700; the embedded sandbox's secrets: removed in finally
     interrupts = _Interrupts(err)
     try:
         with interrupts:
@@ -218,7 +227,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                 try:
                     target = load_target(opts.target)
                 except TargetError as exc:
-                    err.write(f"fibrecert: {exc}\n")
+                    err.write(f"fibrecert: {_safe_lines(exc)}\n")
                     return 2
                 if opts.api != "all" and opts.api not in target.apis:
                     err.write(f"fibrecert: {opts.target}: has no [{opts.api}] section to test (--api {opts.api})\n")
@@ -231,7 +240,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                 try:
                     sandbox = embedded.start(workdir / "sandbox", workdir / "target.toml", defects=opts.defects)
                 except ValueError as exc:
-                    err.write(f"fibrecert: {exc}\n")
+                    err.write(f"fibrecert: {_safe_lines(exc)}\n")
                     return 2
                 except OSError as exc:
                     err.write(f"fibrecert: cannot start the embedded sandbox: {exc}\n")
@@ -245,7 +254,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                 chosen = select([r.id for r in contracts.requirements().values() if r.api in apis],
                                 opts.only, opts.skip)
             except SelectionError as exc:
-                err.write(f"fibrecert: {exc}\n")
+                err.write(f"fibrecert: {_safe_lines(exc)}\n")
                 return 2
             selection = set(chosen.ids) if chosen.is_subset else None
             selection_text = chosen.describe() if chosen.is_subset else ""
@@ -256,7 +265,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                 try:
                     deviations = load_expect(opts.expect, known_ids=list(contracts.requirements()))
                 except ExpectError as exc:
-                    err.write(f"fibrecert: {exc}\n")
+                    err.write(f"fibrecert: {_safe_lines(exc)}\n")
                     return 2
             signing_key = None
             if opts.sign:
@@ -265,7 +274,14 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                 try:  # before any request: a bad key is a configuration error
                     signing_key = signing.load_private_key(opts.sign)
                 except signing.SigningError as exc:
-                    err.write(f"fibrecert: --sign: {exc}\n")
+                    err.write(f"fibrecert: --sign: {terminal_safe(str(exc), 500)}\n")
+                    return 2
+            if opts.events:  # opened before anything is sent: a path that cannot be written is a usage error
+                try:
+                    events = EventLog(Path(opts.events), None)
+                except (OSError, ValueError) as exc:
+                    err.write(f"fibrecert: --events {terminal_safe(opts.events, 200)}: cannot write there "
+                              f"({getattr(exc, 'strerror', None) or exc})\n")
                     return 2
             report_dir = Path(opts.report_dir)
             try:
@@ -296,14 +312,14 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                     ledger = Ledger.for_target(opts.target)
                     _claim_services(ledger, engine, target, opts.profile, out, quiet=opts.quiet)
                 except LedgerError as exc:
-                    err.write(f"fibrecert: {exc}\n")
+                    err.write(f"fibrecert: {_safe_lines(exc)}\n")
                     return 2
             if signing_key is not None:
                 engine.signature = {"fingerprint": signing.fingerprint(signing_key), "algorithm": "Ed25519 (JWS EdDSA)"}
             progress = Progress(out, quiet=opts.quiet, verbose=opts.verbose)
             engine.bus.subscribe(progress)
-            events = EventLog(Path(opts.events), engine.secrets) if opts.events else None
             if events:
+                events.secrets = engine.secrets
                 engine.bus.subscribe(events)
             from fibrecert import preflight
 
@@ -339,6 +355,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
                 if events:
                     events.close()
+                    events = None
             result = catcher.result
             if result is None:
                 err.write(f"fibrecert: the run did not complete (pytest exit {int(code)}); no report was written\n")
@@ -361,13 +378,15 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                                _dt.date.today(), incomplete=bool(result.incomplete_reasons) or any(
                                    r.outcome == "not_tested" and r.level == "MUST" for r in result.requirements))
                 for notice in outcome.notices:
-                    out.write(f"  expect: {notice}\n")
+                    out.write(f"  expect: {terminal_safe(notice, 500)}\n")
                 out.write(f"--expect {opts.expect}: exit {outcome.exit_code} "
                           f"({'a new fail' if outcome.new_fails else 'no new fail'}; "
                           f"the certification verdict stays {result.verdict})\n")
                 return outcome.exit_code
             return result.exit_code
     finally:
+        if events is not None:
+            events.close()
         if engine is not None:
             if ledger is not None:
                 _settle_services(ledger, engine)

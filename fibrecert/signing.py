@@ -112,7 +112,10 @@ class SigningError(Exception):
 def keygen(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Write a new Ed25519 key: the private key (PEM, PKCS#8, unencrypted, mode 0600) at PATH and the
     public key (PEM, SubjectPublicKeyInfo) at PATH.pub. Refuses to overwrite either file."""
-    private_path = Path(path)
+    text = os.fspath(path)
+    private_path = Path(text)
+    if not text or private_path.name in ("", ".", "..") or text.endswith(("/", os.sep)):
+        raise SigningError(f"{text!r}: not a file name (give the path of the private key to write, e.g. signer)")
     public_path = private_path.with_name(private_path.name + ".pub")
     for p in (private_path, public_path):
         if p.exists() or p.is_symlink():
@@ -134,16 +137,16 @@ def keygen(path: str | os.PathLike[str]) -> tuple[Path, Path]:
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """A new file with exactly `mode`, complete or not at all (fibrecert/safefiles.py), never over an
+    existing one."""
+    from fibrecert.safefiles import write_private
+
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+        write_private(path, data, replace=False, mode=mode)
     except FileExistsError:
         raise SigningError(f"{path}: already exists; not overwritten (choose another PATH or remove it)") from None
     except OSError as exc:
-        raise SigningError(f"{path}: cannot create ({exc.strerror})") from None
-    with os.fdopen(fd, "wb") as fh:
-        if mode == 0o600 and hasattr(os, "fchmod"):
-            os.fchmod(fh.fileno(), 0o600)  # exactly 0600, whatever the umask
-        fh.write(data)
+        raise SigningError(f"{path}: cannot create ({exc.strerror or type(exc).__name__})") from None
 
 
 def load_private_key(spec: str | os.PathLike[str]) -> Ed25519PrivateKey:
@@ -231,8 +234,14 @@ def der_fingerprint(der: bytes) -> str:
 
 
 def _sha256_file(path: Path) -> str:
+    """SHA-256 of a regular file (OSError for anything else: a FIFO or /dev/zero would never end)."""
+    import stat
+
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(22, "not a regular file")
         for chunk in iter(lambda: fh.read(1 << 16), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -293,7 +302,14 @@ def _strict_json(data: bytes | str) -> Any:
     def refuse(constant: str) -> Any:
         raise ValueError(f"{constant} is not JSON")
 
-    return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=refuse)
+    from fibrecert.safefiles import check_depth
+
+    try:
+        value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=refuse)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    check_depth(value, 32)  # a certificate nests 3 deep: nothing later recurses into a deeper one
+    return value
 
 
 def _jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
@@ -409,13 +425,15 @@ def verify_report(report_dir: str | os.PathLike[str], public_key_path: str | os.
     problems = result.problems
     cert_path = directory / CERTIFICATE_NAME
 
-    try:
-        raw = cert_path.read_bytes()
-    except FileNotFoundError:
+    from fibrecert.safefiles import InputError, read_regular
+
+    if not os.path.lexists(cert_path):
         problems.append(f"{CERTIFICATE_NAME}: missing (the report was not signed, or the certificate was removed)")
         return result
-    except OSError as exc:
-        problems.append(f"{CERTIFICATE_NAME}: cannot read ({exc.strerror})")
+    try:  # a regular file of bounded size: never a FIFO, /dev/zero or a huge file
+        raw = read_regular(cert_path, "certificate", 1024 * 1024)
+    except InputError as exc:
+        problems.append(f"{CERTIFICATE_NAME}: cannot be used: {_safe(str(exc).partition(': ')[2])}")
         return result
 
     try:

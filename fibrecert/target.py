@@ -312,8 +312,23 @@ def load_target(path: str | os.PathLike[str]) -> Target:
     if not p.is_file():
         raise TargetError(f"{p}: target file not found")
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        return _load(p)
+    except RecursionError:  # a document nested thousands deep: one line, never a traceback
+        raise TargetError(f"{p}: not a usable target file: nested too deeply") from None
+
+
+def _load(p: Path) -> Target:
+    from fibrecert.safefiles import InputError, read_regular
+
+    try:  # a regular file of bounded size (never a FIFO or a device)
+        text = read_regular(p, "target file").decode("utf-8")
+    except InputError as exc:
+        raise TargetError(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise TargetError(f"{p}: not valid TOML: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise TargetError(f"{p}: not valid TOML: {exc}") from None
     _refuse_placeholders(p, data)
     unknown = sorted(set(data) - {"ala", "fibrecafe"})

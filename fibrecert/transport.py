@@ -156,8 +156,11 @@ class Transport:
     identity (a certificate, or none) so connections are reused."""
 
     def __init__(self, *, secrets: SecretRegistry, limiter: RateLimiter, on_exchange: Any = None,
-                 max_in_flight: int = 1):
+                 max_in_flight: int = 1, allowed_origins: Any = None):
         self.secrets = secrets
+        # (scheme, host, port) of every endpoint of the target file: a URL elsewhere is never sent
+        # (fibrecert/endpoints.py; None: no restriction, for the project's own tests of the transport).
+        self.allowed_origins = frozenset(allowed_origins) if allowed_origins is not None else None
         self.limiter = limiter
         self.on_exchange = on_exchange
         self.max_in_flight = max(1, int(max_in_flight))
@@ -223,6 +226,10 @@ class Transport:
              headers: dict[str, str], body: bytes | str = b"", verify: Any = True,
              cert: tuple[str, str] | None = None, timeout: float = 10.0,
              refusal_expected: bool = False, exchange_id: str | None = None, case: Any = None) -> Exchange:
+        if self.allowed_origins is not None:
+            from fibrecert.endpoints import require_origin
+
+            require_origin(url, self.allowed_origins, f"{api} {operation}")
         data = body.encode("utf-8") if isinstance(body, str) else body
         for name, value in headers.items():  # a Basic pair is base64(id:secret): as good as the secret
             scheme, _, credential = str(value).partition(" ")

@@ -160,9 +160,11 @@ class Sandbox:
             f"timeout = {timeout:g}",
             "",
         ]
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(lines))
+        from fibrecert.safefiles import write_private
+
+        # created or replaced atomically with mode 0600, whether or not the file existed (an existing
+        # file keeps neither its old mode nor its old content)
+        write_private(path, "\n".join(lines))
         return path
 
     def stop(self) -> None:
