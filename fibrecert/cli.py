@@ -284,6 +284,10 @@ def _report(args: argparse.Namespace) -> int:
     except OSError as exc:
         sys.stderr.write(f"fibrecert: -o {out}: cannot write the report there ({exc.strerror or type(exc).__name__})\n")
         return 2
+    except Exception as exc:  # noqa: BLE001 - a results file of another shape than fibrecert writes: one line
+        sys.stderr.write(f"fibrecert: {path}: not a readable fibrecert results file (cannot render it: "
+                         f"{type(exc).__name__})\n")
+        return 2
     print(f"{result.verdict}: {written}")
     return 0
 

@@ -152,10 +152,10 @@ def _substitute(case: Case, values: dict[str, str]) -> Case:
 
 class Replayer:
     def __init__(self, results: dict[str, Any], target_file: str, *, allow_cease: bool = False,
-                 out: TextIO = sys.stdout):
+                 out: TextIO | None = None):
         from fibrecert.engine import Engine
 
-        self.results, self.out, self.allow_cease = results, out, allow_cease
+        self.results, self.out, self.allow_cease = results, out or sys.stdout, allow_cease
         exchanges = results.get("exchanges", []) if isinstance(results, dict) else None
         if not isinstance(exchanges, list) or not all(isinstance(r, dict) and isinstance(r.get("id"), str)
                                                       for r in exchanges):
@@ -297,9 +297,11 @@ class Replayer:
 
 
 def replay(results_path: str, exchange_id: str, target_path: str | None = None, *, allow_cease: bool = False,
-           requirement: str | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+           requirement: str | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     from fibrecert.redaction import redact
     from fibrecert.runner import terminal_safe
+
+    out, err = out or sys.stdout, err or sys.stderr  # read now: the streams may have been replaced
 
     try:
         results, records = load_results(results_path)
@@ -382,7 +384,7 @@ def replay(results_path: str, exchange_id: str, target_path: str | None = None, 
         out.write(f"The target now satisfies every check {exchange_id} was judged by.\n")
         return 0
     except ReplayError as exc:
-        err.write(f"fibrecert: {exc}\n")
+        err.write(f"fibrecert: {terminal_safe(str(exc), 500)}\n")
         return 2
     except Exception as exc:  # a target that stops answering mid-chain, or anything else: one line
         from fibrecert.transport import TargetUnreachable

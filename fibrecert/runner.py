@@ -206,8 +206,10 @@ class _ResultCatcher:
         self.result = session.config.stash.get(RESULT_KEY, None)
 
 
-def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) -> int:
     import pytest
+
+    out, err = out or sys.stdout, err or sys.stderr  # read now: the streams may have been replaced
 
     from fibrecert.engine import DEFAULT_CONCURRENCY, Engine
     from fibrecert.progress import Progress
@@ -309,8 +311,9 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                 from fibrecert.ledger import Ledger, LedgerError
 
                 try:
-                    ledger = Ledger.for_target(opts.target)
-                    _claim_services(ledger, engine, target, opts.profile, out, quiet=opts.quiet)
+                    claiming = Ledger.for_target(opts.target)
+                    _claim_services(claiming, engine, target, opts.profile, out, quiet=opts.quiet)
+                    ledger = claiming  # settled at the end; a run that claimed nothing gives nothing back
                 except LedgerError as exc:
                     err.write(f"fibrecert: {_safe_lines(exc)}\n")
                     return 2

@@ -31,7 +31,7 @@ __all__ = ["InputError", "read_regular", "load_json", "check_depth", "write_priv
 
 MAX_JSON_BYTES = 512 * 1024 * 1024  # results.json of a full run is tens of MB
 MAX_TEXT_BYTES = 4 * 1024 * 1024    # target, expect and certificate files are a few KB
-MAX_DEPTH = 64                      # results.json nests about 10 deep; recursion past this is refused
+MAX_DEPTH = 100                     # results.json nests about 10 deep; recursion past this is refused
 OWNER_FILE = ".fibrecert-owner"
 TEMP_PREFIXES = ("fibrecert-",)     # folders in the temporary folder that sweep_stale looks at
 _UNOWNED_GRACE = 24 * 3600          # a folder without an owner record (an older fibrecert) is left a day

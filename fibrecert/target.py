@@ -315,6 +315,8 @@ def load_target(path: str | os.PathLike[str]) -> Target:
         return _load(p)
     except RecursionError:  # a document nested thousands deep: one line, never a traceback
         raise TargetError(f"{p}: not a usable target file: nested too deeply") from None
+    except (ValueError, TypeError) as exc:  # e.g. urlsplit on "https://[::1/x": one line, never a traceback
+        raise TargetError(f"{p}: not a usable target file: {exc}") from None
 
 
 def _load(p: Path) -> Target:

@@ -85,7 +85,7 @@ def test_require_names_what_remains_and_what_is_needed(tmp_path: Path) -> None:
     with pytest.raises(NotEnoughServices) as info:
         ledger.require(SERVICES, 12, profile="standard")
     assert str(info.value) == (f"{ledger.path}: only 2 of the 10 active_services are unused (the others were "
-                               "ceased by earlier runs); the standard profile needs 12: add fresh ones to "
+                               "ceased by earlier runs, or are claimed by a run in progress); the standard profile needs 12: add fresh ones to "
                                "[ala] active_services")
     assert isinstance(info.value, LedgerError)
 
