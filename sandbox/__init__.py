@@ -57,6 +57,11 @@ class Sandbox:
         self.pki: SandboxPKI = ensure_sandbox_pki(self.pki_dir or default_cache_dir() / "pki",
                                                   {"buyer": BUYER, "other": OTHER_BUYER, "seller": SELLER})
         self.store = Store(self.state_dir / "sandbox.sqlite3")
+        for suffix in ("", "-wal", "-shm"):  # it holds the tenants' client secrets: 0600 (docs/security.md)
+            try:
+                os.chmod(f"{self.store.path}{suffix}", 0o600)
+            except OSError:
+                pass
         defects = self._defects = Defects(self.defects)
         # Fresh test data for every start: a batch of active services per buyer, new tenant secrets.
         batch = secrets.token_hex(3).upper()

@@ -56,7 +56,7 @@ PROFILE_ANCHORS = {
               *(f"decision-{n}" for n in range(1, 8))},
 }
 EXPECTED_PAGES = {"README.md", "profiles/ala-2.30.md", "profiles/fibrecafe-1.17.md", "levels-and-verdicts.md",
-                  "target-file.md", "reading-a-report.md", "cli.md", "ci/README.md"}
+                  "target-file.md", "reading-a-report.md", "cli.md", "ci/README.md", "security.md"}
 
 OUTSIDE = re.compile(r"\.\./shared|shared/spec|shared/seeds|(?<![\w.])/work/")
 FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.S | re.M)
