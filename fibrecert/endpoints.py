@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
 __all__ = ["EndpointError", "OPERATIONS", "METHODS", "origin", "target_origins", "url_for", "check_credentials",
-           "check_request", "require_origin"]
+           "check_request", "check_case", "check_target", "require_origin"]
 
 
 class EndpointError(ValueError):
@@ -102,6 +102,23 @@ def target_origins(target: Any) -> frozenset[tuple[str, str, int]]:
         except EndpointError:
             continue
     return frozenset(found)
+
+
+def check_target(target: Any) -> None:
+    """EndpointError (naming the key) for a target-file URL that requests could not be sent to safely: a
+    port out of range, user info (`https://user:pw@...`, which would be copied into every report)."""
+    for (api, endpoint), key in _ENDPOINT_KEYS.items():
+        section = target.ala if api == "ala" else target.fibrecafe
+        url = getattr(section, key, None) if section is not None else None
+        if not url:
+            continue
+        try:
+            origin(url)
+        except EndpointError as exc:
+            raise EndpointError(f"[{api}] {key}: {exc}") from None
+        if "@" in urlsplit(url).netloc:
+            raise EndpointError(f"[{api}] {key}: must not carry user info (user:password@): give credentials "
+                                "in their own keys")
 
 
 def require_origin(url: str, allowed: Iterable[tuple[str, str, int]], what: str = "the request") -> None:

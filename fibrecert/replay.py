@@ -161,10 +161,15 @@ class Replayer:
                                                       for r in exchanges):
             raise ReplayError("not a fibrecert results file (give one read by load_results)")
         self.records = {r["id"]: r for r in exchanges}
+        from fibrecert.endpoints import EndpointError, check_target
+
         try:
             self.target = load_target(target_file)
+            check_target(self.target)
         except TargetError as exc:
             raise ReplayError(str(exc)) from None
+        except EndpointError as exc:
+            raise ReplayError(f"{self.target.path}: {exc}") from None
         self._cases: dict[str, Case] = {}
         self.engine = Engine(self.target, profile="smoke", concurrency=1)
         self.values: dict[str, str] = {}      # recorded value -> the value to send now

@@ -231,6 +231,13 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
                 except TargetError as exc:
                     err.write(f"fibrecert: {_safe_lines(exc)}\n")
                     return 2
+                from fibrecert.endpoints import EndpointError, check_target
+
+                try:  # every URL requests will go to: a usable port, no user info (docs/security.md)
+                    check_target(target)
+                except EndpointError as exc:
+                    err.write(f"fibrecert: {_safe_lines(f'{target.path}: {exc}')}\n")
+                    return 2
                 if opts.api != "all" and opts.api not in target.apis:
                     err.write(f"fibrecert: {opts.target}: has no [{opts.api}] section to test (--api {opts.api})\n")
                     return 2

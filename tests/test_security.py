@@ -924,3 +924,17 @@ def test_a_finished_run_leaves_no_folder(tmp_path, capsys, target, tracer, monke
     code, out, err = run_cli(capsys, "run", "--target", str(target), "--api", "ala", "--quiet")
     assert code == 2
     assert not list(tmp_path.glob("fibrecert-*"))
+
+
+@pytest.mark.parametrize("url", ["https://user:pw@api.vendor.test/v1", "https://api.vendor.test:99999/v1",
+                                 "https://api.vendor.test:-1/v1", "https://api.vendor.test:abc/v1"])
+def test_a_target_url_with_user_info_or_a_bad_port_is_refused_before_anything_is_sent(tmp_path, capsys, pki, tracer,
+                                                                                       url):
+    (tmp_path / "t.toml").write_text(target_text(pki, fc=url))
+    code, out, err = run_cli(capsys, "run", "--target", str(tmp_path / "t.toml"), "--quiet", "--api", "fibrecafe")
+    assert_refused(code, out, err, tracer, lines=20)
+    assert "pw@" not in err
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(results_doc(fc_case().to_json())))
+    code, out, err = run_cli(capsys, "replay", str(results), EXCHANGE, "--target", str(tmp_path / "t.toml"))
+    assert_refused(code, out, err, tracer, lines=20)
