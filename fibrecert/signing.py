@@ -199,17 +199,17 @@ def load_public_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:
 
 
 def _read_key_file(path: Path, what: str) -> bytes:
+    """A key file: a regular file of at most 64 KiB (never a FIFO or /dev/zero: fibrecert/safefiles.py)."""
+    from fibrecert.safefiles import InputError, read_regular
+
+    if path.is_dir():
+        raise SigningError(f"{path}: is a folder, not a {what} file")
+    if not os.path.lexists(path):
+        raise SigningError(f"{path}: no such {what} file")
     try:
-        if path.is_dir():
-            raise SigningError(f"{path}: is a folder, not a {what} file")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise SigningError(f"{path}: no such {what} file") from None
-    except OSError as exc:
-        raise SigningError(f"{path}: cannot read the {what} ({exc.strerror})") from None
-    if len(data) > 64 * 1024:
-        raise SigningError(f"{path}: too large to be a PEM {what}")
-    return data
+        return read_regular(path, f"{what} file", 64 * 1024)
+    except InputError as exc:
+        raise SigningError(str(exc)) from None
 
 
 def _raw_public(public_key: Ed25519PublicKey) -> bytes:

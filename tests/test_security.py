@@ -379,7 +379,9 @@ def test_every_command_reads_only_regular_files(tmp_path, capsys, target, tracer
     results = special("results.json")
     for argv in (["replay", str(results), EXCHANGE, "--target", str(target)], ["report", str(results)],
                  ["run", "--target", str(special("target.toml")), "--quiet"],
-                 ["run", "--target", str(target), "--expect", str(special("expect.toml")), "--quiet"]):
+                 ["run", "--target", str(target), "--expect", str(special("expect.toml")), "--quiet"],
+                 ["run", "--target", str(target), "--sign", str(special("signer")), "--quiet"],
+                 ["verify", str(tmp_path), "--key", str(special("signer.pub"))]):
         code = _call_with_deadline(lambda: main(argv))
         out, err = capsys.readouterr()
         assert_refused(code, out, err, tracer)
@@ -647,14 +649,18 @@ def hostile_targets(draw, pki) -> str:
 
 @FAST
 @given(data=st.data())
-def test_property_run_refuses_every_hostile_target_file(tmp_path_factory, capsys, monkeypatch, pki, data):
+def test_property_run_and_replay_refuse_every_hostile_target_file(tmp_path_factory, capsys, monkeypatch, pki, data):
     tmp = tmp_path_factory.mktemp("hostile-target")
     path = tmp / "target.toml"
     path.write_text(data.draw(hostile_targets(pki)), encoding="utf-8", errors="surrogatepass")
     with monkeypatch.context() as m:
         tracer = Tracer().install(m)
         code, out, err = run_cli(capsys, "run", "--target", str(path), "--quiet", "--report-dir", str(tmp / "r"))
-    assert_refused(code, out, err, tracer, lines=20)  # issue 23 may list every problem of the file
+        assert_refused(code, out, err, tracer, lines=20)  # issue 23 may list every problem of the file
+        results = tmp / "results.json"
+        results.write_text(json.dumps(results_doc(fc_case().to_json())))
+        code, out, err = run_cli(capsys, "replay", str(results), EXCHANGE, "--target", str(path))
+        assert_refused(code, out, err, tracer, lines=20)
 
 
 @st.composite
