@@ -239,7 +239,10 @@ class Replayer:
         return plan
 
     def send(self, exchange_id: str) -> Exchange:
+        """Send one recorded exchange again. Its case and the checks it was judged by are checked first
+        (ReplayError, nothing sent); `prepare` checks a whole chain before its first request."""
         case = self._case(exchange_id)
+        self.resolve_checks(exchange_id, None)
         message = case.binding(MESSAGE_ID)
         if message is not None and message.value.strip() and message.value not in self.values:
             self.values[message.value] = f"{message.value}~replay-{self.tag}-{len(self.values) + 1}"

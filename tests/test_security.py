@@ -429,8 +429,11 @@ HOSTILE_TEXT = st.one_of(
     st.sampled_from([".evil.test:9999/x", "@169.254.169.254/", "https://evil.test/", "../../etc/passwd",
                      "POST\r\nHost: evil", "{{7*7}}", "<script>", "%s%n", "\u0000"]))
 SCALAR = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False), HOSTILE_TEXT)
-JSONISH = st.recursive(SCALAR, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(HOSTILE_TEXT, kids, max_size=4),
-                       max_leaves=12)
+def _containers(children: st.SearchStrategy) -> st.SearchStrategy:
+    return st.one_of(st.lists(children, max_size=4), st.dictionaries(HOSTILE_TEXT, children, max_size=4))
+
+
+JSONISH = st.recursive(SCALAR, _containers, max_leaves=12)
 def _deep_text(n: int, kind: str) -> str:
     return "[" * n + "]" * n if kind == "array" else '{"a":' * n + "1" + "}" * n
 
@@ -944,3 +947,22 @@ def test_a_target_url_with_user_info_or_a_bad_port_is_refused_before_anything_is
     results.write_text(json.dumps(results_doc(fc_case().to_json())))
     code, out, err = run_cli(capsys, "replay", str(results), EXCHANGE, "--target", str(tmp_path / "t.toml"))
     assert_refused(code, out, err, tracer, lines=20)
+
+
+@pytest.mark.parametrize("name", ["unknown-check-name", "host-suffix", "method-with-crlf", "zlib-bomb"])
+def test_the_replayer_api_refuses_before_sending_whoever_calls_it(tmp_path, target, tracer, name):
+    """What another command built on replay's machinery (Replayer.send) inherits: the same refusals."""
+    from fibrecert.replay import Replayer, ReplayError, load_results
+
+    doc = REPLAY_EXAMPLES.get(name) or results_doc(fc_case().to_json() | EXFILTRATION[name])
+    (tmp_path / "results.json").write_text(json.dumps(doc))
+    results, _ = load_results(tmp_path / "results.json")
+    replayer = Replayer(results, str(target))
+    try:
+        with pytest.raises(ReplayError):
+            replayer.send(EXCHANGE)
+        with pytest.raises(ReplayError):
+            replayer.prepare(EXCHANGE)
+    finally:
+        replayer.close()
+    assert tracer.silent
