@@ -99,6 +99,7 @@ class _Interrupts:
     def __init__(self, err: TextIO):
         self.err = err
         self.engine: Any = None
+        self.folders: list[Path] = []  # removed even by a second interrupt (they hold secrets)
         self.count = 0
         self._old: dict[int, Any] = {}
 
@@ -117,6 +118,8 @@ class _Interrupts:
         if self.count > 1:
             self.err.write("\nfibrecert: stopped at once (second interrupt); the report was not finished\n")
             self.err.flush()
+            for folder in [*self.folders, *([self.engine.workdir] if self.engine is not None else [])]:
+                shutil.rmtree(folder, ignore_errors=True)
             os._exit(130)
         self.err.write("\nfibrecert: interrupted: finishing the report of what was observed "
                        "(Ctrl-C again stops at once)\n")
@@ -223,6 +226,7 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
 
     workdir = private_tempdir("fibrecert-")  # 0700; the embedded sandbox's secrets: removed in finally
     interrupts = _Interrupts(err)
+    interrupts.folders.append(workdir)
     try:
         with interrupts:
             if opts.target:

@@ -125,6 +125,8 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path):
     assert stopped_in < 2.0
     assert sandbox, "the embedded sandbox runs in a child process"
     assert not _gone_within(sandbox, 10), "the embedded sandbox outlived the run"
+    # the folders with the sandbox's client secrets and the untrusted CA's key went too (issue 18)
+    assert not [p for p in tmp.iterdir() if p.name.startswith("fibrecert-")], list(tmp.iterdir())
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
