@@ -136,7 +136,7 @@ def _substitute(case: Case, values: dict[str, str]) -> Case:
     bindings = dict(case.bindings)
     for kind, b in list(bindings.items()):
         new = values.get(b.value)
-        if new is None or new == b.value:
+        if new is None or new == b.value or not b.value:  # an empty value would be "found" everywhere
             continue
         if isinstance(body, SoapBody) and b.path:
             body = SoapBody(_set_xml(body.xml, b.path, new))
