@@ -338,7 +338,9 @@ def replay(results_path: str, exchange_id: str, target_path: str | None = None, 
         plan = replayer.plan_services(ids)
         case = replayer._case(exchange_id)
         out.write(f"Replaying {_show(exchange_id)} ({case.operation} as {case.identity.name}) against "
-                  f"{replayer.engine.url(case)} (target file {replayer.target.path})"
+                  f"{replayer.engine.url(case)} (target file {replayer.target.path}"
+                  + ("" if target_path else ", named by the results file: give --target for results from "
+                     "someone else") + ")"
                   + (f", after {len(ids) - 1} earlier exchange(s) of its chain: {_show(', '.join(ids[:-1]), 500)}"
                      if len(ids) > 1 else "")
                   + "\n")
