@@ -279,6 +279,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
             engine = Engine(target, profile=opts.profile, seed=opts.seed, apis=apis, max_rps=opts.max_rps,
                             concurrency=opts.concurrency or DEFAULT_CONCURRENCY, selection=selection,
                             selection_text=selection_text, report_dir=report_dir)
+            engine.embedded = sandbox is not None
             if not opts.quiet:
                 where = (f"embedded reference sandbox (ALA {sandbox.ala_url}, Fibre Cafe {sandbox.fibrecafe_url})"
                          if sandbox else str(opts.target))

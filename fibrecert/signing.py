@@ -374,7 +374,8 @@ def facts_from_results(results: dict[str, Any], server_certificates: dict[str, s
     for api, fp in (server_certificates or {}).items():
         target.setdefault(api, {})["server_certificate_sha256"] = fp
     facts = {key: results.get(key) for key in ("tool", "contracts", "profile", "seed", "verdict", "counts",
-                                                "started_at", "finished_at")}
+                                                "started_at", "finished_at", "selection", "scope", "digests",
+                                                "server_certificates", "signature")}
     facts["target"] = target
     return facts
 
