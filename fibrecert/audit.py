@@ -56,6 +56,14 @@ def _judged(record: dict[str, Any]) -> bool:
             and any(isinstance(c, dict) and c.get("outcome") in ("pass", "violation") for c in record.get("checks", [])))
 
 
+def _service(record: dict[str, Any]) -> str | None:
+    case = record.get("case")
+    bindings = case.get("bindings") if isinstance(case, dict) else None
+    binding = bindings.get(SERVICE) if isinstance(bindings, dict) else None
+    value = binding.get("value") if isinstance(binding, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _consumes(records: dict[str, dict[str, Any]], ids: list[str]) -> bool:
     """Whether sending these exchanges again would cease an active service (test data)."""
     for i in ids:
@@ -71,13 +79,32 @@ def candidates(data: dict[str, Any], *, allow_cease: bool) -> tuple[list[str], d
     from fibrecert.replay import ReplayError, _chain
 
     records = {r["id"]: r for r in data["exchanges"] if isinstance(r, dict) and isinstance(r.get("id"), str)}
+    by_service: dict[str, list[str]] = {}
+    for i, record in records.items():
+        value = _service(record)
+        if value is not None:
+            by_service.setdefault(value, []).append(i)
+
+    def full_chain(i: str) -> list[str]:
+        """replay's chain, plus every earlier exchange that used the same active service (a second cease
+        of a service is judged on the state the first left: without it the re-send would cease it anew)."""
+        todo, seen = [i], set()
+        while todo:
+            current = todo.pop()
+            for j in [*_chain(records, current), *(k for k in by_service.get(_service(records[current]) or "", [])
+                                                   if id_key(k) < id_key(current))]:
+                if j not in seen and j != i:
+                    seen.add(j)
+                    todo.append(j)
+        return sorted(seen, key=id_key)
+
     chains: dict[str, list[str]] = {}
     consuming = 0
     for i, record in records.items():
         if not _judged(record):
             continue
         try:
-            chain = _chain(records, i)
+            chain = full_chain(i)
         except ReplayError:
             continue
         if any("case" not in records[c] for c in chain):
@@ -130,9 +157,11 @@ def audit(report: str, target_path: str, *, sample: int = DEFAULT_SAMPLE, seed: 
                   + ("" if allow_cease else f"that consume no test data ({consuming} others cease active services: "
                      "--allow-cease samples them too) ")
                   + f"(seed {seed}: --seed {seed} picks the same sample)\n")
-        for exchange_id in picked:
+        base_tag = replayer.tag
+        for n, exchange_id in enumerate(picked, start=1):
             ids = [*chains[exchange_id], exchange_id]
-            replayer.values, replayer.sent = {}, {}
+            # each sample afresh: its own ids, and messageIds never sent before (replay numbers them per tag)
+            replayer.values, replayer.sent, replayer.tag = {}, {}, f"{base_tag}-{n}"
             plan = replayer.plan_services(ids)
             if plan:  # only with --allow-cease (candidates() left consuming chains out otherwise)
                 plan = replayer.claim_services(plan, run_id)
