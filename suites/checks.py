@@ -250,6 +250,22 @@ def fc_error(ex: Exchange, status: int, *codes: str) -> dict[str, Any]:
 
 
 @check
+def fc_fraction_refused(ex: Exchange) -> dict[str, Any]:
+    """Profile decision 8: an orderId that is a fraction is refused: 400 MALFORMED_REQUEST (outside its
+    type), or 422 INVALID_REQUEST / NOT_FOUND (an implementation that looks the id up first)."""
+    declared = "HTTP 400 with code MALFORMED_REQUEST, or HTTP 422 with code INVALID_REQUEST or NOT_FOUND (decision 8)"
+    _answered(ex, declared)
+    allowed = {400: ("MALFORMED_REQUEST",), 422: ("INVALID_REQUEST", "NOT_FOUND")}
+    if ex.status not in allowed:
+        raise CheckFailed(f"Received HTTP {ex.status}", declared)
+    body = json_body(ex, declared)
+    code = body.get("code") if isinstance(body, dict) else None
+    if code not in allowed[ex.status]:
+        raise CheckFailed(f"Received HTTP {ex.status} with code {code!r}", declared)
+    return body
+
+
+@check
 def json_schema_valid(ex: Exchange, component: str) -> Any:
     """The body validates against a component of the OpenAPI contract (formats included)."""
     declared = f"a body valid against {component} in openapi.yaml"
