@@ -360,7 +360,8 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
 
                 outcome = gate({r.id: r.outcome for r in result.requirements}, result.verdict, deviations,
                                _dt.date.today(), incomplete=bool(result.incomplete_reasons) or any(
-                                   r.outcome == "not_tested" and r.level == "MUST" for r in result.requirements))
+                                   r.outcome == "not_tested" and r.level == "MUST" for r in result.requirements),
+                               profile=opts.profile)
                 for notice in outcome.notices:
                     out.write(f"  expect: {notice}\n")
                 out.write(f"--expect {opts.expect}: exit {outcome.exit_code} "
