@@ -197,8 +197,12 @@ def audit(report: str, target_path: str, *, sample: int = DEFAULT_SAMPLE, seed: 
             out.write(f"  DISAGREES  server certificate: {line}\n")
         if not cert_problems:
             seen = sorted({fp for fps in replayer.engine.certificates_seen.values() for fp in fps})
-            out.write(f"  agrees     server certificate: {', '.join(seen) if seen else 'none seen (no TLS answer)'}"
-                      " as recorded by the run\n")
+            if not data.get("server_certificates"):
+                out.write(f"  note       server certificate: {', '.join(seen) or 'none seen'}; the results record none "
+                          "to compare with (made by an older fibrecert)\n")
+            else:
+                out.write(f"  agrees     server certificate: {', '.join(seen) if seen else 'none seen (no TLS answer)'}"
+                          " as recorded by the run\n")
     except ReplayError as exc:
         err.write(f"fibrecert: {exc}\n")
         return EXIT_BAD_INPUT
@@ -223,8 +227,7 @@ def _certificates(recorded: Any, seen: dict[str, set[str]]) -> list[str]:
     """Every server certificate that answers now but did not answer the run (by fingerprint: the audit
     may reach the same target under another host name or port)."""
     if not isinstance(recorded, dict) or not recorded:
-        return ["the results record no server certificate (made by an older fibrecert): nothing to compare"] \
-            if seen else []
+        return []  # nothing recorded to compare with (an older fibrecert, or no TLS): said by audit()
     known = {fp for fps in recorded.values() if isinstance(fps, list) for fp in fps if isinstance(fp, str)}
     out = []
     for origin, fps in sorted(seen.items()):

@@ -20,8 +20,10 @@ Ed25519 (`alg` "EdDSA", RFC 8037)::
   `kid` is the signer's fingerprint: "SHA256:" + the hex SHA-256 of the raw 32-byte public key (what
   `fibrecert keygen` prints and the HTML report shows).
 - payload: canonical JSON (keys sorted, no spaces, ASCII) of the run's facts (tool name and version,
-  contract versions, the target's base URLs and the SHA-256 fingerprint of each server certificate seen
-  on the wire, profile, seed, verdict, counts, start and end) plus
+  contract versions, the contracts and catalogue `digests`, the target's base URLs and the SHA-256
+  fingerprint of each server certificate seen on the wire, `server_certificates`: every one that
+  answered, per origin, profile, seed, selection, `scope` (a certification or not, and why not:
+  fibrecert/scope.py), verdict, counts, start and end, the signer's `signature` fingerprint) plus
   `contracts_sha256` {path under the contracts folder: hex SHA-256} for every contract file the
   installed fibrecert ships, and `files_sha256` {"results.json", "junit.xml", "index.html": hex SHA-256}.
 - signature: Ed25519 over the ASCII bytes `protected + "." + payload` (both still base64url), as
