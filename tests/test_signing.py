@@ -535,3 +535,15 @@ def test_sign_report_refuses_an_unfinished_report(tmp_path):
     with pytest.raises(SigningError, match="junit.xml: missing"):
         signing.sign_report(tmp_path, ed25519.Ed25519PrivateKey.generate(), facts={})
     assert not (tmp_path / "certificate.json").exists()
+
+
+def test_a_scope_that_contradicts_its_own_facts_is_not_verified(signed):
+    """The scope is recomputed from the payload's profile, selection and target kind: a certificate that
+    calls a smoke run of the reference sandbox a certification is refused (exit 1), never exit 0."""
+    facts = {**signed.facts, "scope": {**signed.facts["scope"], "certification": True, "not_a_certification": []}}
+    signing.sign_report(signed.report, signed.private_key, facts=facts)
+    result = signing.verify_report(signed.report, signed.pub)
+    assert not result.ok and not result.certification
+    assert any("the scope says certification True" in p for p in result.problems), result.problems
+    done = verify_cli(signed.report, "--key", str(signed.pub))
+    assert done.returncode == 1 and "CERTIFICATION" not in done.stdout.replace("NOT VERIFIED", "")
