@@ -41,41 +41,43 @@ def _json_facts(ex: Any) -> dict[str, Any]:
     return out
 
 
-def _xml_facts(ex: Any) -> dict[str, Any]:
-    from lxml import etree
+_ALA_WANTED = frozenset(("fault", "faultcode", "cancellationStatus", *ALA_ECHOED))
 
+
+def _first_texts(root: Any, wanted: frozenset[str]) -> dict[str, str]:
+    """{local name: stripped text of its first element} for the wanted names, in one pass."""
+    found: dict[str, str] = {}
+    for el in root.iter():
+        tag = el.tag
+        if not isinstance(tag, str):
+            continue
+        local = tag.rpartition("}")[2]
+        if local in wanted and local not in found:
+            found[local] = (el.text or "").strip()
+    return found
+
+
+def _xml_facts(ex: Any) -> dict[str, Any]:
     from fibrecert.contracts import soap
 
     try:
-        root = soap.parse_xml(ex.response_body, limit=FACTS_BODY_LIMIT)
+        got = _first_texts(soap.parse_xml(ex.response_body, limit=FACTS_BODY_LIMIT), _ALA_WANTED)
     except soap.EnvelopeError:
         return {"body": "not XML"} if ex.response_body else {}
-
-    def first(tree: Any, local: str) -> str | None:
-        for el in tree.iter():
-            if isinstance(el.tag, str) and etree.QName(el).localname == local:
-                return (el.text or "").strip()
-        return None
-
     out: dict[str, Any] = {}
-    if first(root, "fault") is not None:
+    if "fault" in got:
         out["fault"] = True
-        code = first(root, "faultcode")
-        if code is not None:
-            out["code"] = code[:80]
-    state = first(root, "cancellationStatus")
-    if state is not None:
-        out["state"] = state[:80]
-    try:
-        sent = soap.parse_xml(ex.request_body.encode("utf-8"), limit=FACTS_BODY_LIMIT)
-    except (soap.EnvelopeError, ValueError):
-        sent = None
-    if sent is not None:
-        echo = {}
-        for name in ALA_ECHOED:
-            want, got = first(sent, name), first(root, name)
-            if want is not None and got is not None:
-                echo[name] = want == got
+        if "faultcode" in got:
+            out["code"] = got["faultcode"][:80]
+    if "cancellationStatus" in got:
+        out["state"] = got["cancellationStatus"][:80]
+    if any(name in got for name in ALA_ECHOED):  # only answers that echo: parse what was sent
+        try:
+            sent = _first_texts(soap.parse_xml(ex.request_body.encode("utf-8"), limit=FACTS_BODY_LIMIT),
+                                frozenset(ALA_ECHOED))
+        except (soap.EnvelopeError, ValueError):
+            sent = {}
+        echo = {name: got[name] == sent[name] for name in ALA_ECHOED if name in got and name in sent}
         if echo:
             out["echo"] = echo
     return out
