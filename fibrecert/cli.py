@@ -153,9 +153,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="allow the replay to cease one of the target file's active_services (it names it first)")
     rr.add_argument("--requirement", metavar="ID", help="re-run only the checks of this requirement")
 
-    from fibrecert import constraints_cli, init_template, requirements_cli, signing
+    from fibrecert import audit, constraints_cli, init_template, requirements_cli, signing
 
     signing.register(sub)  # keygen, verify
+    audit.register(sub)
     init_template.register(sub)
     requirements_cli.register(sub)
     constraints_cli.register(sub)

@@ -21,8 +21,10 @@ SEED = 0  # the count under full depends on the seed (values drawn by Hypothesis
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("constraints", help="list the constraint inventory the negative suites attack",
                               description="Every field path x constraint of each request (from the XSD and the "
-                                          "OpenAPI document), the requirement its negatives count for, and how many "
-                                          "negatives smoke, standard and full send for it.")
+                                          "OpenAPI document), the requirement its negatives count for, how many "
+                                          "negatives smoke, standard and full send for it, and the rule of the "
+                                          "standard it rests on (a published fact, or the profile decision that "
+                                          "makes the contract stricter than the published page).")
     p.add_argument("--api", choices=["ala", "fibrecafe", "all"], default="all")
     p.add_argument("--format", choices=["table", "json"], default="table")
 
@@ -44,11 +46,12 @@ def rows(api: str = "all", seed: int = 0) -> list[dict[str, Any]]:
 
 
 def _table(items: list[dict[str, Any]], seed: int) -> str:
-    head = ("constraint", "family", "detail", "requirement", "smoke", "standard", "full")
+    head = ("constraint", "family", "detail", "requirement", "smoke", "standard", "full", "rule")
     lines = [(r["id"], r["family"], _clip(r["detail"], 60), r["requirement"] or "never sent",
-              *(str(r["negatives"][p]) for p in PROFILES)) for r in items]
+              *(str(r["negatives"][p]) for p in PROFILES), r["rule"]) for r in items]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(head)]
-    fmt = "  ".join(f"{{:{'>' if i >= 4 else '<'}{w}}}" for i, w in enumerate(widths))
+    widths[-1] = 0  # the rule, last: as long as it is
+    fmt = "  ".join(f"{{:{'>' if 4 <= i < 7 else '<'}{w}}}" for i, w in enumerate(widths))
     text = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
     text += [fmt.format(*line) for line in lines]
     attacked = sum(1 for r in items if r["requirement"])

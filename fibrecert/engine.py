@@ -39,6 +39,7 @@ from fibrecert.events import CheckDone, EventBus, ExchangeDone, Marked, RunStart
 from fibrecert.identity import Credentials, Identity
 from fibrecert.redaction import SecretRegistry
 from fibrecert.results import ResultModel
+from fibrecert.scope import origin_of
 from fibrecert.target import Target
 from fibrecert.transport import (DROPPED, TIMEOUT, TLS_REFUSED, UNREACHABLE, Exchange, RateLimiter,
                                  TargetUnreachable, Transport)
@@ -395,6 +396,9 @@ class Engine:
         self.closed = False
         self.interrupted = False
         self.server_certificates: dict[str, str] = {}  # api -> fingerprint of the certificate seen on the wire
+        # origin (scheme://host:port) -> every server certificate fingerprint that answered there in this run
+        self.certificates_seen: dict[str, set[str]] = {}
+        self.embedded = False  # the target is fibrecert's own embedded sandbox (never a certification)
         self.signature: dict[str, str] | None = None    # the signing key's fingerprint, when the run is signed
 
     # ------------------------------------------------------------------ lifecycle
@@ -716,8 +720,10 @@ class Engine:
             time.sleep(0.1)
             ex = attempt()
         self._remember_assigned(ex)
-        if ex.server_certificate and case.api not in self.server_certificates:
-            self.server_certificates[case.api] = ex.server_certificate
+        if ex.server_certificate:
+            if case.api not in self.server_certificates:
+                self.server_certificates[case.api] = ex.server_certificate
+            self.certificates_seen.setdefault(origin_of(ex.url), set()).add(ex.server_certificate)
         self.bus.emit(ExchangeDone(ex))
         self._robustness(ex)
         lane = self.lane

@@ -9,8 +9,9 @@ The file (TOML) lists deviations:
 
 `gate()` turns a run's outcomes into an exit code: 1 if any fail is not listed (or listed only under
 an expired entry); otherwise 3 if the run is INCOMPLETE for another reason (a MUST not tested, the run
-stopped early, a subset run); otherwise 0. A listed fail, an expired entry and an entry whose
-requirements now pass are reported as notices. The certification verdict never changes because of it:
+stopped early, a subset run); otherwise 0. A listed fail, an expired entry, an entry whose
+requirements the run exercised and now pass ("no longer needed") and an entry the run did not exercise
+(a smoke run, a subset, a requirement not tested: "not exercised", kept) are reported as notices. The certification verdict never changes because of it:
 the expect file gates the exit code, nothing else.
 """
 
@@ -65,6 +66,7 @@ class GateResult:
     listed_fails: tuple[str, ...] = ()     # fails under a live entry
     expired: tuple[Deviation, ...] = ()
     now_passing: tuple[Deviation, ...] = ()  # entries whose requirements all pass: no longer needed
+    not_exercised: tuple[Deviation, ...] = ()  # entries the run did not exercise fully: kept
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -144,8 +146,11 @@ def _where(text: str, message: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ gating
+FULLY_EXERCISING_PROFILES = ("standard", "full")  # smoke sends one case per constraint: fewer than standard
+
+
 def gate(outcomes: Mapping[str, str], verdict: str, entries: Sequence[Deviation], today: _dt.date, *,
-         incomplete: bool | None = None) -> GateResult:
+         incomplete: bool | None = None, profile: str | None = None) -> GateResult:
     """The exit code of a run under an expect file, and the notices to print and report.
 
     outcomes: requirement id -> pass | fail | warn | skip | not_tested (the run's, whole).
@@ -153,6 +158,11 @@ def gate(outcomes: Mapping[str, str], verdict: str, entries: Sequence[Deviation]
     incomplete: whether the run is INCOMPLETE for a reason other than its fails (a MUST not tested,
         stopped early, a subset run). The runner knows; when it is not given it is taken from the
         verdict (INCOMPLETE) or, for a NON_CONFORMANT run, from any MUST with outcome not_tested.
+    profile: the run's profile. An entry is "no longer needed" only when the run exercised what it
+        covers and it passed: each requirement it matches ran and passed, at a profile that sends all of
+        its cases (standard or full: smoke sends one case per constraint, so a pass there says nothing of
+        the case that failed). Otherwise the entry is "not exercised by this run" and kept. Without a
+        profile (a caller that does not know it) a pass is taken as exercised.
     """
     if verdict not in VERDICTS:
         raise ValueError(f"unknown verdict {verdict!r}")
@@ -180,16 +190,28 @@ def gate(outcomes: Mapping[str, str], verdict: str, entries: Sequence[Deviation]
             notices.append(f"new fail: {rid} (not in the expect file)")
     expired: list[Deviation] = []
     passing: list[Deviation] = []
+    unexercised: list[Deviation] = []
+    partial = profile is not None and profile not in FULLY_EXERCISING_PROFILES
     for e in entries:
         matched = [o for r, o in outcomes.items() if e.matches(r)]
         if e.expired(today):
             expired.append(e)
-        if matched and all(o == "pass" for o in matched):
+        if matched and all(o == "pass" for o in matched) and not partial:
             passing.append(e)
             notices.append(f"{e.label()} is no longer needed: {_which(e, outcomes)} now "
                            f"{'passes' if len(matched) == 1 else 'pass'}; remove the entry")
         elif e.expired(today) and e.entry not in reported_expired:
             notices.append(f"{e.label()} expired on {e.expires}: remove it, or renew it if the deviation remains")
+        elif "fail" not in matched and "warn" not in matched:
+            unexercised.append(e)
+            if not matched:
+                why = "none of its requirements ran (a subset)"
+            elif partial and all(o == "pass" for o in matched):
+                why = (f"the {profile} profile sends fewer of its cases than standard, so its pass does not "
+                       "show that the case that failed now passes")
+            else:
+                why = "its requirement was not tested or skipped"
+            notices.append(f"{e.label()} was not exercised by this run ({why}): kept")
     if incomplete is None:
         incomplete = verdict == "INCOMPLETE" or (verdict == "NON_CONFORMANT" and _must_not_tested(outcomes))
     if new:
@@ -202,7 +224,7 @@ def gate(outcomes: Mapping[str, str], verdict: str, entries: Sequence[Deviation]
     else:
         code = 0
     return GateResult(exit_code=code, notices=notices, new_fails=tuple(new), listed_fails=tuple(listed),
-                      expired=tuple(expired), now_passing=tuple(passing))
+                      expired=tuple(expired), now_passing=tuple(passing), not_exercised=tuple(unexercised))
 
 
 def _which(e: Deviation, outcomes: Mapping[str, str]) -> str:

@@ -128,6 +128,9 @@ class Progress:
             cells = [self.paint(f"{counts[c]:>10}", c) if counts[c] and c != "pass" else f"{counts[c]:>10}"
                      for c in columns]
             out.write(f"  {op:<{width}}  " + "  ".join(cells) + "\n")
+        from fibrecert.scope import headline
+
+        out.write(f"Scope: {_safe(headline(getattr(result, 'scope', None)))}\n")
         out.write(f"Report: {report_dir}/index.html (also results.json, junit.xml)\n")
         counts = result.counts()
         verdict = self.paint(result.verdict, result.verdict)

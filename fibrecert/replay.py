@@ -11,8 +11,9 @@ on it. Replay loads that Case, never parses evidence text:
 - credentials come from the target file given (tokens are fetched anew), so a replay can be pointed at
   another deployment with --target;
 - an active service the case ceased is test data: replay names the service it would cease instead (one of
-  the target file's active_services that the results file does not name) and sends nothing until
-  --allow-cease says so.
+  the target file's active_services that neither the results file names nor the target's ledger records
+  as used) and sends nothing until --allow-cease says so; then it records that service in the ledger
+  (NAME.ledger.json beside the target file) before sending, as a run does.
 
 Exit status: 0 the target now satisfies every requirement the exchange was checked for; 1 it still
 violates one (or gave no answer to judge); 2 usage or configuration error.
@@ -28,6 +29,7 @@ from typing import Any, TextIO
 from lxml import etree
 
 from fibrecert.case import MESSAGE_ID, ORDER, SERVICE, Case, JsonBody, RawBody, SoapBody, id_key
+from fibrecert.ledger import Ledger, LedgerError
 from fibrecert.target import TargetError, load_target
 from fibrecert.transport import Exchange
 
@@ -222,12 +224,44 @@ class Replayer:
         self.resolve_checks(exchange_id, requirement)
         return ids
 
-    def plan_services(self, ids: list[str]) -> list[tuple[str, str]]:
-        """(recorded service, the one this replay would cease instead) for every service binding."""
+    def _fresh_services(self) -> list[str]:
+        """The target file's active_services that neither the results name nor the ledger records as used."""
         named = {str(b["value"]) for r in self.records.values() if isinstance(r.get("case"), dict)
                  and isinstance(r["case"].get("bindings"), dict) for b in r["case"]["bindings"].values()
                  if isinstance(b, dict) and isinstance(b.get("value"), (str, int))}
-        fresh = [s for s in (self.target.ala.active_services if self.target.ala else ()) if s not in named]
+        listed = [s for s in (self.target.ala.active_services if self.target.ala else ()) if s not in named]
+        try:
+            return self.ledger().remaining(listed)
+        except LedgerError as exc:
+            raise ReplayError(str(exc)) from None
+
+    def ledger(self) -> Ledger:
+        """The target file's test-data ledger (NAME.ledger.json beside it), as a run uses it."""
+        return Ledger.for_target(self.target.path)
+
+    def claim_services(self, plan: list[tuple[str, str]], run_id: str) -> list[tuple[str, str]]:
+        """Record in the ledger, before anything is sent, the services this replay will cease (atomically,
+        as a run claims its own: two replays at once never take the same one); the plan with the
+        services actually claimed. Recorded even if the cease then fails: never a ceased service that
+        looks fresh."""
+        if not plan:
+            return plan
+        try:
+            claimed = self.ledger().claim(run_id, self._fresh_services(), len(plan))
+        except LedgerError as exc:
+            raise ReplayError(str(exc)) from None
+        if len(claimed) < len(plan):
+            try:
+                self.ledger().release(run_id, claimed)
+            except LedgerError:
+                pass
+            raise ReplayError("no active service left to replay this ceaseOrder with: the target file's "
+                              "unused active_services are all named in the results or the ledger (add fresh ones)")
+        return [(old, new) for (old, _), new in zip(plan, claimed)]
+
+    def plan_services(self, ids: list[str]) -> list[tuple[str, str]]:
+        """(recorded service, the one this replay would cease instead) for every service binding."""
+        fresh = list(reversed(self._fresh_services()))  # pop() takes the first unused one, as claim() does
         plan = []
         for i in ids:
             b = self._case(i).binding(SERVICE)
@@ -350,7 +384,9 @@ def replay(results_path: str, exchange_id: str, target_path: str | None = None, 
                 err.write(f"fibrecert: this replay would cease active service(s) {what} of the target file; "
                           "nothing was sent: add --allow-cease to go ahead\n")
                 return 2
-            out.write(f"Ceasing active service(s) {what}.\n")
+            plan = replayer.claim_services(plan, f"replay-{replayer.tag}")
+            what = ", ".join(f"{new} (in place of {old})" for old, new in plan)
+            out.write(f"Ceasing active service(s) {what} (recorded in the ledger {replayer.ledger().path.name}).\n")
             replayer.values.update(dict(plan))
         for i in ids:
             ex = replayer.send(i)

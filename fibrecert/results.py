@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from fibrecert.observed import facts as observed_facts
 from fibrecert.case import id_key
 from fibrecert.events import CheckDone, ExchangeDone, Marked, StoppedEarly
 from fibrecert.transport import Exchange
@@ -84,6 +85,7 @@ class ExchangeRecord:
     error: str | None
     elapsed_ms: float
     checks: list[dict[str, Any]] = field(default_factory=list)
+    facts: dict[str, Any] | None = None  # fibrecert/observed.py: what `fibrecert audit` compares
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "api": self.api, "operation": self.operation}
@@ -91,6 +93,8 @@ class ExchangeRecord:
             out["test"] = self.test
         out["answer"] = self.status if self.error is None else self.error
         out["elapsed_ms"] = self.elapsed_ms
+        if self.facts:
+            out["facts"] = self.facts
         if self.case is not None:
             out["case"] = self.case
         out["checks"] = self.checks
@@ -137,9 +141,10 @@ class ResultModel:
             self.state(requirement).tests.add(test)
 
     def __call__(self, event: Any) -> None:
+        found = observed_facts(event.exchange) if isinstance(event, ExchangeDone) else None  # outside the lock
         with self._lock:
             if isinstance(event, ExchangeDone):
-                self._exchange(event.exchange)
+                self._exchange(event.exchange, found)
             elif isinstance(event, CheckDone):
                 self._check(event)
             elif isinstance(event, Marked):
@@ -149,13 +154,13 @@ class ResultModel:
                 if event.reason not in self.stopped_early:
                     self.stopped_early.append(event.reason)
 
-    def _exchange(self, ex: Exchange) -> None:
+    def _exchange(self, ex: Exchange, found: dict[str, Any] | None = None) -> None:
         self.requests_sent += 1
         case = ex.case
         self.exchanges[ex.id] = ExchangeRecord(
             id=ex.id, test=getattr(case, "test", ""), case=case.to_json() if case is not None else None,
             api=ex.api, operation=ex.operation, status=ex.status, error=ex.error,
-            elapsed_ms=round(ex.elapsed * 1000, 1))
+            elapsed_ms=round(ex.elapsed * 1000, 1), facts=found)
 
     def _check(self, event: CheckDone) -> None:
         ex = event.exchange

@@ -308,6 +308,7 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
             engine = Engine(target, profile=opts.profile, seed=opts.seed, apis=apis, max_rps=opts.max_rps,
                             concurrency=opts.concurrency or DEFAULT_CONCURRENCY, selection=selection,
                             selection_text=selection_text, report_dir=report_dir)
+            engine.embedded = sandbox is not None
             if not opts.quiet:
                 where = (f"embedded reference sandbox (ALA {sandbox.ala_url}, Fibre Cafe {sandbox.fibrecafe_url})"
                          if sandbox else str(opts.target))
@@ -390,7 +391,8 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
 
                 outcome = gate({r.id: r.outcome for r in result.requirements}, result.verdict, deviations,
                                _dt.date.today(), incomplete=bool(result.incomplete_reasons) or any(
-                                   r.outcome == "not_tested" and r.level == "MUST" for r in result.requirements))
+                                   r.outcome == "not_tested" and r.level == "MUST" for r in result.requirements),
+                               profile=opts.profile)
                 for notice in outcome.notices:
                     out.write(f"  expect: {terminal_safe(notice, 500)}\n")
                 out.write(f"--expect {opts.expect}: exit {outcome.exit_code} "

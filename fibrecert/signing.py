@@ -20,8 +20,10 @@ Ed25519 (`alg` "EdDSA", RFC 8037)::
   `kid` is the signer's fingerprint: "SHA256:" + the hex SHA-256 of the raw 32-byte public key (what
   `fibrecert keygen` prints and the HTML report shows).
 - payload: canonical JSON (keys sorted, no spaces, ASCII) of the run's facts (tool name and version,
-  contract versions, the target's base URLs and the SHA-256 fingerprint of each server certificate seen
-  on the wire, profile, seed, verdict, counts, start and end) plus
+  contract versions, the contracts and catalogue `digests`, the target's base URLs and the SHA-256
+  fingerprint of each server certificate seen on the wire, `server_certificates`: every one that
+  answered, per origin, profile, seed, selection, `scope` (a certification or not, and why not:
+  fibrecert/scope.py), verdict, counts, start and end, the signer's `signature` fingerprint) plus
   `contracts_sha256` {path under the contracts folder: hex SHA-256} for every contract file the
   installed fibrecert ships, and `files_sha256` {"results.json", "junit.xml", "index.html": hex SHA-256}.
 - signature: Ed25519 over the ASCII bytes `protected + "." + payload` (both still base64url), as
@@ -38,11 +40,14 @@ once. For each report folder it is handed:
 
       fibrecert verify REPORT_DIR --key KEY.pub
 
-  exit 0: the signature is good, made by that key, every report file and every contract file matches;
-  exit 1: each difference on its own line (a changed file, a contract that differs from the ones this
-  fibrecert ships, another signing key, a damaged certificate); exit 2: usage error. Without `--key`
-  only the key the certificate carries is checked: anybody can make such a key, so compare the printed
-  signer fingerprint with the registered one.
+  exit 0: the signature is good, made by that key, every report file, every contract file and the
+  contract and catalogue digests match, and the run is a certification (fibrecert/scope.py: standard
+  or full, the whole catalogue, not the embedded sandbox); exit 4: all of that is good but the run is
+  not a certification (each reason printed); exit 1: not verified, each difference on its own line (a
+  changed file, a contract that differs from the ones this fibrecert ships or from `--contract DIR`,
+  another signing key, a damaged certificate), or no `--key` given (a certificate is always consistent
+  with the key it carries itself: anybody can make one); exit 2: unsigned (no certificate.json) or
+  unusable input. After a failure nothing from the certificate is printed.
 
 - With OpenSSL 3 and jq only (no fibrecert)::
 
@@ -345,6 +350,10 @@ def sign_report(report_dir: str | os.PathLike[str], private_key: Ed25519PrivateK
         except OSError as exc:
             raise SigningError(f"{path}: cannot read ({exc.strerror})") from None
     payload = {**facts, "contracts_sha256": contract_digests(contracts_root), "files_sha256": files}
+    if "digests" in facts:  # the run's contract and catalogue digests, of the contracts it signs for
+        from fibrecert.scope import digests
+
+        payload["digests"] = digests(contracts_root)
     try:
         payload_bytes = canonical_json(payload)
     except (TypeError, ValueError) as exc:
@@ -390,7 +399,8 @@ def facts_from_results(results: dict[str, Any], server_certificates: dict[str, s
     for api, fp in (server_certificates or {}).items():
         target.setdefault(api, {})["server_certificate_sha256"] = fp
     facts = {key: results.get(key) for key in ("tool", "contracts", "profile", "seed", "verdict", "counts",
-                                                "started_at", "finished_at")}
+                                                "started_at", "finished_at", "selection", "scope", "digests",
+                                                "server_certificates", "signature")}
     facts["target"] = target
     return facts
 
@@ -408,6 +418,13 @@ class Verification:
     verdict: str | None = None          # the verdict the certificate carries
     fingerprint: str | None = None      # the signer's key, as the certificate carries it
     payload: dict[str, Any] | None = None
+    unsigned: bool = False              # no certificate.json at all (exit 2, not 1)
+    pinned: bool = False                # a --key was given (and, when ok, it is the signer's)
+    scope: dict[str, Any] | None = None  # fibrecert/scope.py, recomputed from the payload's own facts
+
+    @property
+    def certification(self) -> bool:
+        return bool(self.ok and self.scope and self.scope.get("certification") is True)
 
 
 def verify_report(report_dir: str | os.PathLike[str], public_key_path: str | os.PathLike[str] | None = None, *,
@@ -421,7 +438,7 @@ def verify_report(report_dir: str | os.PathLike[str], public_key_path: str | os.
     if not directory.is_dir():
         raise SigningError(f"{directory}: no such report folder")
     pinned = load_public_key(public_key_path) if public_key_path is not None else None
-    result = Verification(ok=False)
+    result = Verification(ok=False, pinned=pinned is not None)
     problems = result.problems
     cert_path = directory / CERTIFICATE_NAME
 
@@ -429,6 +446,7 @@ def verify_report(report_dir: str | os.PathLike[str], public_key_path: str | os.
 
     if not os.path.lexists(cert_path):
         problems.append(f"{CERTIFICATE_NAME}: missing (the report was not signed, or the certificate was removed)")
+        result.unsigned = True
         return result
     try:  # a regular file of bounded size: never a FIFO, /dev/zero or a huge file
         raw = read_regular(cert_path, "certificate", 1024 * 1024)
@@ -471,8 +489,50 @@ def verify_report(report_dir: str | os.PathLike[str], public_key_path: str | os.
 
     _check_files(directory, payload.get("files_sha256"), problems)
     _check_contracts(payload, contracts_root, problems)
+    _check_digests(payload, contracts_root, problems)
+    result.scope = _scope_of(payload, problems)
     result.ok = not problems
     return result
+
+
+def _check_digests(payload: dict[str, Any], contracts_root: Any, problems: list[str]) -> None:
+    """The contracts and catalogue digests the run recorded (fibrecert/scope.py) against the ones of the
+    contracts here (a certificate of an older fibrecert carries none: the per-file digests then decide)."""
+    from fibrecert.scope import digests
+
+    claimed = payload.get("digests")
+    if claimed is None:
+        return
+    if not isinstance(claimed, dict):
+        problems.append(f"{CERTIFICATE_NAME}: digests is not an object")
+        return
+    here = digests(contracts_root)
+    for what in ("contracts", "catalogue"):
+        if claimed.get(what) != here[what]:
+            problems.append(f"{what} digest: the run was made against {_safe(str(claimed.get(what)))}, these "
+                            f"contracts are {here[what]} (a certificate made against other "
+                            f"{'contracts' if what == 'contracts' else 'requirement catalogue'})")
+
+
+def _scope_of(payload: dict[str, Any], problems: list[str]) -> dict[str, Any] | None:
+    """The scope recomputed from the payload's profile, selection and target kind (never taken from its
+    `certification` flag alone); a payload whose flag disagrees with its own facts is a problem."""
+    from fibrecert.scope import VENDOR_TARGET, assess
+
+    carried = payload.get("scope")
+    if not isinstance(carried, dict):
+        return None  # an older certificate: no scope, so never a certification
+    selection = payload.get("selection")
+    profile = payload.get("profile")
+    if not isinstance(profile, str) or not isinstance(selection, str):
+        problems.append(f"{CERTIFICATE_NAME}: the payload's profile or selection is missing")
+        return None
+    scope = assess(profile, embedded=carried.get("target_kind") != VENDOR_TARGET, selection=selection)
+    if carried.get("certification") != scope["certification"]:
+        problems.append(f"{CERTIFICATE_NAME}: the scope says certification {carried.get('certification')!r}, "
+                        f"but its own facts (profile {_safe(profile)}, selection {_safe(selection or 'all')}, "
+                        f"target {_safe(str(carried.get('target_kind')))}) make it {scope['certification']!r}")
+    return scope
 
 
 def _parse_jws(raw: bytes) -> tuple[str, str, bytes, dict[str, Any], bytes]:
@@ -600,17 +660,21 @@ def register(subparsers: Any) -> None:
     k.add_argument("path", metavar="PATH", help="where to write the private key (the public key goes to PATH.pub)")
 
     v = subparsers.add_parser(
-        "verify", help="check a signed report folder (certificate.json): exit 0 good, 1 differs, 2 usage",
-        description="Check DIR/certificate.json: its Ed25519 signature, the SHA-256 of results.json, "
-                    "junit.xml and index.html, and the SHA-256 of every contract file against the ones "
-                    "this fibrecert ships. Exit 0 all good; 1 something differs (each difference on its "
-                    "own line, then the verdict the certificate carries and the signer's fingerprint); "
-                    "2 usage error (DIR missing, --key unreadable or not an Ed25519 public key).")
+        "verify", help="check a signed report folder: exit 0 a verified certification, 4 verified but not a "
+                       "certification, 1 not verified, 2 unsigned or unusable input",
+        description="Check DIR/certificate.json: its Ed25519 signature by the pinned key (--key), the SHA-256 "
+                    "of results.json, junit.xml and index.html, and the SHA-256 of every contract file and of "
+                    "the contracts and requirement catalogue against the contracts here (--contract). Then say "
+                    "what was certified: tool version, digests, profile, seed, selection, target and the "
+                    "server certificates that answered, start and end, verdict and counts, signer.",
+        epilog=VERIFY_EXIT_CODES)
     v.add_argument("dir", metavar="DIR", help="the report folder (with certificate.json)")
     v.add_argument("--key", metavar="PUB", default=None,
                    help="the signer's registered public key (PEM, the PATH.pub of `fibrecert keygen`); "
-                        "default: none, and then only the key the certificate carries is checked, which "
-                        "anybody can make: compare its fingerprint with the registered one")
+                        "without it nothing is vouched for and the exit status is never 0")
+    v.add_argument("--contract", metavar="DIR", default=None,
+                   help="the contracts folder to compare with (default: the contracts this fibrecert ships); "
+                        "a certificate made against other contract or catalogue digests is reported")
 
 
 def run_keygen(args: argparse.Namespace) -> int:
@@ -626,20 +690,79 @@ def run_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+VERIFY_OK, VERIFY_FAILED, VERIFY_UNUSABLE, VERIFY_NOT_A_CERTIFICATION = 0, 1, 2, 4
+VERIFY_EXIT_CODES = ("exit status: 0 verified (signature good, made by the --key given, every digest good) and a "
+                     "certification; 4 verified, but not a certification (smoke profile, the reference sandbox, "
+                     "a subset); 1 not verified (a difference, another key, no --key); 2 unsigned (no "
+                     "certificate.json) or unusable input (DIR missing, --key or --contract unusable)")
+
+
 def run_verify(args: argparse.Namespace) -> int:
+    contracts_root = getattr(args, "contract", None)
+    if contracts_root is not None and not Path(contracts_root).is_dir():
+        sys.stderr.write(f"fibrecert: --contract {contracts_root}: no such contracts folder\n")
+        return VERIFY_UNUSABLE
     try:
-        result = verify_report(args.dir, args.key)
+        result = verify_report(args.dir, args.key, contracts_root=contracts_root)
     except SigningError as exc:
         sys.stderr.write(f"fibrecert: {exc}\n")
-        return 2
+        return VERIFY_UNUSABLE
     for problem in result.problems:
         print(problem)
-    if result.ok:
-        print(f"OK: signature good; {', '.join(REPORT_FILES)} and every contract file match")
-    else:
-        print(f"NOT VERIFIED: {len(result.problems)} difference{'s' if len(result.problems) != 1 else ''}")
-    print(f"verdict      {_safe(result.verdict) if result.verdict else '-'} (as the certificate carries it)")
-    print(f"signer       {result.fingerprint or '-'}")
-    if args.key is None and result.fingerprint:
-        print("key          not pinned (no --key): compare the signer's fingerprint with the one registered")
-    return 0 if result.ok else 1
+    if result.unsigned:
+        print("NOT VERIFIED: the report is not signed; nothing in it is vouched for")
+        return VERIFY_UNUSABLE
+    if not result.ok:
+        # Nothing from the certificate is shown: after a failure none of it can be relied on.
+        count = len(result.problems)
+        print(f"NOT VERIFIED: {count} difference{'s' if count != 1 else ''}; nothing in the certificate can be "
+              "relied on")
+        return VERIFY_FAILED
+    if not result.pinned:
+        print(f"NOT VERIFIED: no --key: the certificate is consistent with the key it carries itself "
+              f"({result.fingerprint}), which anybody can make; give the signer's registered public key "
+              "(--key KEY.pub); nothing in the certificate is vouched for")
+        return VERIFY_FAILED
+    print(f"OK: signature good (by the key given), {', '.join(REPORT_FILES)}, every contract file and the "
+          "contract and catalogue digests match")
+    for line in describe(result.payload or {}, result.fingerprint):
+        print(line)
+    from fibrecert.scope import headline
+
+    print(headline(result.scope))
+    return VERIFY_OK if result.certification else VERIFY_NOT_A_CERTIFICATION
+
+
+def describe(payload: dict[str, Any], signer: str | None) -> list[str]:
+    """What a verified certificate says, one fact a line (text from it made terminal-safe)."""
+    def get(key: str) -> Any:
+        return payload.get(key)
+
+    def show(value: Any) -> str:
+        return _safe(str(value)) if value not in (None, "") else "-"
+
+    lines = [f"signer       {signer or '-'}"]
+    tool = get("tool") if isinstance(get("tool"), dict) else {}
+    lines.append(f"tool         {show(tool.get('name'))} {show(tool.get('version'))}")
+    contracts = get("contracts") if isinstance(get("contracts"), dict) else {}
+    lines.append("contracts    " + (", ".join(f"{show(k)} {show(v)}" for k, v in sorted(contracts.items())) or "-"))
+    dg = get("digests") if isinstance(get("digests"), dict) else {}
+    lines.append(f"digests      contracts sha256:{show(dg.get('contracts'))}, catalogue sha256:{show(dg.get('catalogue'))}")
+    lines.append(f"profile      {show(get('profile'))}")
+    lines.append(f"seed         {show(get('seed'))}")
+    lines.append(f"selection    {show(get('selection') or 'all')}")
+    target = get("target") if isinstance(get("target"), dict) else {}
+    for api, entry in sorted(target.items()):
+        if isinstance(entry, dict):
+            urls = ", ".join(f"{show(k)} {show(v)}" for k, v in sorted(entry.items()) if str(k).endswith("url"))
+            lines.append(f"target       {show(api)}: {urls or '-'}")
+    certs = get("server_certificates") if isinstance(get("server_certificates"), dict) else {}
+    for origin, fps in sorted(certs.items()):
+        shown = ", ".join(show(f) for f in fps) if isinstance(fps, list) else show(fps)
+        lines.append(f"answered by  {show(origin)}: {shown}")
+    if not certs:
+        lines.append("answered by  - (no server certificate recorded)")
+    lines.append(f"run          {show(get('started_at'))} to {show(get('finished_at'))}")
+    counts = get("counts") if isinstance(get("counts"), dict) else {}
+    lines.append(f"verdict      {show(get('verdict'))} (" + ", ".join(f"{show(v)} {show(k)}" for k, v in counts.items()) + ")")
+    return lines

@@ -278,6 +278,8 @@ class Transport:
                 prepared, stream=True, timeout=(min(5.0, timeout), timeout),
                 verify=(self._env_ca or True) if verify is True else verify,
                 cert=cert, proxies=self._proxies_for(prepared.url))
+            # Read before the body: once the body is read the connection goes back to the pool (no socket here).
+            ex.server_certificate = _peer_fingerprint(response)
             chunks, size = [], 0
             for chunk in response.raw.stream(16384, decode_content=True):
                 chunks.append(chunk)
@@ -289,7 +291,6 @@ class Transport:
             ex.status = response.status_code
             ex.response_headers = dict(response.headers)
             ex.response_body = b"".join(chunks)
-            ex.server_certificate = _peer_fingerprint(response)
         except _TooLarge:
             ex.status = response.status_code if response is not None else None
             ex.response_headers = dict(response.headers) if response is not None else {}

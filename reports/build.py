@@ -14,6 +14,7 @@ from typing import Any
 from fibrecert import CONTRACT_VERSIONS, __version__, contracts
 from fibrecert.redaction import redact
 from fibrecert.results import Observation, RequirementState
+from fibrecert.scope import assess, digests
 
 from .model import RequirementResult, RunResult, outcome_for
 
@@ -86,4 +87,7 @@ def build_result(engine: Any, *, interrupted: bool = False) -> RunResult:
         notes=notes, exchanges=redact([r.to_json() for r in snap.exchanges], secrets),
         interrupted=interrupted, selection=engine.selection_text, concurrency=engine.concurrency,
         signature=engine.signature,
-        test_data={"active_services_ceased": sorted(engine.services.consumed)} if engine.target.ala else {})
+        test_data={"active_services_ceased": sorted(engine.services.consumed)} if engine.target.ala else {},
+        scope=assess(engine.profile.name, embedded=getattr(engine, "embedded", False), selection=engine.selection_text),
+        digests=digests(),
+        server_certificates={o: sorted(fps) for o, fps in sorted(getattr(engine, "certificates_seen", {}).items())})

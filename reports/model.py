@@ -72,6 +72,9 @@ class RunResult:
     concurrency: int = 1
     signature: dict[str, Any] | None = None  # the signing key's fingerprint when the run is signed
     test_data: dict[str, Any] = field(default_factory=dict)  # what the run consumed (active services ceased)
+    scope: dict[str, Any] | None = None     # fibrecert/scope.py: a certification or not, and why not
+    digests: dict[str, str] = field(default_factory=dict)    # {"contracts", "catalogue"}: SHA-256 (scope.py)
+    server_certificates: dict[str, list[str]] = field(default_factory=dict)  # origin -> fingerprints that answered
 
     @property
     def incomplete_reasons(self) -> list[str]:
@@ -127,6 +130,9 @@ class RunResult:
             "stopped_early": self.stopped_early,
             "concurrency": self.concurrency,
             "counts": self.counts(),
+            "scope": self.scope,
+            "digests": self.digests,
+            "server_certificates": self.server_certificates,
             "notes": self.notes,
             **({"signature": self.signature} if self.signature else {}),
             "test_data": self.test_data,
@@ -151,7 +157,8 @@ class RunResult:
                    notes=data.get("notes", []), exchanges=data.get("exchanges", []),
                    interrupted=data.get("interrupted", False), selection=data.get("selection", ""),
                    concurrency=data.get("concurrency", 1), signature=data.get("signature"),
-                   test_data=data.get("test_data", {}))
+                   test_data=data.get("test_data", {}), scope=data.get("scope"),
+                   digests=data.get("digests", {}), server_certificates=data.get("server_certificates", {}))
 
 
 def outcome_for(level: str, passes: int, failures: int, not_tested: list[str], skipped: list[str],

@@ -170,6 +170,8 @@ CATALOGUE: dict[str, Defect] = {d.name: d for d in [
     Defect("fc-ignores-order-type", ("FC-SO-007",),
            "reads a create order by its fields when its orderType is a provide type (NEW on a cease is a cease)",
            family="discriminator"),
+    Defect("fc-truncates-fractional-ids", ("FC-SOC-010", "FC-SOC-016"),
+           "reads a fractional orderId as the integer below it (1001.5 cancels order 1001), as a truncating parser does"),
 ]}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import logging
 import re
 import secrets
@@ -177,6 +178,9 @@ class FibreCafeApp:
             for key in ("reasonCode", "orderType"):
                 if isinstance(body.get(key), str):
                     body[key] = body[key].strip().upper()
+        if self.defects.on("fc-truncates-fractional-ids") and component == "ServiceOrderCancellationRequest" \
+                and isinstance(body.get("orderId"), float) and math.isfinite(body["orderId"]):
+            body["orderId"] = int(body["orderId"])  # 1001.5 -> 1001: the other order
         body, errors = json_errors(self.defects, component, body)  # the family defects (sandbox/lenient.py)
         if errors:
             raise ApiError(400, "MALFORMED_REQUEST",

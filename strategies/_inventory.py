@@ -88,10 +88,84 @@ class Constraint:
     def attacked(self) -> bool:
         return self.requirement is not None
 
+    @property
+    def rule(self) -> str:
+        """The rule of the standard the constraint rests on (rule_of())."""
+        return rule_of(self)
+
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "api": self.api, "operation": self.operation, "path": self.path,
                 "keyword": self.keyword, "family": self.family, "detail": self.detail,
-                "requirement": self.requirement}
+                "requirement": self.requirement, "rule": self.rule}
+
+
+# ------------------------------------------------------------------------------ the rule of each constraint
+# No fail without a rule: every constraint names the fact of the published pages ("doc") or the profile
+# rule or decision ("profile") it rests on; where the contract is stricter than the pages (an integer
+# for "number", ASCII classes, non-empty strings and lists) it names the profile decision.
+_ALA = "docs/profiles/ala-2.30.md"
+_FC = "docs/profiles/fibrecafe-1.17.md"
+_FC_CHOICE = f"profile choice, SHOULD ({_FC}#choices): refusing unknown properties or null with 400"
+
+
+def _ala_rule(c: "Constraint") -> str:
+    leaf = c.path.rsplit(".", 1)[-1]
+    if c.family == "order":
+        return f"profile rule 4 ({_ALA}#rule-4): the documented order; never required of a target"
+    if c.family == "required":
+        return f"doc ({_ALA}#facts): the published page lists {leaf or 'it'} as required"
+    if c.family == "closed":
+        return f"profile rule 4 ({_ALA}#rule-4): only the elements the page lists, each once, no stray text"
+    if leaf == "cancellationReasonCode":
+        return f"profile rule 6 ({_ALA}#rule-6): 1-4 ASCII digits 0-9 (\\d is ASCII)"
+    if leaf == "sentAt":
+        return f"profile rule 6 ({_ALA}#rule-6): xs:dateTime with a time zone"
+    if leaf == "requestedDate":
+        return f"profile rule 6 ({_ALA}#rule-6): xs:date"
+    if c.family == "blank":
+        return f"profile rule 6 ({_ALA}#rule-6): every required string is non-empty after trimming"
+    if c.family == "enum":
+        return f"doc ({_ALA}#facts): the documented values of {leaf}"
+    return f"profile rule 6 ({_ALA}#rule-6): data types"
+
+
+def _fc_rule(c: "Constraint") -> str:
+    leaf = c.path.rsplit(".", 1)[-1].rstrip("[]")
+    if c.family == "header":
+        return f"doc ({_FC}#headers): every call needs X-Request-ID and X-Conversation-ID"
+    if c.path == "":
+        if c.family == "discriminator":
+            return f"profile decision 1 ({_FC}#decision-1): one of three shapes, told apart by orderType"
+        return f"profile decision 6 ({_FC}#decision-6): a body that is absent or not a JSON object is refused"
+    if c.family in ("closed", "nullable"):
+        return _FC_CHOICE
+    if leaf in ("orderId", "appointmentReservationId") and c.family == "type":
+        return (f"profile decision 8 ({_FC}#decision-8): identifiers are integers (the page says number)"
+                + ("; a fraction: 400, or 422 INVALID_REQUEST/NOT_FOUND" if leaf == "orderId" else ""))
+    if leaf == "supplier" and c.family == "pattern":
+        return (f"doc ({_FC}#facts): supplier ^\\w{{1,20}}$, with \\w the ASCII class "
+                f"(profile, {_FC}#ascii-classes)")
+    if c.operation == "/service-order-cancellations":
+        if c.family == "required":
+            return f"doc ({_FC}#facts): orderId and reasonCode are required"
+        if leaf == "orderId":
+            return f"doc ({_FC}#facts): orderId number >= 1"
+        if leaf == "reasonCode":
+            return f"doc ({_FC}#facts): the documented reasonCode values"
+        if leaf == "text":
+            return f"doc ({_FC}#facts): text of 1..1000 characters"
+        return f"doc ({_FC}#facts): the cancellation's fields"
+    if leaf == "serviceCharacteristics" and c.family == "bounds":
+        return f"profile decision 1 ({_FC}#decision-1): serviceCharacteristics is non-empty (an order says what it orders)"
+    if c.family == "blank" or (c.family == "bounds" and c.keyword == "minLength"):
+        return f"profile decision 1 ({_FC}#decision-1): required strings are non-empty"
+    if c.family == "format":
+        return f"profile decision 1 ({_FC}#decision-1): requestedCompletionDate is a date"
+    return f"profile decision 1 ({_FC}#decision-1): the create-order body (the page omits it)"
+
+
+def rule_of(c: "Constraint") -> str:
+    return _ala_rule(c) if c.api == "ala" else _fc_rule(c)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,8 @@ def _answered(ex: Exchange, declared: str) -> None:
 # ----------------------------------------------------------------------------------- generic
 @check
 def status_in(ex: Exchange, *allowed: int) -> int:
+    """The answer's HTTP status is one of `allowed`: the status the rule of the requirement it is
+    verified for states (that requirement's `source`: a published fact or a profile rule)."""
     declared = "HTTP " + " or ".join(map(str, allowed))
     _answered(ex, declared)
     if ex.status not in allowed:
@@ -59,6 +61,8 @@ def status_in(ex: Exchange, *allowed: int) -> int:
 
 @check
 def status_not_in(ex: Exchange, *forbidden: int) -> int | None:
+    """The answer's HTTP status is none of `forbidden` (e.g. never 201 for a refused cancellation,
+    profile decision 3; never a second order, ALA rule 11)."""
     if ex.status in forbidden:
         raise CheckFailed(f"Received HTTP {ex.status}", "any answer but HTTP " + " or ".join(map(str, forbidden)))
     return ex.status
@@ -66,12 +70,14 @@ def status_not_in(ex: Exchange, *forbidden: int) -> int | None:
 
 @check
 def no_server_error(ex: Exchange) -> None:
+    """Profile (ALA rule 12, Fibre Cafe decision 6): nothing the client sends may produce a 5xx."""
     if ex.status is not None and ex.status >= 500:
         raise CheckFailed(f"Received HTTP {ex.status}", "no 5xx in answer to any request")
 
 
 @check(on_refusal=True)
 def answered_in_time(ex: Exchange) -> None:
+    """Profile (ALA rule 12, Fibre Cafe decision 6): an answer within the target file's timeout."""
     if ex.error in ("timeout", "dropped"):
         raise CheckFailed(f"Received no complete answer: {ex.describe()}",
                           "an HTTP answer within the request timeout")
@@ -80,6 +86,7 @@ def answered_in_time(ex: Exchange) -> None:
 # ----------------------------------------------------------------------------------- ALA
 @check
 def xml_content_type(ex: Exchange) -> None:
+    """Profile rule 5: an ALA answer is text/xml or application/xml."""
     value = ex.header("Content-Type")
     if not soap.is_xml_content_type(value):
         raise CheckFailed(f"Received Content-Type {value!r}", "text/xml or application/xml")
@@ -156,6 +163,7 @@ def fault_envelope(ex: Exchange, namespace: str) -> etree._Element:
 
 @check
 def rejected_with_fault(ex: Exchange, status: int) -> None:
+    """Profile rule 9: a refusal is HTTP `status` with a fault envelope."""
     status_in(ex, status)
     fault_fields(ex)
 
@@ -185,6 +193,7 @@ def json_body(ex: Exchange, declared: str) -> Any:
 
 @check
 def json_content_type(ex: Exchange) -> None:
+    """Profile decision 5: Fibre Cafe answers are application/json."""
     value = ex.header("Content-Type") or ""
     if value.split(";")[0].strip().lower() != "application/json":
         raise CheckFailed(f"Received Content-Type {value!r}", "application/json")
@@ -246,6 +255,22 @@ def fc_error(ex: Exchange, status: int, *codes: str) -> dict[str, Any]:
     if not isinstance(body, dict) or body.get("code") not in codes:
         code = body.get("code") if isinstance(body, dict) else None
         raise CheckFailed(f"Received HTTP {status} with code {code!r}", declared)
+    return body
+
+
+@check
+def fc_fraction_refused(ex: Exchange) -> dict[str, Any]:
+    """Profile decision 8: an orderId that is a fraction is refused: 400 MALFORMED_REQUEST (outside its
+    type), or 422 INVALID_REQUEST / NOT_FOUND (an implementation that looks the id up first)."""
+    declared = "HTTP 400 with code MALFORMED_REQUEST, or HTTP 422 with code INVALID_REQUEST or NOT_FOUND (decision 8)"
+    _answered(ex, declared)
+    allowed = {400: ("MALFORMED_REQUEST",), 422: ("INVALID_REQUEST", "NOT_FOUND")}
+    if ex.status not in allowed:
+        raise CheckFailed(f"Received HTTP {ex.status}", declared)
+    body = json_body(ex, declared)
+    code = body.get("code") if isinstance(body, dict) else None
+    if code not in allowed[ex.status]:
+        raise CheckFailed(f"Received HTTP {ex.status} with code {code!r}", declared)
     return body
 
 
@@ -438,6 +463,7 @@ def token_answer(ex: Exchange) -> None:
 
 @check
 def no_token_issued(ex: Exchange) -> None:
+    """Fibre Cafe facts: a failed client authentication issues no access token."""
     if b"access_token" in ex.response_body:
         raise CheckFailed("Received an access_token in the refusal", "no token for a wrong secret")
 

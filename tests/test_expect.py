@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import fibrecert
 from fibrecert import contracts
 from fibrecert.expect import Deviation, ExpectError, gate, load_expect
 
@@ -163,7 +164,46 @@ def test_a_glob_entry_covers_each_matching_fail_and_is_reported_when_all_pass() 
 
 def test_a_warn_or_an_unrun_requirement_is_neither_a_fail_nor_a_pass() -> None:
     r = gate({"FC-SOC-009": "warn"}, "CONFORMANT", [dev("FC-SOC-009"), dev("ALA-CEASE-001", entry=2)], TODAY)
-    assert (r.exit_code, r.notices, r.now_passing) == (0, [], ())
+    assert (r.exit_code, r.now_passing) == (0, ())
+    assert r.notices == ["deviation 2 (ALA-CEASE-001) was not exercised by this run (none of its requirements ran "
+                         "(a subset)): kept"]
+    r = gate({"FC-SOC-009": "not_tested"}, "INCOMPLETE", [dev("FC-SOC-009")], TODAY)
+    assert r.notices == ["deviation 1 (FC-SOC-009) was not exercised by this run (its requirement was not tested "
+                         "or skipped): kept"] and r.now_passing == ()
+
+
+def test_an_entry_is_no_longer_needed_only_when_a_profile_that_sends_its_cases_passed_it() -> None:
+    """A smoke run sends one case per constraint: its pass says nothing of the case (only standard sends
+    it) that failed, so the entry is "not exercised" and kept; a standard or full pass retires it."""
+    outcomes = {"FC-SOC-010": "pass", "FC-SOC-001": "pass"}
+    smoke = gate(outcomes, "CONFORMANT", [dev("FC-SOC-010")], TODAY, profile="smoke")
+    assert smoke.now_passing == () and [e.id for e in smoke.not_exercised] == ["FC-SOC-010"]
+    assert smoke.notices == ["deviation 1 (FC-SOC-010) was not exercised by this run (the smoke profile sends "
+                             "fewer of its cases than standard, so its pass does not show that the case that "
+                             "failed now passes): kept"]
+    assert not any("no longer needed" in n for n in smoke.notices)
+    for profile in ("standard", "full"):
+        r = gate(outcomes, "CONFORMANT", [dev("FC-SOC-010")], TODAY, profile=profile)
+        assert [e.id for e in r.now_passing] == ["FC-SOC-010"] and r.not_exercised == ()
+
+
+def test_a_smoke_run_keeps_an_entry_for_a_case_only_standard_sends(tmp_path: Path) -> None:
+    """End to end: the fraction of an orderId among the type negatives of FC-SOC-010 is sent from the
+    standard profile on (smoke sends one negative per constraint: a numeric string); a smoke run that
+    passes FC-SOC-010 keeps the entry."""
+    from fibrecert import strategies
+
+    variants = {p: [n.variant for n in strategies.negatives("/service-order-cancellations",
+                                                            strategies.example("/service-order-cancellations"), p, 1)
+                    if n.constraint.id == "fc:/service-order-cancellations:orderId:type"] for p in ("smoke", "standard")}
+    assert "fraction" in variants["standard"] and "fraction" not in variants["smoke"]
+    path = write(tmp_path, '[[deviation]]\nid = "FC-SOC-010"\nreason = "answers 422 for a fraction"\n'
+                           'expires = 2099-01-31\n')
+    done = fibrecert("run", "--profile", "smoke", "--api", "fibrecafe", "--report-dir", str(tmp_path / "r"),
+                     "--expect", str(path), "--quiet", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "expect: deviation 1 (FC-SOC-010) was not exercised by this run (the smoke profile" in done.stdout
+    assert "no longer needed" not in done.stdout
 
 
 def test_listed_fails_but_a_must_not_tested_is_3() -> None:

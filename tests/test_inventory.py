@@ -73,7 +73,7 @@ def test_the_cancellation_inventory_is_the_hand_made_list():
     by_id = {c.id: c for c in found}
     expected = {"text:maxLength": ("bounds", "maxLength 1000", "FC-SOC-010"),
                 "orderId:minimum": ("bounds", "minimum 1", "FC-SOC-010"),
-                "supplier:pattern": ("pattern", "pattern ^\\w{1,20}$", "FC-SOC-010"),
+                "supplier:pattern": ("pattern", "pattern ^[A-Za-z0-9_]{1,20}$", "FC-SOC-010"),
                 "text:null": ("nullable", None, "FC-SOC-015"),
                 "/:additionalProperties": ("closed", None, "FC-SOC-015"),
                 "orderId:required": ("required", None, "FC-SOC-007"),

@@ -47,8 +47,23 @@ def _prove_invalid(n, payload, raw):  # noqa: ANN001
         raise strategies.InvalidGenerated(f"negative case is valid: {n.description}")
 
 
+def _fractional_order_id(n) -> bool:  # noqa: ANN001
+    """A negative whose orderId is a number that is not an integer (profile decision 8)."""
+    if n.constraint.operation != SOC or n.constraint.path != "orderId" or n.raw_json == "":
+        return False
+    try:
+        value = json.loads(n.raw_json) if n.raw_json is not None else n.payload
+    except ValueError:
+        return False
+    order_id = value.get("orderId") if isinstance(value, dict) else None
+    return isinstance(order_id, float) and not order_id.is_integer()
+
+
 def _expect(verify, n, ex):  # noqa: ANN001
-    verify(n.constraint.requirement, ex, c.fc_error, 400, "MALFORMED_REQUEST")
+    if _fractional_order_id(n):  # decision 8: 400, or 422 from a look-up first; never acted on (201)
+        verify(n.constraint.requirement, ex, c.fc_fraction_refused)
+    else:
+        verify(n.constraint.requirement, ex, c.fc_error, 400, "MALFORMED_REQUEST")
     check_error_answer(verify, ex, *RULES[n.constraint.operation]["errors"])
 
 

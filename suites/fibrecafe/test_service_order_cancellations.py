@@ -112,6 +112,24 @@ def test_cancellation_of_an_order_never_issued_is_refused(run, fc, verify):
     check_error_answer(verify, ex, *ERRORS)
 
 
+@pytest.mark.requirement("FC-SOC-016", "FC-SOC-010", *ERRORS)
+def test_a_fractional_order_id_is_never_taken_for_another_order(run, fc, verify):
+    """Decision 8: `N.5` is refused (400, or 422 from a look-up first) and never cancels order N, which
+    stays in flight: its owner's cancellation is then accepted. A parser that truncates cancels N."""
+    setup, order_id = create_order(fc)
+    if order_id is None:
+        verify.not_tested(("FC-SOC-016", "FC-SOC-010"), f"no order to cancel: creating one got {setup.describe()}")
+        pytest.skip("no order")
+    fraction = fc.post(PATH, {"orderId": order_id + 0.5, "reasonCode": "OTHER"},
+                       note=f"orderId {order_id}.5: a fraction of an in-flight order's id")
+    verify("FC-SOC-010", [setup, fraction], c.fc_fraction_refused)
+    check_error_answer(verify, fraction, *ERRORS)
+    owner = fc.post(PATH, {"orderId": order_id, "reasonCode": "OTHER"},
+                    note="the owner cancels the order itself after the fraction")
+    # a 201 is conclusive: the order was still in flight, the fraction was not acted on as its id
+    verify("FC-SOC-016", [setup, fraction, owner], c.status_in, 201)
+
+
 @pytest.mark.requirement("SEC-013", *ERRORS)
 def test_another_tenant_may_not_cancel_the_tenants_order(run, fc, verify):
     if not fc.target.other_client_id:

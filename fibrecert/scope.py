@@ -1,0 +1,90 @@
+"""What a run certifies: its scope (docs/levels-and-verdicts.md#certification).
+
+A run is a **certification** only when all three hold:
+- its profile is `standard` or `full` (smoke is a quick check: it sends too little to certify);
+- it ran the whole catalogue of the APIs it tested (no `--only` / `--skip`);
+- its target is not fibrecert's own embedded reference sandbox (`fibrecert run` without `--target`):
+  that certifies fibrecert, not an implementation.
+
+Anything else is marked "NOT A CERTIFICATION", with each reason, in results.json (`scope`), on the
+report's banner, in certificate.json and in `fibrecert verify`'s output. The verdict is unchanged: a
+smoke run can be CONFORMANT, it is just not a certification.
+
+The contracts and the requirement catalogue are bound by digest (`digests` in results.json): the
+SHA-256 of the canonical JSON of {path: SHA-256} of every contract file (the catalogue: the files
+under requirements/; the contracts: every other one), so that two runs against the same contracts carry
+the same two values and a certificate made against other contracts is told apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+CERTIFYING_PROFILES = ("standard", "full")
+CATALOGUE_PREFIX = "requirements/"
+REFERENCE_SANDBOX = "reference sandbox"
+VENDOR_TARGET = "vendor target"
+
+
+def origin_of(url: str) -> str:
+    """scheme://host:port of a URL (the port always written), the key of `server_certificates`."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    port = port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{host}:{port}"
+
+
+def _digest_of(files: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(dict(sorted(files.items())), sort_keys=True,
+                                     separators=(",", ":")).encode("ascii")).hexdigest()
+
+
+def digests(contracts_root: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """{"contracts": hex, "catalogue": hex} of the contracts installed (or under contracts_root)."""
+    from fibrecert.signing import contract_digests
+
+    files = contract_digests(contracts_root)
+    catalogue = {k: v for k, v in files.items() if k.startswith(CATALOGUE_PREFIX)}
+    others = {k: v for k, v in files.items() if not k.startswith(CATALOGUE_PREFIX)}
+    return {"contracts": _digest_of(others), "catalogue": _digest_of(catalogue)}
+
+
+def assess(profile: str, *, embedded: bool, selection: str) -> dict[str, Any]:
+    """The `scope` of a run: whether it is a certification, and if not, why not (each reason a short
+    phrase first: "smoke profile", "reference sandbox", "subset")."""
+    reasons: list[str] = []
+    if profile not in CERTIFYING_PROFILES:
+        reasons.append(f"{profile} profile: a certification runs the standard or full profile")
+    if embedded:
+        reasons.append("reference sandbox: the target was fibrecert's own embedded sandbox, not an "
+                       "implementation under test")
+    if selection:
+        reasons.append(f"subset: only part of the catalogue was run ({selection})")
+    return {
+        "certification": not reasons,
+        "not_a_certification": reasons,
+        "profile": profile,
+        "selection": selection or "all",
+        "target_kind": REFERENCE_SANDBOX if embedded else VENDOR_TARGET,
+    }
+
+
+def headline(scope: dict[str, Any] | None) -> str:
+    """One line: "CERTIFICATION" or "NOT A CERTIFICATION: reason; reason"."""
+    if not isinstance(scope, dict):
+        return "NOT A CERTIFICATION: the results carry no scope (made by an older fibrecert)"
+    if scope.get("certification") is True:
+        return "CERTIFICATION"
+    reasons = scope.get("not_a_certification")
+    shown = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) and reasons else "no reason given"
+    return f"NOT A CERTIFICATION: {shown}"
