@@ -169,7 +169,10 @@ def _fingerprints(target: Any, findings: list[Any]) -> dict[str, str]:
 
 
 def _preflight_failed(engine: Any, failed: list[Any], report_dir: Path, out: TextIO, err: TextIO, ledger: Any) -> int:
-    """One line per failing endpoint (cause and fix), a report saying the same, exit 3: no suite ran."""
+    """One line per failing endpoint (cause and fix), a report saying the same (INCOMPLETE), and exit 5:
+    nothing was tested (not 3, which says the suites ran but something was left untested)."""
+    from fibrecert.cli_help import EXIT_NOTHING_TESTED
+
     from fibrecert import contracts
     from fibrecert.reports.build import build_result
     from fibrecert.reports.writers import write_all
@@ -186,8 +189,9 @@ def _preflight_failed(engine: Any, failed: list[Any], report_dir: Path, out: Tex
     result = build_result(engine)
     write_all(result, report_dir)
     out.write(f"Report: {report_dir}/index.html (also results.json, junit.xml)\n")
-    out.write(f"{result.verdict}: the target failed the preflight; no suite ran\n")
-    return 3
+    out.write(f"{result.verdict}: the target failed the preflight; nothing was tested "
+              f"(exit {EXIT_NOTHING_TESTED})\n")
+    return EXIT_NOTHING_TESTED
 
 
 class _ResultCatcher:

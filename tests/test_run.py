@@ -125,13 +125,13 @@ def _unreachable_target(tmp_path: Path, sandbox_target: Path) -> Path:
 
 def test_a_wrong_port_is_named_in_one_line_with_its_fix_within_seconds(tmp_path, start_sandbox):
     """Preflight (issue 13): a closed port ends the run before any suite, one line per endpoint naming
-    the cause and the fix, exit 3, and a report that says the same."""
+    the cause and the fix, exit 5 (nothing was tested), and a report that says the same."""
     sb = start_sandbox()
     target = _unreachable_target(tmp_path, sb.write_target(tmp_path / "up.toml"))
     started = time.monotonic()
     done = fibrecert("run", "--target", str(target), "--report-dir", str(tmp_path / "r"))
     assert time.monotonic() - started < 10
-    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.returncode == 5, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("fibrecert: preflight: ")]
     assert lines and all("connection refused" in ln and "check" in ln and "host and port" in ln for ln in lines), done.stderr
@@ -252,7 +252,7 @@ def test_a_port_that_speaks_plain_http_or_refuses_tls_earns_no_pass(tmp_path, st
         done = fibrecert("run", "--target", str(target), "--profile", "smoke", "--report-dir", str(tmp_path / "r"))
     finally:
         server.close()
-    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.returncode == 5, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     data = results(tmp_path / "r")
     assert data["verdict"] == "INCOMPLETE"
