@@ -14,6 +14,7 @@ import time
 from typing import Any, TextIO
 
 from fibrecert import contracts
+from fibrecert.wording import one_line, shown_path
 
 _COLOURS = {"pass": "32", "fail": "31", "warn": "33", "skip": "90", "not_tested": "35",
             "CONFORMANT": "1;32", "NON_CONFORMANT": "1;31", "INCOMPLETE": "1;33"}
@@ -117,7 +118,7 @@ class Progress:
         for r in result.requirements:
             if r.outcome in ("fail", "warn", "not_tested"):
                 first = next((e for e in r.evidence if e.get("kind") == "violation"), None)
-                detail = f"{first['observed']} / Declared: {first['expected']}" if first else r.reason
+                detail = one_line(f"{first['observed']} / Declared: {first['expected']}" if first else r.reason, 200)
                 count = f" ({r.violations} violations)" if r.violations > 1 else ""
                 out.write(f"  {self.paint(f'{r.outcome:<10}', r.outcome)} {r.id:<14} {_safe(detail)}{count}\n")
         by_op = result.by_operation()
@@ -128,7 +129,7 @@ class Progress:
             cells = [self.paint(f"{counts[c]:>10}", c) if counts[c] and c != "pass" else f"{counts[c]:>10}"
                      for c in columns]
             out.write(f"  {op:<{width}}  " + "  ".join(cells) + "\n")
-        out.write(f"Report: {report_dir}/index.html (also results.json, junit.xml)\n")
+        out.write(f"Report: {shown_path(report_dir)}/index.html (also results.json, junit.xml)\n")
         counts = result.counts()
         verdict = self.paint(result.verdict, result.verdict)
         out.write(f"{verdict}: " + ", ".join(f"{counts[o]} {o}" for o in counts) +

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from fibrecert.target import TargetError, load_target
+from fibrecert.wording import shown_path
 
 
 def _suites_dir() -> Path:
@@ -188,7 +189,7 @@ def _preflight_failed(engine: Any, failed: list[Any], report_dir: Path, out: Tex
     engine.start(0)
     result = build_result(engine)
     write_all(result, report_dir)
-    out.write(f"Report: {report_dir}/index.html (also results.json, junit.xml)\n")
+    out.write(f"Report: {shown_path(report_dir)}/index.html (also results.json, junit.xml)\n")
     out.write(f"{result.verdict}: the target failed the preflight; nothing was tested "
               f"(exit {EXIT_NOTHING_TESTED})\n")
     return EXIT_NOTHING_TESTED
@@ -283,9 +284,12 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
             engine = Engine(target, profile=opts.profile, seed=opts.seed, apis=apis, max_rps=opts.max_rps,
                             concurrency=opts.concurrency or DEFAULT_CONCURRENCY, selection=selection,
                             selection_text=selection_text, report_dir=report_dir)
+            # What results.json names for replay: the file as given (shown relative, never absolute);
+            # none for the embedded sandbox's temporary one.
+            engine.target_file = opts.target if opts.target else None
             if not opts.quiet:
                 where = (f"embedded reference sandbox (ALA {sandbox.ala_url}, Fibre Cafe {sandbox.fibrecafe_url})"
-                         if sandbox else str(opts.target))
+                         if sandbox else shown_path(opts.target))
                 out.write(f"fibrecert run: profile {opts.profile}, seed {engine.seed}, concurrency "
                           f"{engine.concurrency}, target {where}\n")
                 if selection_text:
