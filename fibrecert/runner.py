@@ -358,7 +358,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
                 certificate = signing.sign_report(report_dir, signing_key, facts=signing.facts_from_results(
                     written, engine.server_certificates))
                 if not opts.quiet:
-                    out.write(f"Signed: {certificate} (key {engine.signature['fingerprint']})\n")
+                    out.write(f"Signed: {shown_path(certificate)} (key {engine.signature['fingerprint']})\n")
             progress.summary(result, report_dir, time.monotonic() - started)
             if deviations is not None:
                 import datetime as _dt

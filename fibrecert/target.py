@@ -391,10 +391,13 @@ PLACEHOLDER = "<<FILL:"  # what `fibrecert init` writes where a value is require
 
 def _placeholder(value: Any) -> str | None:
     """The first template placeholder a value holds (in a string, or in a list's strings), on one line."""
-    if isinstance(value, str):
-        return " ".join(value.split()) if PLACEHOLDER in value else None
-    if isinstance(value, list):
-        return next((hit for hit in map(_placeholder, value) if hit is not None), None)
+    stack = [value]  # depth-first, in order, without recursion (a list may nest deep)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and PLACEHOLDER in item:
+            return " ".join(item.split())
+        if isinstance(item, list):
+            stack.extend(reversed(item))
     return None
 
 

@@ -69,17 +69,24 @@ def one_line(text: Any, limit: int = 200) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
-def shown_path(path: Any) -> str:
+def shown_path(path: Any, fallback: str | None = None, base: Any = None) -> str:
     """A path as an output of the run shows it: never absolute (a report or log travels, and must not
     reveal the file system of the machine that wrote it). A relative path stays as given; an absolute
-    one is shown relative to the current folder."""
+    one is shown relative to `base` (default: the current folder) when the two share a top folder
+    (`../elsewhere/r`); otherwise `fallback` when given, else its last two parts (`…/r/index.html`): a
+    path climbing to the root would spell the absolute one out again."""
     import os
     from pathlib import Path
 
     p = Path(path)
     if not p.is_absolute():
         return str(p)
+    start = Path(base).resolve() if base is not None else Path.cwd()
     try:
-        return os.path.relpath(p, Path.cwd())
-    except ValueError:  # another drive (Windows): the name alone
-        return p.name
+        if p.parts[:2] == start.parts[:2] and len(p.parts) > 1:
+            return os.path.relpath(p, start)
+    except ValueError:  # another drive (Windows)
+        pass
+    if fallback is not None:
+        return fallback
+    return "…/" + "/".join(p.parts[-2:])

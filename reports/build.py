@@ -55,17 +55,26 @@ def _evidence(obs: Observation, kind: str, secrets: Any, results_path: str) -> d
 
 
 def _target_file(engine: Any) -> str | None:
-    """The target file as replay will look for it: relative to the folder the run was started in, never
-    absolute; None for the embedded sandbox's (a temporary file, gone after the run)."""
+    """The target file for replay, relative to the report folder (where results.json is; replay resolves
+    it from there, whatever folder it is started in), never absolute; None for the embedded sandbox's (a
+    temporary file, gone after the run), or when it cannot be named without an absolute path (replay
+    then asks for --target)."""
     given = getattr(engine, "target_file", engine.target.path)
-    return shown_path(given) if given else None
+    if not given:
+        return None
+    from pathlib import Path
+
+    report = Path(engine.report_dir) if engine.report_dir is not None else Path.cwd()
+    return shown_path(Path(given).resolve(), fallback="", base=report) or None
 
 
 def build_result(engine: Any, *, interrupted: bool = False) -> RunResult:
     snap = engine.results.snapshot()
     secrets = engine.secrets
     # The replay line names results.json relative to where the run was started: no absolute path.
-    results_path = shown_path((engine.report_dir / "results.json") if engine.report_dir else "results.json")
+    # (or, when that cannot be said without it, as the file beside the report: results.json).
+    results_path = shown_path((engine.report_dir / "results.json") if engine.report_dir else "results.json",
+                              fallback="results.json")
     roles = engine.target.ala.roles if engine.target.ala else ()
     selected = set(engine.requirement_ids())
     rows: list[RequirementResult] = []
