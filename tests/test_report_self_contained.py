@@ -76,6 +76,17 @@ def test_a_rule_section_ends_where_the_next_one_of_its_level_begins():
     assert "service-order-cancellations`: cancel an order" not in orders.text
 
 
+def test_rule_text_renders_as_html_with_everything_escaped():
+    html = str(rules_module.to_html(
+        "A <script>alert(1)</script> **MUST** `<img src=x onerror=y>` ([rule 6](#rule-6)).\n\n"
+        "| a | b |\n| --- | --- |\n| `x` | <b>y</b> |\n\n- one\n- two <i>\n\n```\n<pre>\n```"))
+    assert "<script>" not in html and "<img" not in html and "<b>" not in html and "<i>" not in html
+    assert "&lt;script&gt;" in html and "<strong>MUST</strong>" in html and "<code>&lt;img" in html
+    assert "rule 6" in html and "#rule-6" not in html  # a docs link is kept as its text
+    assert "<table class=\"rule-table\"><thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td><code>x</code>" in html
+    assert "<ul><li>one</li><li>two &lt;i&gt;</li></ul>" in html and "<pre class=\"rule-code\">&lt;pre&gt;</pre>" in html
+
+
 # ---------------------------------------------------------------------------- one failing run
 @pytest.fixture(scope="module")
 def failing_run(tmp_path_factory):
@@ -162,6 +173,13 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
+def _words(text: str) -> list[str]:
+    """The words of a docs section, as a reader sees them: Markdown link targets and the language names
+    of code fences left out."""
+    text = re.sub(r"^```\w*", "", re.sub(r"\]\([^)\s]*\)", "]", text), flags=re.M)
+    return re.findall(r"[A-Za-z0-9]+", text)
+
+
 @pytest.mark.slow
 def test_the_report_copied_elsewhere_shows_every_rule_and_the_violation_first(failing_run, browser, tmp_path):
     copy = tmp_path / "mailed" / "report.html"  # the page alone, as an e-mail attachment would be
@@ -180,14 +198,26 @@ def test_the_report_copied_elsewhere_shows_every_rule_and_the_violation_first(fa
         assert not errors, errors
         assert requests == [copy.as_uri()], f"the page loaded something else: {requests}"
 
-        # Every rule every requirement rests on: its docs path and its whole text, in the page.
-        text = _flat(page.evaluate("() => document.body.textContent"))
+        # Every rule every requirement rests on: its docs path and its whole text (every word of the
+        # docs section, in order; the Markdown rendered), in the page.
         data = json.loads(failing_run["outputs"]["results.json"])
+        blocks = {i: (whole, text) for i, whole, text in page.eval_on_selector_all(
+            "#rules article.rule", """as => as.map(a => {
+                const words = el => { const w = document.createTreeWalker(el, NodeFilter.SHOW_TEXT), out = [];
+                                      while (w.nextNode()) out.push(w.currentNode.nodeValue); return out.join(' '); };
+                return [a.id, words(a), words(a.querySelector('.rule-text'))];
+            })""")}
+        links = set(map(tuple, page.eval_on_selector_all(
+            "article.req a.rule-link", "as => as.map(a => [a.closest('article').id, a.getAttribute('href')])")))
         for req in data["requirements"]:
             cited = rules_module.rules_of(req["source"])
             assert cited, req["id"]
             for rule in cited:
-                assert rule.ref in text and _flat(rule.text) in text, f"{req['id']}: {rule.ref} not in the report"
+                block = blocks.get(rule.html_id)
+                assert block is not None, f"{req['id']}: {rule.ref} has no block in the report"
+                whole, shown = block
+                assert rule.ref in whole and rule.title in whole and (req["id"], f"#{rule.html_id}") in links
+                assert _words(rule.text) == _words(shown), rule.ref
         hrefs = page.eval_on_selector_all("a[href]", "as => as.map(a => a.getAttribute('href'))")
         assert hrefs and all(h.startswith("#") for h in hrefs), [h for h in hrefs if not h.startswith("#")][:5]
         ids = set(page.eval_on_selector_all("[id]", "els => els.map(e => e.id)"))
