@@ -10,7 +10,8 @@ import threading
 from pathlib import Path
 
 from fibrecert import __version__
-from fibrecert.cli_help import HelpFormatter
+from fibrecert.cli_help import RUN_EXIT_CODES as _RUN_EXIT_CODES
+from fibrecert.cli_help import HelpFormatter, exit_codes
 
 
 def _positive_float(text: str) -> float:
@@ -61,8 +62,7 @@ def _namespace(text: str) -> str:
     return text
 
 
-RUN_EXIT_CODES = ("exit status: 0 CONFORMANT, 1 NON_CONFORMANT, 2 usage or configuration error (one line names "
-                  "the key or file), 3 INCOMPLETE (a MUST not tested, target unreachable, interrupted, a subset)")
+RUN_EXIT_CODES = exit_codes(*(f"{code}  {meaning}" for code, meaning in _RUN_EXIT_CODES))
 
 
 def _version() -> str:

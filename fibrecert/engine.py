@@ -402,10 +402,11 @@ class Engine:
         self.signature: dict[str, str] | None = None    # the signing key's fingerprint, when the run is signed
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, tests: int = 0) -> None:
+    def start(self, tests: int = 0, test_ids: tuple[str, ...] = ()) -> None:
         self.bus.emit(RunStarted(profile=self.profile.name, seed=self.seed, apis=self.apis, tests=tests,
                                  requirements=len(self.requirement_ids()), concurrency=self.concurrency,
-                                 target={a: v for a, v in self.target.public().items() if a in self.apis}))
+                                 target={a: v for a, v in self.target.public().items() if a in self.apis},
+                                 test_ids=tuple(test_ids)))
 
     def warm_up(self) -> None:
         """Load, in one thread, what the tests would otherwise load side by side: the contracts, their

@@ -21,6 +21,7 @@ class RunStarted:
     requirements: int
     concurrency: int
     target: dict[str, Any] = field(default_factory=dict)
+    test_ids: tuple[str, ...] = ()  # the tests to run, in order (what the progress line's ETA weighs)
     type: str = "run_started"
 
 

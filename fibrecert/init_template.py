@@ -3,7 +3,7 @@
 Every key the target file accepts (fibrecert.target) is in the template: a required value as a
 placeholder `"<<FILL: what goes here>>"`, an optional key commented out with its default (or, where
 it has none, with an example and what leaving it out means). `fibrecert run` refuses a file that
-still holds a placeholder, naming the first one (fibrecert.target.load_target).
+still holds placeholders, listing them all (fibrecert.target.load_target).
 """
 
 from __future__ import annotations
@@ -94,13 +94,13 @@ _FIBRECAFE: tuple[_Key, ...] = (
     _Key("client_id", ("The tenant fibrecert acts as.",), fill="the OAuth2 client_id of the tenant, e.g. tenant-a"),
     _Key("client_secret_env", ("The name of the environment variable that holds client_id's secret (keeps",
                                "the secret out of this file). Or, instead: client_secret = \"...\"."),
-         fill="name of the environment variable holding the client secret, e.g. FIBRECAFE_SECRET"),
+         fill="name of the environment variable holding the client secret, e.g. FIBRECAFE_CLIENT_SECRET"),
     _Key("other_client_id", ("A second tenant, for the cross-tenant requirements (one tenant must not see",
                              "another's orders). Not set: those MUSTs are not_tested and the verdict is",
                              "INCOMPLETE, never CONFORMANT. With it, other_client_secret_env (or",
                              "other_client_secret) is required."),
          value='"tenant-b"', example=True),
-    _Key("other_client_secret_env", (), value='"FIBRECAFE_OTHER_SECRET"', example=True),
+    _Key("other_client_secret_env", (), value='"FIBRECAFE_OTHER_CLIENT_SECRET"', example=True),
     _Key("supplier", ("The supplier value sent in orders (the contract's pattern: ^\\w{1,20}$).",),
          fill="the supplier value orders name, e.g. DUMMY_SUPPLIER"),
     _Key("scope", ("The OAuth2 scope to ask for. Not set: no scope parameter is sent.",),

@@ -358,6 +358,11 @@ def replay(results_path: str, exchange_id: str, target_path: str | None = None, 
     if not target_file:
         err.write("fibrecert: the results name no target file: give --target FILE\n")
         return 2
+    if not target_path:  # as recorded: relative to the folder of results.json (an older run's: absolute)
+        if not isinstance(target_file, str):
+            err.write(f"fibrecert: {results_path}: target_file is not a path: give --target FILE\n")
+            return 2
+        target_file = str(Path(results_path).parent / target_file)
     try:
         replayer = Replayer(results, target_file, allow_cease=allow_cease, out=out)
     except ReplayError as exc:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from fibrecert.target import TargetError, load_target
+from fibrecert.wording import shown_path
 
 
 def _suites_dir() -> Path:
@@ -178,7 +179,10 @@ def _fingerprints(target: Any, findings: list[Any]) -> dict[str, str]:
 
 
 def _preflight_failed(engine: Any, failed: list[Any], report_dir: Path, out: TextIO, err: TextIO, ledger: Any) -> int:
-    """One line per failing endpoint (cause and fix), a report saying the same, exit 3: no suite ran."""
+    """One line per failing endpoint (cause and fix), a report saying the same (INCOMPLETE), and exit 5:
+    nothing was tested (not 3, which says the suites ran but something was left untested)."""
+    from fibrecert.cli_help import EXIT_NOTHING_TESTED
+
     from fibrecert import contracts
     from fibrecert.reports.build import build_result
     from fibrecert.reports.writers import write_all
@@ -194,9 +198,10 @@ def _preflight_failed(engine: Any, failed: list[Any], report_dir: Path, out: Tex
     engine.start(0)
     result = build_result(engine)
     write_all(result, report_dir)
-    out.write(f"Report: {report_dir}/index.html (also results.json, junit.xml)\n")
-    out.write(f"{result.verdict}: the target failed the preflight; no suite ran\n")
-    return 3
+    out.write(f"Report: {shown_path(report_dir)}/index.html (also results.json, junit.xml)\n")
+    out.write(f"{result.verdict}: the target failed the preflight; nothing was tested "
+              f"(exit {EXIT_NOTHING_TESTED})\n")
+    return EXIT_NOTHING_TESTED
 
 
 class _ResultCatcher:
@@ -309,9 +314,12 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
                             concurrency=opts.concurrency or DEFAULT_CONCURRENCY, selection=selection,
                             selection_text=selection_text, report_dir=report_dir)
             engine.embedded = sandbox is not None
+            # What results.json names for replay: the file as given (shown relative, never absolute);
+            # none for the embedded sandbox's temporary one.
+            engine.target_file = opts.target if opts.target else None
             if not opts.quiet:
                 where = (f"embedded reference sandbox (ALA {sandbox.ala_url}, Fibre Cafe {sandbox.fibrecafe_url})"
-                         if sandbox else str(opts.target))
+                         if sandbox else shown_path(opts.target))
                 out.write(f"fibrecert run: profile {opts.profile}, seed {engine.seed}, concurrency "
                           f"{engine.concurrency}, target {where}\n")
                 if selection_text:
@@ -382,7 +390,7 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
                 certificate = signing.sign_report(report_dir, signing_key, facts=signing.facts_from_results(
                     written, engine.server_certificates))
                 if not opts.quiet:
-                    out.write(f"Signed: {certificate} (key {engine.signature['fingerprint']})\n")
+                    out.write(f"Signed: {shown_path(certificate)} (key {engine.signature['fingerprint']})\n")
             progress.summary(result, report_dir, time.monotonic() - started)
             if deviations is not None:
                 import datetime as _dt

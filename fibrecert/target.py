@@ -1,7 +1,9 @@
-"""The target file (TOML): what to certify and with which credentials (cli-and-target.md).
+"""The target file (TOML): what to certify and with which credentials (docs/target-file.md).
 
-Every problem is a `TargetError` naming the file, the section and the key, raised before any request
-is sent. Secret values are held in `Secret` so that they never print.
+The file is checked whole before any request is sent: every problem found (template placeholders,
+unknown keys, unset environment variables, missing files, bad URLs, ports and values) is listed at once
+in one `TargetError`, a line each naming the section and the key. Secret values are held in `Secret` so
+that they never print.
 """
 
 from __future__ import annotations
@@ -21,7 +23,30 @@ from cryptography.hazmat.primitives import serialization
 
 
 class TargetError(Exception):
-    """A configuration error in the target file: one clear line, exit code 2."""
+    """A configuration error in the target file, exit code 2. Either one problem with the whole file
+    (not found, not TOML), or every problem found in it at once (`problems`: one line each, naming the
+    section and the key), so that one edit fixes them all."""
+
+    def __init__(self, message: str, *, path: Path | None = None, problems: list[str] | None = None):
+        super().__init__(message)
+        self.path = path
+        self.problems: list[str] = list(problems) if problems else [message]
+
+    @classmethod
+    def listing(cls, path: Path, problems: list[str], placeholders: int = 0) -> "TargetError":
+        """One problem: one line, `FILE: [section] key: what is wrong`. More: a first line saying how
+        many, then one indented line per problem, in file order (placeholders first)."""
+        if len(problems) == 1:
+            return cls(f"{path}: {problems[0]}", path=path, problems=problems)
+        if placeholders == len(problems):
+            head = f"{path}: {len(problems)} template placeholders still to fill in (nothing was sent):"
+        else:
+            head = f"{path}: {len(problems)} problems; fix them all, then run again (nothing was sent):"
+        return cls(head + "".join(f"\n  {p}" for p in problems), path=path, problems=problems)
+
+
+class _Unusable(Exception):
+    """A key whose problem is already recorded (a placeholder, a missing dependency): read no further."""
 
 
 class Secret:
@@ -126,38 +151,86 @@ _FC_KEYS = {
 _SECRET_KEYS = {"client_secret", "other_client_secret"}
 
 
-class _Section:
-    """Typed access to one section, producing errors that name file, section and key."""
+def _shown_url(value: str) -> str:
+    """A URL as an error message may show it: any user:password part hidden, one line."""
+    return " ".join(re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1***@", value).split())
 
-    def __init__(self, path: Path, name: str, data: dict[str, Any], allowed: set[str]):
+
+class _Section:
+    """Typed access to one section. Every problem is recorded (naming the section and the key) and the
+    loading goes on, so that all of them are listed at once; `take` turns one key's problem into a
+    record and a default."""
+
+    def __init__(self, path: Path, name: str, data: dict[str, Any], allowed: set[str], problems: list[str]):
         self.path, self.name, self.data = path, name, data
+        self.problems = problems
+        self.placeholders = {key for key, value in data.items() if _placeholder(value) is not None}
         for key in data:
             base = key[:-4] if key.endswith("_env") else key
             if key not in allowed and not (key.endswith("_env") and base in _SECRET_KEYS & allowed):
-                raise self.error(key, "unknown key")
+                self.problems.append(f"[{self.name}] {key}: unknown key")
 
     def error(self, key: str, message: str) -> TargetError:
-        return TargetError(f"{self.path}: [{self.name}] {key}: {message}")
+        return TargetError(f"[{self.name}] {key}: {message}")
+
+    def take(self, read: Any, *args: Any, default: Any = None, **kwargs: Any) -> Any:
+        """`read(*args)`; on a problem, record it and return `default`."""
+        try:
+            return read(*args, **kwargs)
+        except _Unusable:
+            return default
+        except TargetError as exc:
+            self.problems.append(str(exc))
+            return default
+
+    def _value(self, key: str) -> Any:
+        if key in self.placeholders:
+            raise _Unusable(key)  # listed with the placeholders
+        return self.data[key]
 
     def string(self, key: str, *, required: bool = True, default: str | None = None) -> str | None:
         if key not in self.data:
             if required:
                 raise self.error(key, "missing required key")
             return default
-        value = self.data[key]
+        value = self._value(key)
         if not isinstance(value, str):
             raise self.error(key, f"must be a string, got {type(value).__name__}")
         if required and not value.strip():
             raise self.error(key, "must not be empty")
         return value
 
-    def url(self, key: str, *, required: bool = True) -> str | None:
+    def url(self, key: str, *, required: bool = True, base: bool = True) -> str | None:
+        """An https:// URL with a host, a port from 1 to 65535 if any, no user:password part, and (for
+        a base URL) no query or fragment: refused here, before any request, naming the key."""
         value = self.string(key, required=required)
         if value is None:
             return None
-        parts = urlsplit(value)
-        if parts.scheme != "https" or not parts.hostname:
-            raise self.error(key, f"must be an https:// URL, got {value!r}")
+        shown = _shown_url(value)
+        if any(ch.isspace() or not ch.isprintable() for ch in value):
+            raise self.error(key, f"holds a space or a control character: {shown!r}")
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError as exc:
+            raise self.error(key, f"not a valid URL ({exc}): {shown!r}") from None
+        if parts.scheme != "https" or not host:
+            raise self.error(key, f"must be an https:// URL, got {shown!r}")
+        if "@" in parts.netloc:
+            raise self.error(key, f"must not carry a user name or password (user:password@): {shown!r}; "
+                                  "credentials belong in their own keys")
+        port_text = parts.netloc.rpartition("]")[2].partition(":")[2]
+        if port_text:
+            try:
+                port = parts.port
+            except ValueError:
+                port = None
+            if port is None or not 1 <= port <= 65535 or not port_text.isdigit():
+                raise self.error(key, f"port {port_text!r} is not a port number from 1 to 65535: {shown!r}")
+        if base and (parts.query or parts.fragment or value.endswith(("?", "#"))):
+            raise self.error(key, f"must not carry a query (?...) or a fragment (#...): {shown!r}")
+        if not base and (parts.fragment or value.endswith("#")):
+            raise self.error(key, f"must not carry a fragment (#...): {shown!r}")
         return value.rstrip("/")
 
     def file(self, key: str, *, required: bool = True) -> Path | None:
@@ -185,7 +258,7 @@ class _Section:
         return Secret(value) if value is not None else None
 
     def number(self, key: str, default: float) -> float:
-        value = self.data.get(key, default)
+        value = self._value(key) if key in self.data else default
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
             raise self.error(key, "must be a positive number of seconds")
         return float(value)
@@ -210,16 +283,22 @@ class _Section:
             raise self.error(cert_key, f"missing required key (needed with {key_key})")
         if key_key not in self.data:
             raise self.error(key_key, f"missing required key (needed with {cert_key})")
-        cert_path, key_path = self.file(cert_key), self.file(key_key)
-        assert cert_path and key_path
+        cert_path = self.take(self.file, cert_key)
+        key_path = self.take(self.file, key_key)
+        if cert_path is None or key_path is None:
+            raise _Unusable(stem)  # the file's problem is recorded
+        cert = key = None
         try:
             cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         except (ValueError, OSError) as exc:
-            raise self.error(cert_key, f"not a readable PEM certificate ({type(exc).__name__})") from None
+            self.problems.append(str(self.error(cert_key, f"not a readable PEM certificate ({type(exc).__name__})")))
         try:
             key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         except (ValueError, TypeError, OSError) as exc:
-            raise self.error(key_key, f"not a readable unencrypted PEM private key ({type(exc).__name__})") from None
+            self.problems.append(str(self.error(
+                key_key, f"not a readable unencrypted PEM private key ({type(exc).__name__})")))
+        if cert is None or key is None:
+            raise _Unusable(stem)
         pub = serialization.PublicFormat.SubjectPublicKeyInfo
         if (cert.public_key().public_bytes(serialization.Encoding.DER, pub)
                 != key.public_key().public_bytes(serialization.Encoding.DER, pub)):
@@ -227,87 +306,116 @@ class _Section:
         return ClientIdentity(cert_path, key_path)
 
 
-def _load_ala(path: Path, data: Any) -> AlaTarget:
+def _load_ala(path: Path, data: Any, problems: list[str]) -> AlaTarget | None:
     if not isinstance(data, dict):
-        raise TargetError(f"{path}: [ala] must be a table")
-    s = _Section(path, "ala", data, _ALA_KEYS)
-    base_url = s.url("base_url")
-    buyer_base_url = s.url("buyer_base_url", required=False)
-    namespace = s.string("namespace", required=False, default="") or ""
-    other = s.identity("other_client", required=False)
-    other_id = s.string("other_buyer_identifier", required=other is not None)
-    services = data.get("active_services", [])
-    if not isinstance(services, list) or not all(isinstance(x, str) and x.strip() for x in services):
-        raise s.error("active_services", "must be a list of non-empty strings")
-    if len(set(services)) != len(services):
-        raise s.error("active_services", "lists a service twice (each is ceased once)")
+        problems.append("[ala]: must be a table")
+        return None
+    s = _Section(path, "ala", data, _ALA_KEYS, problems)
+    before = len(problems)
+    base_url = s.take(s.url, "base_url")
+    buyer_base_url = s.take(s.url, "buyer_base_url", required=False)
+    namespace = s.take(s.string, "namespace", required=False, default="") or ""
+    other = s.take(s.identity, "other_client", required=False)
+    other_given = "other_client_cert" in data or "other_client_key" in data
+    other_id = s.take(s.string, "other_buyer_identifier", required=other_given)
+    services: Any = []
+    if "active_services" in data and "active_services" not in s.placeholders:
+        services = data["active_services"]
+        if not isinstance(services, list) or not all(isinstance(x, str) and x.strip() for x in services):
+            problems.append("[ala] active_services: must be a list of non-empty strings")
+        elif len(set(services)) != len(services):
+            problems.append("[ala] active_services: lists a service twice (each is ceased once)")
+    ca_bundle = s.take(s.ca_bundle)
+    client = s.take(s.identity, "client", required=True)
+    seller_client = s.take(s.identity, "seller_client", required="buyer_base_url" in data)
+    buyer_identifier = s.take(s.string, "buyer_identifier") or ""
+    seller_identifier = s.take(s.string, "seller_identifier") or ""
+    timeout = s.take(s.number, "timeout", 10.0, default=10.0)
+    if len(problems) > before or s.placeholders:
+        return None
     return AlaTarget(
         base_url=base_url or "",
         buyer_base_url=buyer_base_url,
         namespace=namespace,
-        ca_bundle=s.ca_bundle(),
-        client=s.identity("client", required=True),  # type: ignore[arg-type]
+        ca_bundle=ca_bundle,
+        client=client,
         other_client=other,
-        seller_client=s.identity("seller_client", required=buyer_base_url is not None),
-        buyer_identifier=s.string("buyer_identifier") or "",
+        seller_client=seller_client,
+        buyer_identifier=buyer_identifier,
         other_buyer_identifier=other_id,
-        seller_identifier=s.string("seller_identifier") or "",
+        seller_identifier=seller_identifier,
         active_services=tuple(services),
-        timeout=s.number("timeout", 10.0),
+        timeout=timeout,
     )
 
 
-def _load_fibrecafe(path: Path, data: Any) -> FibreCafeTarget:
+def _load_fibrecafe(path: Path, data: Any, problems: list[str]) -> FibreCafeTarget | None:
     if not isinstance(data, dict):
-        raise TargetError(f"{path}: [fibrecafe] must be a table")
-    s = _Section(path, "fibrecafe", data, _FC_KEYS)
-    base_url = s.url("base_url") or ""
-    token_url = s.url("token_url", required=False) or f"{base_url}/auth/tenant/access-token"
-    other_id = s.string("other_client_id", required=False)
-    other_secret = s.secret("other_client_secret", required=other_id is not None)
-    if other_secret is not None and other_id is None:
-        raise s.error("other_client_id", "missing required key (needed with other_client_secret)")
-    supplier = s.string("supplier") or ""
-    if not re.fullmatch(r"\w{1,20}", supplier, flags=re.ASCII):  # ECMA-262 \w, as in the contract
-        raise s.error("supplier", "must match ^\\w{1,20}$ (the contract's supplier pattern)")
+        problems.append("[fibrecafe]: must be a table")
+        return None
+    s = _Section(path, "fibrecafe", data, _FC_KEYS, problems)
+    before = len(problems)
+    base_url = s.take(s.url, "base_url") or ""
+    token_url = s.take(s.url, "token_url", required=False, base=False) or f"{base_url}/auth/tenant/access-token"
+    other_id = s.take(s.string, "other_client_id", required=False)
+    other_given = "other_client_id" in data
+    other_secret = s.take(s.secret, "other_client_secret", required=other_given)
+    if not other_given and ("other_client_secret" in data or "other_client_secret_env" in data):
+        problems.append("[fibrecafe] other_client_id: missing required key (needed with other_client_secret)")
+    supplier = s.take(s.string, "supplier")
+    if supplier is not None and not re.fullmatch(r"\w{1,20}", supplier, flags=re.ASCII):  # ECMA-262 \w
+        problems.append("[fibrecafe] supplier: must match ^\\w{1,20}$ (the contract's supplier pattern)")
+    ca_bundle = s.take(s.ca_bundle)
+    client_id = s.take(s.string, "client_id") or ""
+    client_secret = s.take(s.secret, "client_secret")
+    scope = s.take(s.string, "scope", required=False)
+    timeout = s.take(s.number, "timeout", 10.0, default=10.0)
+    if len(problems) > before or s.placeholders:
+        return None
     return FibreCafeTarget(
         base_url=base_url,
         token_url=token_url,
-        ca_bundle=s.ca_bundle(),
-        client_id=s.string("client_id") or "",
-        client_secret=s.secret("client_secret"),  # type: ignore[arg-type]
+        ca_bundle=ca_bundle,
+        client_id=client_id,
+        client_secret=client_secret,
         other_client_id=other_id,
         other_client_secret=other_secret,
-        supplier=supplier,
-        scope=s.string("scope", required=False),
-        timeout=s.number("timeout", 10.0),
+        supplier=supplier or "",
+        scope=scope,
+        timeout=timeout,
     )
 
 
 PLACEHOLDER = "<<FILL:"  # what `fibrecert init` writes where a value is required
 
 
-def _refuse_placeholders(path: Path, data: dict[str, Any]) -> None:
-    """A file still holding a template placeholder is refused, naming the first one in file order."""
-    def first(value: Any) -> str | None:
-        if isinstance(value, str):
-            return value if PLACEHOLDER in value else None
-        if isinstance(value, list):
-            return next((hit for hit in map(first, value) if hit is not None), None)
-        return None
+def _placeholder(value: Any) -> str | None:
+    """The first template placeholder a value holds (in a string, or in a list's strings), on one line."""
+    stack = [value]  # depth-first, in order, without recursion (a list may nest deep)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and PLACEHOLDER in item:
+            return " ".join(item.split())
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+    return None
 
+
+def _placeholders(data: dict[str, Any]) -> list[str]:
+    """Every template placeholder still in the file, in file order, one problem line each."""
+    found = []
     for name, section in data.items():
         items = section.items() if isinstance(section, dict) else [(None, section)]
         for key, value in items:
-            hit = first(value)
+            hit = _placeholder(value)
             if hit is not None:
                 where = f"[{name}] {key}" if key is not None else name
-                hit = " ".join(hit.split())  # one line, whatever the value holds
-                raise TargetError(f"{path}: {where}: still the template placeholder {hit}: fill it in")
+                found.append(f"{where}: still the template placeholder {hit}: fill it in")
+    return found
 
 
 def load_target(path: str | os.PathLike[str]) -> Target:
-    """Read and check a target file; raise TargetError (one line) on any problem."""
+    """Read and check a target file whole; raise TargetError listing every problem found (one line each)."""
     p = Path(path)
     if not p.is_file():
         raise TargetError(f"{p}: target file not found")
@@ -332,13 +440,15 @@ def _load(p: Path) -> Target:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise TargetError(f"{p}: not valid TOML: {exc}") from None
-    _refuse_placeholders(p, data)
+    problems = _placeholders(data)
+    placeholders = len(problems)
     unknown = sorted(set(data) - {"ala", "fibrecafe"})
-    if unknown:
-        raise TargetError(f"{p}: [{unknown[0]}]: unknown section (expected [ala] and/or [fibrecafe])")
+    problems += [f"[{name}]: unknown section (expected [ala] and/or [fibrecafe])" for name in unknown]
     if not data:
-        raise TargetError(f"{p}: names no API: add an [ala] or a [fibrecafe] section")
-    ala = _load_ala(p, data["ala"]) if "ala" in data else None
-    fc = _load_fibrecafe(p, data["fibrecafe"]) if "fibrecafe" in data else None
+        problems.append("names no API: add an [ala] or a [fibrecafe] section")
+    ala = _load_ala(p, data["ala"], problems) if "ala" in data else None
+    fc = _load_fibrecafe(p, data["fibrecafe"], problems) if "fibrecafe" in data else None
+    if problems:
+        raise TargetError.listing(p, problems, placeholders)
     apis = tuple(a for a, v in (("ala", ala), ("fibrecafe", fc)) if v is not None)
     return Target(path=p.resolve(), ala=ala, fibrecafe=fc, apis=apis)

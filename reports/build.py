@@ -15,6 +15,7 @@ from fibrecert import CONTRACT_VERSIONS, __version__, contracts
 from fibrecert.redaction import redact
 from fibrecert.results import Observation, RequirementState
 from fibrecert.scope import assess, digests
+from fibrecert.wording import LIST_LIMIT, shown_path, statuses
 
 from .model import RequirementResult, RunResult, outcome_for
 
@@ -24,8 +25,14 @@ def replay_line(results_path: str, exchange_id: str) -> str:
 
 
 def _checked(obs: Observation) -> str:
-    args = ", ".join(repr(a) for a in obs.args)
-    return f"{obs.check}({args})"
+    """What a pass was checked for, readable: a status set as ranges ("status_in(any HTTP 4xx)"), a long
+    list of arguments abbreviated with a count."""
+    if obs.check in ("status_in", "status_not_in") and obs.args and all(isinstance(a, int) for a in obs.args):
+        return f"{obs.check}({statuses(obs.args)})"
+    args = [repr(a) for a in obs.args]
+    if len(args) > LIST_LIMIT:
+        args = args[:LIST_LIMIT - 1] + [f"… ({len(obs.args)} values)"]
+    return f"{obs.check}({', '.join(args)})"
 
 
 def _evidence(obs: Observation, kind: str, secrets: Any, results_path: str) -> dict[str, Any]:
@@ -48,10 +55,27 @@ def _evidence(obs: Observation, kind: str, secrets: Any, results_path: str) -> d
     return item
 
 
+def _target_file(engine: Any) -> str | None:
+    """The target file for replay, relative to the report folder (where results.json is; replay resolves
+    it from there, whatever folder it is started in), never absolute; None for the embedded sandbox's (a
+    temporary file, gone after the run), or when it cannot be named without an absolute path (replay
+    then asks for --target)."""
+    given = getattr(engine, "target_file", engine.target.path)
+    if not given:
+        return None
+    from pathlib import Path
+
+    report = Path(engine.report_dir) if engine.report_dir is not None else Path.cwd()
+    return shown_path(Path(given).resolve(), fallback="", base=report) or None
+
+
 def build_result(engine: Any, *, interrupted: bool = False) -> RunResult:
     snap = engine.results.snapshot()
     secrets = engine.secrets
-    results_path = str((engine.report_dir / "results.json") if engine.report_dir else "results.json")
+    # The replay line names results.json relative to where the run was started: no absolute path.
+    # (or, when that cannot be said without it, as the file beside the report: results.json).
+    results_path = shown_path((engine.report_dir / "results.json") if engine.report_dir else "results.json",
+                              fallback="results.json")
     roles = engine.target.ala.roles if engine.target.ala else ()
     selected = set(engine.requirement_ids())
     rows: list[RequirementResult] = []
@@ -83,7 +107,7 @@ def build_result(engine: Any, *, interrupted: bool = False) -> RunResult:
         target={api: v for api, v in engine.target.public().items() if api in engine.apis},
         seed=engine.seed, profile=engine.profile.name, started_at=engine.started_at, finished_at=finished,
         duration_s=time.monotonic() - engine.started, requests_sent=snap.requests_sent, requirements=rows,
-        stopped_early=[redact(s, secrets) for s in snap.stopped_early], target_file=str(engine.target.path),
+        stopped_early=[redact(s, secrets) for s in snap.stopped_early], target_file=_target_file(engine),
         notes=notes, exchanges=redact([r.to_json() for r in snap.exchanges], secrets),
         interrupted=interrupted, selection=engine.selection_text, concurrency=engine.concurrency,
         signature=engine.signature,

@@ -24,6 +24,7 @@ from fibrecert import wirejson
 from fibrecert.identity import Identity, curl_arguments
 
 from .model import OUTCOMES, RunResult
+from .rules import Rule, rules_of
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # Requests as long as this were cut when recorded (transport.EVIDENCE_BODY_LIMIT): no exact curl then.
@@ -149,31 +150,7 @@ def curl(step: dict[str, Any], target: dict[str, Any], default_api: str = "") ->
     return {"command": " \\\n  ".join(lines), "notes": notes}
 
 
-@lru_cache(maxsize=1)
-def _docs_dir() -> Path | None:
-    """The vendor documentation shipped with this fibrecert (the package's docs, or the checkout's)."""
-    import fibrecert
-
-    for candidate in (Path(fibrecert.__file__).resolve().parent / "docs",
-                      Path(fibrecert.__file__).resolve().parents[1] / "docs"):
-        if (candidate / "README.md").is_file():
-            return candidate
-    return None
-
-
-@lru_cache(maxsize=4096)
-def docs_link(source: str) -> str | None:
-    """A link to the docs page a catalogue `source` names ("docs/profiles/ala-2.30.md#rule-7 (...)")."""
-    docs = _docs_dir()
-    head = (source or "").split(" ", 1)[0].rstrip(";,")
-    if docs is None or not head.startswith("docs/"):
-        return None
-    page, _, anchor = head[len("docs/"):].partition("#")
-    if not (docs / page).is_file():
-        return None
-    return (docs / page).as_uri() + (f"#{anchor}" if anchor else "")
-
-
+FAILING_SHOWN = 12  # failing / warning requirements summarised at the top of the report, each with its violation
 LAZY_CHUNK = 200  # requirements whose passing evidence is packed (and inflated) together
 
 
@@ -202,6 +179,7 @@ def _rows(result: RunResult) -> tuple[list[dict[str, Any]], list[str]]:
     others by a line each (their exchanges are in results.json, and replay sends any of them again)."""
     rows, chunks, current = [], [], []
     for q in result.requirements:
+        cited = rules_of(q.source) if q.source else []
         shown = [e for e in q.evidence if e.get("kind", "violation") != "pass"]
         passing = [e for e in q.evidence if e.get("kind") == "pass"]
         where = None
@@ -212,7 +190,7 @@ def _rows(result: RunResult) -> tuple[list[dict[str, Any]], list[str]]:
                 chunks.append(pack(current))
                 current = []
         rows.append({"q": q, "shown": shown, "passing": passing, "total": len(q.evidence),
-                     "link": docs_link(q.source) if q.source else None, "lazy": where})
+                     "rules": cited, "lazy": where})
     if current:
         chunks.append(pack(current))
     return rows, chunks
@@ -233,7 +211,6 @@ def _env() -> Environment:
     env.filters["pretty"] = pretty
     env.filters["duration"] = duration
     env.globals["curl"] = curl
-    env.globals["docs_link"] = docs_link
     return env
 
 
@@ -248,8 +225,15 @@ def _assets() -> tuple[str, str, str]:
 def render(result: RunResult) -> str:
     css, js, script_hash = _assets()
     rows, chunks = _rows(result)
+    cited: dict[str, tuple[Rule, list[str]]] = {}  # each rule once, with the requirements resting on it
+    for row in rows:
+        for rule in row["rules"]:
+            cited.setdefault(rule.ref, (rule, []))[1].append(row["q"].id)
+    failing = [row for row in rows if row["q"].outcome in ("fail", "warn")]
+    failing.sort(key=lambda row: row["q"].outcome != "fail")  # fails first, then warns, catalogue order
     return _env().get_template("report.html.j2").render(
-        r=result, rows=rows, chunks=chunks, outcomes=OUTCOMES, css=css, js=js, script_hash=script_hash)
+        r=result, rows=rows, chunks=chunks, outcomes=OUTCOMES, css=css, js=js, script_hash=script_hash,
+        rules=list(cited.values()), failing=failing, failing_shown=FAILING_SHOWN)
 
 
 def write(result: RunResult, directory: Path) -> Path:

@@ -1,11 +1,14 @@
-"""junit.xml: one testcase per requirement, its id in the name. fail -> <failure> (observed /
-declared), not_tested -> <error> (it could not run), skip -> <skipped>, warn -> passed with a property."""
+"""junit.xml: one testcase per requirement, its id in the name. fail -> <failure> (message: one short
+line, observed / declared; body: each piece of evidence in full), not_tested -> <error> (it could not
+run), skip -> <skipped>, warn -> passed with the evidence in <system-out>."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 from xml.etree import ElementTree as ET
+
+from fibrecert.wording import one_line
 
 from .model import RunResult
 
@@ -18,6 +21,28 @@ def _text(value: object) -> str:
     """Text for an attribute or element: what XML cannot hold, or a terminal would act on, is shown
     as an escape (ESC as \\x1b, a lone surrogate as \\udc80), so the file is always well-formed."""
     return _NOT_TEXT.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+
+
+MESSAGE_LIMIT = 160  # characters of a <failure message=...>: one short line
+
+
+def _details(e: dict, n: int, of: int, violations: int) -> str:
+    """One piece of evidence in full, for the body of a <failure> or the <system-out> of a warn."""
+    lines = [f"Evidence {n} of {of}" + (f" ({violations} violations counted)" if n == 1 and violations > of else "")
+             + (f": exchange {e['exchange']}" if e.get("exchange") else ""),
+             f"Observed: {e.get('observed', '')}", f"Declared: {e.get('expected', '')}"]
+    if e.get("note"):
+        lines.append(f"Case: {e['note']}")
+    if e.get("constraint"):
+        lines.append(f"Attacks: {e['constraint']}")
+    request = e.get("request") or {}
+    if request.get("method") or request.get("url"):
+        lines.append(f"Request: {request.get('method', '')} {request.get('url', '')}")
+    response = e.get("response") or {}
+    if response.get("status") is not None or response.get("error"):
+        lines.append(f"Response: {response.get('error') or ('HTTP ' + str(response.get('status')))}")
+    lines.append(f"replay: {e.get('replay', '')}")
+    return "\n".join(lines)
 
 
 def render(result: RunResult) -> bytes:
@@ -37,13 +62,20 @@ def render(result: RunResult) -> bytes:
         for k, v in (("requirement", r.id), ("level", r.level), ("basis", r.basis), ("outcome", r.outcome),
                      ("cases", str(r.cases))):
             ET.SubElement(cp, "property", {"name": k, "value": _text(v)})
-        messages = [f"{e.get('observed', '')} / Declared: {e.get('expected', '')}" for e in r.evidence]
-        detail = "\n".join(f"{m}\nreplay: {e.get('replay', '')}" for m, e in zip(messages, r.evidence))
+        shown = [e for e in r.evidence if e.get("kind", "violation") == "violation"] or r.evidence
+        messages = [f"{e.get('observed', '')} / Declared: {e.get('expected', '')}" for e in shown]
+        detail = "\n\n".join(_details(e, n, len(shown), r.violations) for n, e in enumerate(shown, 1))
         if r.outcome == "fail":
-            f = ET.SubElement(case, "failure", {"message": _text(messages[0] if messages else "failed"), "type": "MUST"})
+            # The message is what a CI's test list shows on one line; everything else is in the body.
+            message = one_line(messages[0], MESSAGE_LIMIT) if messages else "failed"
+            if r.violations > 1:
+                message += f" ({r.violations} violations)"
+            f = ET.SubElement(case, "failure", {"message": _text(message), "type": "MUST"})
             f.text = _text(detail)
         elif r.outcome == "not_tested":
-            ET.SubElement(case, "error", {"message": _text(f"not tested: {r.reason}"), "type": "not_tested"})
+            error = ET.SubElement(case, "error", {"message": _text(one_line(f"not tested: {r.reason}", MESSAGE_LIMIT)),
+                                                  "type": "not_tested"})
+            error.text = _text(f"not tested: {r.reason}")
         elif r.outcome == "skip":
             ET.SubElement(case, "skipped", {"message": _text(r.reason)})
         elif r.outcome == "warn":

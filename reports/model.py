@@ -174,7 +174,9 @@ def outcome_for(level: str, passes: int, failures: int, not_tested: list[str], s
     if errors:
         return "not_tested", "; ".join(dict.fromkeys(errors))
     if passes and missing_values:
-        return "not_tested", "never sent or seen: " + ", ".join(missing_values)
+        from fibrecert.wording import values
+
+        return "not_tested", "never sent or seen: " + values(missing_values, limit=10, conjunction="and")
     if passes:
         return "pass", ""
     if not_tested:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from lxml import etree
 
-from fibrecert import contracts, wirejson
+from fibrecert import contracts, wirejson, wording
 from fibrecert.contracts import soap
 from fibrecert.transport import DROPPED, TLS_REFUSED, Exchange
 
@@ -51,7 +51,7 @@ def _answered(ex: Exchange, declared: str) -> None:
 def status_in(ex: Exchange, *allowed: int) -> int:
     """The answer's HTTP status is one of `allowed`: the status the rule of the requirement it is
     verified for states (that requirement's `source`: a published fact or a profile rule)."""
-    declared = "HTTP " + " or ".join(map(str, allowed))
+    declared = wording.statuses(allowed)  # "any HTTP 4xx", "HTTP 400 or 422"
     _answered(ex, declared)
     if ex.status not in allowed:
         raise CheckFailed(f"Received HTTP {ex.status}", declared)
@@ -64,7 +64,7 @@ def status_not_in(ex: Exchange, *forbidden: int) -> int | None:
     """The answer's HTTP status is none of `forbidden` (e.g. never 201 for a refused cancellation,
     profile decision 3; never a second order, ALA rule 11)."""
     if ex.status in forbidden:
-        raise CheckFailed(f"Received HTTP {ex.status}", "any answer but HTTP " + " or ".join(map(str, forbidden)))
+        raise CheckFailed(f"Received HTTP {ex.status}", "any answer but " + wording.statuses(forbidden))
     return ex.status
 
 
@@ -249,7 +249,7 @@ def fc_error_details(ex: Exchange) -> None:
 @check
 def fc_error(ex: Exchange, status: int, *codes: str) -> dict[str, Any]:
     """A specific documented rejection: `status` with `code` among `codes`."""
-    declared = f"HTTP {status} with code {' or '.join(codes)}"
+    declared = f"HTTP {status} with code {wording.values(codes)}"
     status_in(ex, status)
     body = json_body(ex, declared)
     if not isinstance(body, dict) or body.get("code") not in codes:
@@ -308,7 +308,7 @@ def json_field(ex: Exchange, key: str, want: Any, what: str = "") -> None:
 @check
 def json_field_in(ex: Exchange, key: str, *allowed: Any) -> Any:
     """The JSON object answered carries one of `allowed` under `key`."""
-    declared = f"{key} " + " or ".join(map(str, allowed))
+    declared = f"{key} " + wording.values(allowed)
     body = json_body(ex, declared)
     got = body.get(key) if isinstance(body, dict) else None
     if got not in allowed:

@@ -216,7 +216,7 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
     if session.testsfailed and not session.config.option.continue_on_collection_errors:
         raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
     items = list(session.items)
-    engine.start(len(items))
+    engine.start(len(items), tuple(item.nodeid for item in items))
     engine.prepare()
     # Tests whose requests wait on one another start first: against a target 50 ms away their chains of
     # round trips are the run's critical path. Results are still reported in collection order, and the

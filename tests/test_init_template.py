@@ -136,11 +136,49 @@ def test_each_fibrecafe_placeholder_stands_for_a_key_the_loader_requires(tmp_pat
     ("fibrecafe", "[fibrecafe] base_url: still the template placeholder <<FILL: https:// base URL of the Fibre "
                   "Cafe API, e.g. https://fc-sandbox.example.net/v1>>: fill it in"),
 ])
-def test_an_unfilled_template_is_refused_naming_the_first_placeholder(tmp_path: Path, api: str, first: str) -> None:
+def test_an_unfilled_template_is_refused_in_one_message_listing_every_placeholder(
+        tmp_path: Path, api: str, first: str) -> None:
+    """Issue 23: not the first placeholder only (one edit-and-run loop per placeholder), all of them, in
+    file order, and nothing else (a placeholder is not also reported as a bad URL or a missing file)."""
     path = write_template(tmp_path / "t.toml", api)
+    text = path.read_text(encoding="utf-8")
+    fills = [(section, m.group(1), re.search(r'<<FILL: [^"]*>>', m.group(2)).group())
+             for section, m in _placeholder_lines(text)]
+    expected = [f"[{section}] {key}: still the template placeholder {value}: fill it in" for section, key, value in fills]
+    assert len(expected) == placeholders(text) == (10 if api == "all" else 4)
     with pytest.raises(TargetError) as info:
         load_target(path)
-    assert str(info.value) == f"{path}: {first}"
+    lines = str(info.value).splitlines()
+    assert lines[0] == f"{path}: {len(expected)} template placeholders still to fill in (nothing was sent):"
+    assert [ln.strip() for ln in lines[1:]] == expected and expected[0] == first
+    assert info.value.problems == expected
+
+
+def _placeholder_lines(text: str):
+    section = None
+    for line in text.splitlines():
+        if line.startswith("["):
+            section = line.strip("[]")
+        m = PLACEHOLDER.match(line)
+        if m:
+            yield section, m
+
+
+def test_a_template_with_placeholders_and_other_mistakes_lists_them_all(tmp_path: Path) -> None:
+    """Every configuration error at once: placeholders first (file order), then the other problems."""
+    text = template("all").replace("[ala]\n", "[ala]\nno_such_key = 1\n").replace(
+        "[fibrecafe]\n", '[fibrecafe]\ntimeout = -1\nca_bundle = "nope/ca.pem"\n')
+    path = tmp_path / "t.toml"
+    path.write_text(text)
+    with pytest.raises(TargetError) as info:
+        load_target(path)
+    problems = info.value.problems
+    assert len(problems) == 10 + 3, problems
+    assert all("still the template placeholder" in p for p in problems[:10])
+    assert "[ala] no_such_key: unknown key" in problems
+    assert "[fibrecafe] ca_bundle: file not found: 'nope/ca.pem'" in problems
+    assert "[fibrecafe] timeout: must be a positive number of seconds" in problems
+    assert str(info.value).splitlines()[0] == f"{path}: 13 problems; fix them all, then run again (nothing was sent):"
 
 
 @pytest.mark.parametrize("filled, named", [
@@ -150,7 +188,7 @@ def test_an_unfilled_template_is_refused_naming_the_first_placeholder(tmp_path: 
     ({"ala.base_url", "ala.client_cert", "ala.client_key", "ala.buyer_identifier", "ala.seller_identifier",
       "ala.active_services", "fibrecafe.base_url", "fibrecafe.client_id"}, "[fibrecafe] client_secret_env:"),
 ])
-def test_a_partly_filled_template_names_the_next_placeholder_in_file_order(
+def test_a_partly_filled_template_names_the_placeholders_left_in_file_order(
         tmp_path: Path, sandbox_values: dict, filled: set[str], named: str) -> None:
     path = tmp_path / "t.toml"
     path.write_text(fill(template("all"), sandbox_values, only=filled))
@@ -158,13 +196,18 @@ def test_a_partly_filled_template_names_the_next_placeholder_in_file_order(
         load_target(path)
 
 
-def test_the_placeholder_check_comes_before_any_other(tmp_path: Path) -> None:
+def test_the_placeholders_are_listed_before_any_other_problem(tmp_path: Path) -> None:
     text = template("all").replace("[ala]\n", "[ala]\nno_such_key = 1\n").replace(
         "[fibrecafe]\n", "[fibrecafe]\nsupplier_env = 2\n") + "\n[extra]\n"
     path = tmp_path / "t.toml"
     path.write_text(text)
-    with pytest.raises(TargetError, match=r"\[ala\] base_url: still the template placeholder"):
+    with pytest.raises(TargetError) as info:
         load_target(path)
+    problems = info.value.problems
+    assert problems[0].startswith("[ala] base_url: still the template placeholder")
+    assert all("placeholder" in p for p in problems[:10]) and not any("placeholder" in p for p in problems[10:])
+    assert {"[extra]: unknown section (expected [ala] and/or [fibrecafe])", "[ala] no_such_key: unknown key",
+            "[fibrecafe] supplier_env: unknown key"} <= set(problems[10:])
 
 
 def test_a_placeholder_with_a_line_break_is_named_on_one_line(tmp_path: Path) -> None:
@@ -172,7 +215,8 @@ def test_a_placeholder_with_a_line_break_is_named_on_one_line(tmp_path: Path) ->
     path.write_text('[fibrecafe]\nbase_url = """<<FILL: two\nlines>>"""\n')
     with pytest.raises(TargetError) as info:
         load_target(path)
-    assert str(info.value) == f"{path}: [fibrecafe] base_url: still the template placeholder <<FILL: two lines>>: fill it in"
+    assert info.value.problems[0] == "[fibrecafe] base_url: still the template placeholder <<FILL: two lines>>: fill it in"
+    assert all("\n" not in p for p in info.value.problems)
 
 
 # ------------------------------------------------------------------------------------------ writing
@@ -217,8 +261,12 @@ def test_cli_init_api_and_path_then_run_refuses_the_unfilled_file(tmp_path: Path
     assert (tmp_path / "vendor.toml").read_text() == template("fibrecafe")
     run = _cli("run", "--target", "vendor.toml", cwd=tmp_path)
     assert run.returncode == 2
-    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
-    assert run.stderr.startswith("fibrecert: vendor.toml: [fibrecafe] base_url: still the template placeholder <<FILL:")
+    assert run.stderr.count("\n") == 1 + 4 and "Traceback" not in run.stderr
+    lines = run.stderr.splitlines()
+    assert lines[0] == "fibrecert: vendor.toml: 4 template placeholders still to fill in (nothing was sent):"
+    assert lines[1].startswith("  [fibrecafe] base_url: still the template placeholder <<FILL:")
+    assert [ln.split(":")[0].strip() for ln in lines[1:]] == [
+        "[fibrecafe] base_url", "[fibrecafe] client_id", "[fibrecafe] client_secret_env", "[fibrecafe] supplier"]
 
 
 def test_cli_init_bad_api_is_a_usage_error(tmp_path: Path) -> None:

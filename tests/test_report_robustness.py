@@ -160,7 +160,7 @@ def test_junit_replaces_what_xml_cannot_hold_visibly():
     assert "\\x1b[31m" in failure.get("message") and "\\x00" in failure.text and "\\r" in failure.text
     error = next(suite.iter("error")).get("message")
     assert error.startswith("not tested: <script>alert(1)</script>\\x1b[31m") and error.endswith("\\ud800 and \\udfff")
-    assert "\\ud800 and \\udfff / Declared" in next(suite.iter("system-out")).text
+    assert "Observed: \\ud800 and \\udfff\nDeclared" in next(suite.iter("system-out")).text
     for ch in "\x1b\x00\x07\x0b\x7f\x9b\ufffe\ud800":
         assert ch not in xml
 

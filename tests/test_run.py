@@ -125,13 +125,13 @@ def _unreachable_target(tmp_path: Path, sandbox_target: Path) -> Path:
 
 def test_a_wrong_port_is_named_in_one_line_with_its_fix_within_seconds(tmp_path, start_sandbox):
     """Preflight (issue 13): a closed port ends the run before any suite, one line per endpoint naming
-    the cause and the fix, exit 3, and a report that says the same."""
+    the cause and the fix, exit 5 (nothing was tested), and a report that says the same."""
     sb = start_sandbox()
     target = _unreachable_target(tmp_path, sb.write_target(tmp_path / "up.toml"))
     started = time.monotonic()
     done = fibrecert("run", "--target", str(target), "--report-dir", str(tmp_path / "r"))
     assert time.monotonic() - started < 10
-    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.returncode == 5, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("fibrecert: preflight: ")]
     assert lines and all("connection refused" in ln and "check" in ln and "host and port" in ln for ln in lines), done.stderr
@@ -181,9 +181,12 @@ def test_a_hung_target_yields_a_finished_report_not_a_hang(tmp_path, start_sandb
         assert time.monotonic() - started < 60
     finally:
         silent.close()
-    assert done.returncode in (1, 3), done.stdout + done.stderr
+    # 5: the preflight found no TLS handshake and nothing was tested; 1 or 3: the suites ran.
+    assert done.returncode in (1, 3, 5), done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
-    assert results(tmp_path / "r")["verdict"] in ("NON_CONFORMANT", "INCOMPLETE")
+    data = results(tmp_path / "r")
+    assert data["verdict"] in ("NON_CONFORMANT", "INCOMPLETE")
+    assert (done.returncode == 5) == any(s.startswith("preflight: ") for s in data["stopped_early"])
 
 
 class _PlainHttpServer:
@@ -252,7 +255,7 @@ def test_a_port_that_speaks_plain_http_or_refuses_tls_earns_no_pass(tmp_path, st
         done = fibrecert("run", "--target", str(target), "--profile", "smoke", "--report-dir", str(tmp_path / "r"))
     finally:
         server.close()
-    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.returncode == 5, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     data = results(tmp_path / "r")
     assert data["verdict"] == "INCOMPLETE"

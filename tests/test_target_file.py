@@ -390,6 +390,19 @@ MISTAKES: list[tuple[str, list[Callable[[dict, Path], None]], str, str]] = [
     ("timeout-negative", [_set("fibrecafe", "timeout", -1.5)], "fibrecafe", "timeout"),
     ("timeout-string", [_set("ala", "timeout", "10")], "ala", "timeout"),
     ("timeout-boolean", [_set("ala", "timeout", True)], "ala", "timeout"),
+    # Ports, user:password and malformed URLs (issues 18 and 23): refused when the file is loaded.
+    ("ala-port-too-high", [_set("ala", "base_url", "https://127.0.0.1:99999")], "ala", "base_url"),
+    ("ala-port-negative", [_set("ala", "buyer_base_url", "https://127.0.0.1:-1")], "ala", "buyer_base_url"),
+    ("fc-port-not-a-number", [_set("fibrecafe", "base_url", "https://127.0.0.1:abc/v1")], "fibrecafe", "base_url"),
+    ("fc-port-zero", [_set("fibrecafe", "token_url", "https://127.0.0.1:0/t")], "fibrecafe", "token_url"),
+    ("ipv6-port-too-high", [_set("ala", "base_url", "https://[::1]:70000")], "ala", "base_url"),
+    ("token_url-malformed-ipv6", [_set("fibrecafe", "token_url", "https://[::1/x")], "fibrecafe", "token_url"),
+    ("base_url-userinfo", [_set("fibrecafe", "base_url", "https://user:pw@127.0.0.1:7443/v1")], "fibrecafe",
+     "base_url"),
+    ("buyer_base_url-user-only", [_set("ala", "buyer_base_url", "https://user@127.0.0.1:9443")], "ala",
+     "buyer_base_url"),
+    ("base_url-with-query", [_set("ala", "base_url", "https://127.0.0.1:8443/?x=1")], "ala", "base_url"),
+    ("base_url-with-space", [_set("ala", "base_url", "https://127.0.0.1:8443/a b")], "ala", "base_url"),
 ]
 
 
@@ -403,6 +416,49 @@ def test_mistake_is_one_line_naming_file_section_and_key(folder: Path, changes: 
     with pytest.raises(TargetError) as caught:
         load_target(path)
     assert_config_error(caught.value, path, section, key)
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("https://127.0.0.1:99999", "port '99999' is not a port number from 1 to 65535"),
+    ("https://127.0.0.1:-1", "port '-1' is not a port number from 1 to 65535"),
+    ("https://127.0.0.1:abc", "port 'abc' is not a port number from 1 to 65535"),
+    ("https://[::1/x", "not a valid URL (Invalid IPv6 URL)"),
+    ("https://vendor:Pa55w0rd-Kq9@127.0.0.1:8443", "must not carry a user name or password"),
+])
+def test_bad_urls_are_named_with_what_is_wrong_and_never_show_a_password(folder: Path, url: str, shown: str) -> None:
+    config = base_config()
+    config["ala"]["base_url"] = url
+    path = write_target(folder, to_toml(config))
+    with pytest.raises(TargetError) as caught:
+        load_target(path)
+    message = assert_config_error(caught.value, path, "ala", "base_url")
+    assert shown in message
+    assert "Pa55w0rd" not in message and "vendor:" not in message
+
+
+def test_every_problem_is_listed_at_once(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23: both secret variables unset, a bad port, a missing file, a bad value and an unknown key:
+    one error listing all six, each naming its section and key; nothing is reported twice."""
+    monkeypatch.delenv(ENV_SECRET_VAR)
+    config = base_config()
+    config["fibrecafe"].pop("other_client_secret")
+    config["fibrecafe"]["other_client_secret_env"] = UNSET_VAR
+    config["ala"]["base_url"] = "https://127.0.0.1:99999"
+    config["ala"]["client_cert"] = "pki/nope.crt"
+    config["fibrecafe"]["timeout"] = 0
+    config["fibrecafe"]["tenant"] = "x"
+    path = write_target(folder, to_toml(config))
+    with pytest.raises(TargetError) as caught:
+        load_target(path)
+    problems = caught.value.problems
+    named = sorted(p.split(":")[0] for p in problems)
+    assert named == sorted(["[ala] base_url", "[ala] client_cert", "[fibrecafe] client_secret_env",
+                            "[fibrecafe] other_client_secret_env", "[fibrecafe] timeout", "[fibrecafe] tenant"]), problems
+    assert f"environment variable {ENV_SECRET_VAR} is not set" in " ".join(problems)
+    assert f"environment variable {UNSET_VAR} is not set" in " ".join(problems)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == f"{path}: 6 problems; fix them all, then run again (nothing was sent):"
+    assert [ln.strip() for ln in lines[1:]] == problems
 
 
 def test_supplier_at_the_limit_is_accepted(folder: Path) -> None:
@@ -583,6 +639,12 @@ CLI_MISTAKES = [
                  id="key-does-not-match-cert"),
     pytest.param([_set("fibrecafe", "client_secret_env", UNSET_VAR)], "fibrecafe", "client_secret_env",
                  id="secret-env-unset"),
+    pytest.param([_set("fibrecafe", "token_url", "https://[::1/x")], "fibrecafe", "token_url",
+                 id="token_url-malformed"),
+    pytest.param([_set("ala", "buyer_base_url", "https://127.0.0.1:99999")], "ala", "buyer_base_url",
+                 id="port-out-of-range"),
+    pytest.param([_set("fibrecafe", "token_url", "https://u:pw@127.0.0.1/t")], "fibrecafe", "token_url",
+                 id="userinfo"),
 ]
 
 
@@ -605,6 +667,27 @@ def test_cli_run_with_bad_target_exits_2_before_any_request(folder: Path, tmp_pa
     assert str(path) in lines[0] and f"[{section}]" in lines[0] and key in lines[0]
     assert proc.stdout == ""
     assert not report_dir.exists()
+    _assert_nothing_accepted(listener)
+
+
+def test_cli_run_lists_every_problem_then_exits_2_before_any_request(folder: Path, tmp_path: Path,
+                                                                     listener: socket.socket) -> None:
+    config = _listener_config(listener.getsockname()[1])
+    config["fibrecafe"]["client_secret_env"] = UNSET_VAR
+    config["ala"]["base_url"] = "https://127.0.0.1:abc"
+    config["ala"]["timeout"] = "10"
+    path = write_target(folder, to_toml(config), name="bad.toml")
+    env = dict(os.environ)
+    env.pop(UNSET_VAR, None)
+    proc = subprocess.run([sys.executable, "-m", "fibrecert", "run", "--target", str(path),
+                           "--report-dir", str(tmp_path / "reports")],
+                          capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == f"fibrecert: {path}: 3 problems; fix them all, then run again (nothing was sent):"
+    assert sorted(ln.strip().split(":")[0] for ln in lines[1:]) == [
+        "[ala] base_url", "[ala] timeout", "[fibrecafe] client_secret_env"], proc.stderr
+    assert proc.stdout == "" and not (tmp_path / "reports").exists()
     _assert_nothing_accepted(listener)
 
 

@@ -251,8 +251,10 @@ def test_dtds_and_entities_are_refused_and_never_expanded(run, verify, request, 
     cases = {
         "an entity-expansion bomb": _with_dtd(envelope, BOMB, correlation, "&lol9;"),
         "an internal entity": _with_dtd(envelope, f'<!DOCTYPE x [<!ENTITY m "{MARKER}">]>'.encode(), correlation, "&m;"),
+        # A system literal is a URI reference: a bare path is resolved like file:///etc/passwd by a parser
+        # that loads external entities (the scheme is left out so that no output of a run holds file://).
         "an external entity naming /etc/passwd": _with_dtd(
-            envelope, b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>', correlation, "&e;"),
+            envelope, b'<!DOCTYPE x [<!ENTITY e SYSTEM "/etc/passwd">]>', correlation, "&e;"),
         "a bare DOCTYPE": _with_dtd(envelope, b"<!DOCTYPE Envelope>", correlation, correlation),
     }
 
