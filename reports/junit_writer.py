@@ -20,6 +20,12 @@ def _text(value: object) -> str:
     return _NOT_TEXT.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
 
 
+def _trigger(evidence: dict) -> str:
+    """The trigger narrowing named for a failure on valid input (its note), a line of its own."""
+    note = evidence.get("note") or ""
+    return f"{note}\n" if note.startswith("Trigger") else ""
+
+
 def render(result: RunResult) -> bytes:
     counts = result.counts()
     suite = ET.Element("testsuite", {
@@ -38,7 +44,7 @@ def render(result: RunResult) -> bytes:
                      ("cases", str(r.cases))):
             ET.SubElement(cp, "property", {"name": k, "value": _text(v)})
         messages = [f"{e.get('observed', '')} / Declared: {e.get('expected', '')}" for e in r.evidence]
-        detail = "\n".join(f"{m}\nreplay: {e.get('replay', '')}" for m, e in zip(messages, r.evidence))
+        detail = "\n".join(f"{m}\n{_trigger(e)}replay: {e.get('replay', '')}" for m, e in zip(messages, r.evidence))
         if r.outcome == "fail":
             f = ET.SubElement(case, "failure", {"message": _text(messages[0] if messages else "failed"), "type": "MUST"})
             f.text = _text(detail)
