@@ -387,6 +387,8 @@ class Narrower:
             cand = cands.get(ex.id)
             if cand is None:
                 cand = cands[ex.id] = _Candidate(tuple(event.exchanges))
+            elif len(event.exchanges) > len(cand.exchanges):  # the chain it was judged in (the order first)
+                cand.exchanges = tuple(event.exchanges)
             cand.failures.append((event.requirement, event.check, tuple(event.args)))
 
     def _default_identity(self, case: Any) -> bool:
@@ -547,6 +549,8 @@ class _Narrowing:
             engine.leave()
         if minimal:
             self._record(minimal, lines)
+        elif lines:  # not named (a bound): said on the failing request itself, which was counted already
+            self._record(list(self.cand.exchanges), lines, counted=False)
 
     def _search(self) -> tuple[list[Any] | None, list[str]]:
         form = self.form
@@ -665,7 +669,7 @@ class _Narrowing:
                 stopped = stopped or str(stop)
         return current, chain, stopped
 
-    def _record(self, chain: list[Any], lines: list[str]) -> None:
+    def _record(self, chain: list[Any], lines: list[str], counted: bool = True) -> None:
         from fibrecert.suites.checks import CHECKS
 
         note = "\n".join(lines)
@@ -678,4 +682,4 @@ class _Narrowing:
             engine.bus.emit(CheckDone(requirement=requirement, exchanges=judged, check=outcome.check,
                                       args=tuple(outcome.args), passed=False, observed=outcome.observed,
                                       declared=outcome.declared, test=self.test, featured=True, note=note,
-                                      counted=requirement not in _ROB))
+                                      counted=counted and requirement not in _ROB))
