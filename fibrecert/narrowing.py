@@ -15,6 +15,11 @@ that sent it, with a bounded number of extra requests:
    with only that property of the value taken away (the same text in ASCII, one character shorter, the
    plain example's value...): when that one is accepted, the field and the value class are named.
 
+Hypothesis' own shrinker is not used: the engine draws a test's values first and sends them later, many at
+once, so a shrinker cannot wait on the target between two draws; and shrinking a text towards the
+shortest string says less about a 5xx than taking whole fields back to a value known to be accepted.
+(Stateful sequences are shrunk as programs of steps: suites/sequences.py.)
+
 The finding becomes the note of the first evidence of each requirement the failure was judged for (the
 minimal failing request, recorded as featured evidence), in every report format.
 

@@ -17,6 +17,7 @@ import pytest
 
 from fibrecert import embedded, narrowing
 from fibrecert.narrowing import MISSING, _differences, _hybrid, _shaped_like, field_name, value_classes
+from fibrecert.replay import replay
 from fibrecert.runner import RunOptions, run
 
 from helpers import REPO
@@ -147,6 +148,10 @@ def test_the_first_evidence_names_the_field_and_the_value_class_within_the_bound
     assert line in failure.text
     assert line in html.unescape((report / "index.html").read_text(encoding="utf-8"))
     assert line in text
+
+    # the minimal failing request replays (with its chain: the order it works on) and still fails
+    out = io.StringIO()
+    assert replay(str(report / "results.json"), minimal["id"], allow_cease=True, out=out, err=out) == 1, out.getvalue()
 
 
 @pytest.mark.slow
