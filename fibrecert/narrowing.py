@@ -523,7 +523,14 @@ class _Narrowing:
                 holder["service"] = _get(d, service_path)
             return chain
 
-        chain = self.form.send(data, f"narrowing {self.original.id}: {what}", prepared)
+        try:
+            chain = self.form.send(data, f"narrowing {self.original.id}: {what}", prepared)
+        except _Stop:  # it was never sent (no service left for it, no order to work on)
+            with self.narrower._lock:  # noqa: SLF001
+                self.narrower.sent -= 1
+            self.sent -= 1
+            self.probes -= 1
+            raise
         last = chain[-1]
         if "service" in holder:
             self._give_back(last, holder["service"])
@@ -552,8 +559,8 @@ class _Narrowing:
             minimal, lines = self._search()
         finally:
             engine.leave()
-        if minimal:
-            self._record(minimal, lines)
+        if minimal:  # the original itself (a bound stopped the shrinking) was counted already
+            self._record(minimal, lines, counted=minimal[-1] is not self.original)
         elif lines:  # not named (a bound): said on the failing request itself, which was counted already
             self._record(list(self.cand.exchanges), lines, counted=False)
 
@@ -603,9 +610,10 @@ class _Narrowing:
                 shown = "" if str(value) in found.label else f" ({_short(value)})"
                 confirmed.append(f"`{field_name(p)}` holding {found.label}{shown}; the same request with "
                                  f"{found.neutral_label} there is accepted ({accepted_ids[-1]})")
-        minimal_id = chain[-1].id
         if confirmed:
             lines.append("Trigger: " + "; and ".join(confirmed) + ".")
+        elif stopped:
+            lines.append(f"Trigger not named: narrowed to {names} when a bound stopped it.")
         elif len(minimal) == 1:
             p = minimal[0]
             lines.append(f"Trigger: `{field_name(p)}` holding {_short(_get(failing, p))}; the plain valid request "
@@ -613,8 +621,11 @@ class _Narrowing:
         else:
             lines.append(f"Trigger: the fields {names} together; the plain valid request with only these fields "
                          f"taken from the failing case fails, and with any one of them plain it does not fail the same way.")
-        lines.append(f"Minimal failing request: {minimal_id} (the plain valid request of this shape with only "
-                     f"{names} as in {self.original.id}), {status}.")
+        if chain[-1] is self.original:
+            lines.append(f"Smallest failing request found: {self.original.id} itself, {status}.")
+        else:
+            lines.append(f"Minimal failing request: {chain[-1].id} (the plain valid request of this shape with only "
+                         f"{names} as in {self.original.id}), {status}.")
         lines.append(self._spent() + (f"; stopped early: {stopped}" if stopped else "") + ".")
         return chain, lines
 
@@ -663,7 +674,7 @@ class _Narrowing:
                         n = min(len(current), n * 2)
         except _Stop as stop:
             stopped = str(stop)
-        if chain[-1] is self.original and current:
+        if chain[-1] is self.original and current and not stopped:
             # the original is the smallest failing request found: send its plain-valued hybrid once to have one
             try:
                 verdict, sent = self.probe(_hybrid(form.good, form.failing, current),

@@ -155,6 +155,22 @@ def test_the_first_evidence_names_the_field_and_the_value_class_within_the_bound
 
 
 @pytest.mark.slow
+def test_narrowing_stops_at_the_allowance_of_active_services_and_says_so(sandboxes, tmp_path, monkeypatch):
+    monkeypatch.setattr(narrowing, "CEASES_PER_RUN", 2)
+    code, data, text, _ = _run(sandboxes, tmp_path, "ala", "ala-cease-500-on-non-ascii-reference")
+    assert code == 1, text
+    probes = [x for x in data["exchanges"] if PROBE.match(x["id"]) and x["operation"] == "POST /ceaseOrder"]
+    assert len([x for x in probes if not 400 <= int(x["answer"]) < 500]) <= 2
+    row = next(r for r in data["requirements"] if r["id"] == "ALA-CEASE-001")
+    note = row["evidence"][0].get("note") or ""
+    assert note.startswith("Trigger not named"), note
+    assert "the run's allowance of 2 active services for narrowing is spent" in note
+    assert row["violations"] == len([x for x in data["exchanges"] if x["operation"] == "POST /ceaseOrder"
+                                     and any(c["requirement"] == "ALA-CEASE-001" and c["outcome"] == "violation"
+                                             for c in x["checks"])])
+
+
+@pytest.mark.slow
 def test_the_same_seed_narrows_the_same_case_whatever_the_concurrency(sandboxes, tmp_path):
     notes = []
     for concurrency in (16, 2):
