@@ -37,6 +37,7 @@ from fibrecert.contracts import soap
 from fibrecert.case import ORDER, Binding, Body, Case, JsonBody, SoapBody
 from fibrecert.events import CheckDone, EventBus, ExchangeDone, Marked, RunStarted, StoppedEarly
 from fibrecert.identity import Credentials, Identity
+from fibrecert.narrowing import Narrower
 from fibrecert.redaction import SecretRegistry
 from fibrecert.results import ResultModel
 from fibrecert.scope import origin_of
@@ -362,6 +363,8 @@ class Engine:
         self.bus = EventBus()
         self.results = ResultModel()
         self.bus.subscribe(self.results)
+        self.narrower = Narrower(self)  # names the trigger of a failure on valid input (fibrecert/narrowing.py)
+        self.bus.subscribe(self.narrower.observe)
         self.secrets = SecretRegistry(target.secrets())
         self.transport = Transport(secrets=self.secrets, limiter=RateLimiter(max_rps), max_in_flight=self.concurrency,
                                    allowed_origins=endpoints.target_origins(target))

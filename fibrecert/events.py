@@ -65,6 +65,8 @@ class CheckDone:
     test: str = ""
     featured: bool = False  # the evidence to show first (a failing sequence shrunk to its shortest)
     type: str = "check"
+    note: str = ""          # what narrowing found (the trigger of a failure on valid input), shown with it
+    counted: bool = True    # False: this result was already counted (only shown first, with its note)
 
     @property
     def exchange(self) -> Exchange:

@@ -223,6 +223,9 @@ class Progress:
                 detail = one_line(f"{first['observed']} / Declared: {first['expected']}" if first else r.reason, 200)
                 count = f" ({r.violations} violations)" if r.violations > 1 else ""
                 out.write(f"  {self.paint(f'{r.outcome:<10}', r.outcome)} {r.id:<14} {_safe(detail)}{count}\n")
+                note = (first or {}).get("note") or ""
+                if note.startswith("Trigger"):  # what narrowing found (fibrecert/narrowing.py): its first line
+                    out.write(f"  {'':<10} {'':<14} {_safe(note.splitlines()[0])}\n")
         by_op = result.by_operation()
         width = max([len(op) for op in by_op] + [9])
         columns = ("pass", "fail", "warn", "skip", "not_tested")

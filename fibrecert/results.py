@@ -36,6 +36,7 @@ class Observation:
     observed: str
     declared: str
     test: str
+    note: str = ""  # what narrowing found (fibrecert/narrowing.py)
 
     @property
     def exchange(self) -> Exchange:
@@ -64,9 +65,12 @@ class RequirementState:
     tests: set[str] = field(default_factory=set)
 
     def violating_evidence(self) -> list[Observation]:
-        """Featured violations (shrunk sequences, in id order) first, then the others by id, at most
-        MAX_VIOLATIONS in all."""
-        return (sorted(self.featured, key=lambda o: o.key) + self.violation_samples)[:MAX_VIOLATIONS]
+        """Featured violations first (a failure on valid input narrowed to its trigger, then shrunk
+        sequences, each in id order), then the others by id, at most MAX_VIOLATIONS in all."""
+        featured = sorted(self.featured, key=lambda o: (not o.note, o.key))  # a named trigger first
+        shown = {(o.exchange.id, o.check) for o in featured}
+        rest = [o for o in self.violation_samples if (o.exchange.id, o.check) not in shown]
+        return (featured + rest)[:MAX_VIOLATIONS]
 
     def passing_evidence(self) -> list[Observation]:
         """The first pass, then the first of other signatures, MAX_PASS_SAMPLES at most, in id order."""
@@ -166,7 +170,7 @@ class ResultModel:
         ex = event.exchange
         st = self.state(event.requirement)
         record = self.exchanges.get(ex.id)
-        if record is not None:
+        if record is not None and event.counted:
             entry: dict[str, Any] = {"requirement": event.requirement, "check": event.check,
                                      "args": _json_safe(event.args),
                                      "outcome": ("pass" if event.passed else "violation") if event.exercised else "unanswered"}
@@ -177,6 +181,12 @@ class ResultModel:
         if not event.exercised:
             st.unanswered += 1
             return
+        if not event.counted:  # counted when it happened: only shown first now, with what was found
+            if event.featured and len(st.featured) < MAX_VIOLATIONS:
+                st.featured.append(Observation(tuple(e.trimmed() for e in event.exchanges), event.check,
+                                               tuple(event.args), event.passed, event.observed, event.declared,
+                                               event.test, event.note))
+            return
         st.cases.add(ex.id)
         case = ex.case
         if case is not None:
@@ -184,7 +194,7 @@ class ResultModel:
             if case.constraint:
                 st.constraints[case.constraint] += 1
         obs = Observation(tuple(e.trimmed() for e in event.exchanges), event.check, tuple(event.args),
-                          event.passed, event.observed, event.declared, event.test)
+                          event.passed, event.observed, event.declared, event.test, event.note)
         if event.passed:
             st.passes += 1
             signature = (ex.operation, ex.status)

@@ -84,6 +84,8 @@ class EventLog:
                            "passed": event.passed, "exercised": event.exercised, "test": event.test})
             if event.exercised and not event.passed:
                 record.update({"observed": event.observed, "declared": event.declared})
+            if event.note:  # the trigger narrowing named (fibrecert/narrowing.py)
+                record["note"] = event.note
         else:
             record.update({k: v for k, v in vars(event).items() if k != "type"})
             if event.type == "run_started":  # what "t" counts from, as Unix time

@@ -48,8 +48,8 @@ def _evidence(obs: Observation, kind: str, secrets: Any, results_path: str) -> d
     })
     if last.case is not None and last.case.constraint:
         item["constraint"] = last.case.constraint
-    if last.case is not None and last.case.note:
-        item["note"] = redact(last.case.note, secrets)
+    if obs.note or (last.case is not None and last.case.note):
+        item["note"] = redact(obs.note or last.case.note, secrets)
     if earlier:
         item["sequence"] = [e.evidence(secrets) for e in earlier]
     return item

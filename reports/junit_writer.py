@@ -32,7 +32,7 @@ def _details(e: dict, n: int, of: int, violations: int) -> str:
              + (f": exchange {e['exchange']}" if e.get("exchange") else ""),
              f"Observed: {e.get('observed', '')}", f"Declared: {e.get('expected', '')}"]
     if e.get("note"):
-        lines.append(f"Case: {e['note']}")
+        lines.append(e["note"] if str(e["note"]).startswith("Trigger") else f"Case: {e['note']}")
     if e.get("constraint"):
         lines.append(f"Attacks: {e['constraint']}")
     request = e.get("request") or {}

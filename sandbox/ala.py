@@ -261,6 +261,9 @@ class AlaApp:
                 raise Fault(400, "ALREADY_CEASED", "that service is already ceased")
             if self.defects.on("ala-cease-500-on-valid"):
                 raise Fault(500, "INTERNAL", "internal error")
+            if self.defects.on("ala-cease-500-on-non-ascii-reference") \
+                    and not data["orderReferences"]["buyerOrderReference"].isascii():
+                raise Fault(500, "INTERNAL", "internal error")
             seller_ref = f"CF-ORD-{uuid.uuid4().hex[:16].upper()}"
             db.execute("UPDATE ala_services SET state='ceased' WHERE service_id=?", (service,))
             db.execute("INSERT INTO ala_orders VALUES (?, ?, ?, ?, 'in_flight', ?, strftime('%s','now'))",

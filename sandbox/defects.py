@@ -172,6 +172,13 @@ CATALOGUE: dict[str, Defect] = {d.name: d for d in [
            family="discriminator"),
     Defect("fc-truncates-fractional-ids", ("FC-SOC-010", "FC-SOC-016"),
            "reads a fractional orderId as the integer below it (1001.5 cancels order 1001), as a truncating parser does"),
+    # one value class of one field each: the report names the field and the class (fibrecert/narrowing.py)
+    Defect("ala-cease-500-on-non-ascii-reference", ("ALA-CEASE-001", "ROB-001"),
+           "answers a valid ceaseOrder whose buyerOrderReference holds non-ASCII text with HTTP 500"),
+    Defect("fc-cancel-500-on-text-at-max-length", ("FC-SOC-001", "ROB-011"),
+           "answers a cancellation whose text is at its maximum length (1000 characters) with HTTP 500"),
+    Defect("fc-rejects-order-type-takeover", ("FC-SO-001",),
+           "refuses a create order with the documented orderType TAKEOVER (400 MALFORMED_REQUEST)"),
 ]}
 
 

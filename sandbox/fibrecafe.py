@@ -190,6 +190,8 @@ class FibreCafeApp:
     def _create_order(self, request: Request) -> Response:
         tenant = self._tenant(request)
         body = self._json_body(request, "ServiceOrderRequest")
+        if self.defects.on("fc-rejects-order-type-takeover") and body.get("orderType") == "TAKEOVER":
+            raise ApiError(400, "MALFORMED_REQUEST", "orderType: TAKEOVER is not supported")
         status = "RECEIVED_BY_GATEWAY"
         order_id = self.store.create_fc_order(tenant, body, status)
         if self.defects.on("fc-order-id-reused"):
@@ -208,6 +210,8 @@ class FibreCafeApp:
             time.sleep(8)
         if self.defects.on("fc-rejects-end-user-not-moving") and body["reasonCode"] == "END_USER_NOT_MOVING":
             raise ApiError(400, "MALFORMED_REQUEST", "reasonCode: not supported")
+        if self.defects.on("fc-cancel-500-on-text-at-max-length") and len(body.get("text") or "") == 1000:
+            raise RuntimeError("text column overflow")
         order_id = int(body["orderId"])
         if order_id > 2**63 - 1:  # beyond any id SQLite can hold: an order never issued
             raise ApiError(422, "INVALID_REQUEST", "no in-flight order with that orderId")

@@ -176,7 +176,10 @@ def _call(engine: Engine, item: pytest.Item, index: int) -> CallInfo:
         try:
             if api in engine.unreachable:
                 raise TargetUnreachable(engine.unreachable[api])
-            item.runtest()
+            try:
+                item.runtest()
+            finally:  # name the trigger of its first failure on valid input (only when one failed)
+                engine.narrower.after_test(item.nodeid)
         finally:
             engine.leave()
         if verifier is not None and verifier.must_failures:

@@ -5,6 +5,7 @@ fields or headers are refused with the documented error body."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -83,6 +84,22 @@ def test_every_documented_reason_code_is_accepted(run, fc, verify, profile, reas
         _cancel_accepted(fc, verify, _cancellation_case(fc, generated, order_id), setup, "FC-SOC-002")
 
     run.explore(strategies.fibrecafe_cases(PATH), case, examples=profile.enum_repeats)
+
+
+@pytest.mark.requirement("FC-SOC-001", "FC-SOC-003", *ERRORS)
+def test_a_cancellation_text_at_its_maximum_length_is_accepted(run, fc, verify):
+    """Boundary-valid: the optional `text` at exactly the contract's maxLength (generated text rarely gets
+    there), in plain ASCII, so that a failure here is the length's."""
+    limit = contracts.openapi_document()["components"]["schemas"]["ServiceOrderCancellationRequest"][
+        "properties"]["text"]["maxLength"]
+    setup, order_id = create_order(fc)
+    if order_id is None:
+        verify.not_tested(NEEDS_ORDER, f"no order to cancel: creating one got {setup.describe()}")
+        pytest.skip("no order")
+    text = ("The end user no longer needs the service. " * (limit // 40 + 1))[:limit - 1].rstrip() + "."
+    text = text + "." * (limit - len(text))
+    body = {"orderId": order_id, "reasonCode": "CUSTOMER_CHANGED_MIND", "text": text}
+    _cancel_accepted(fc, verify, _cancellation_case(fc, SimpleNamespace(body=body), order_id), setup, "FC-SOC-001")
 
 
 @pytest.mark.requirement("INT-012", "FC-SOC-009", *ERRORS)
