@@ -247,6 +247,8 @@ class AlaApp:
         buyer = self._check_buyer_identity(data, identity)
         message_id = data["message"]["messageId"]
         service = data["alaCease"]["serviceIdentifier"]
+        if self.defects.on("ala-long-reference-crashes") and len(data["orderReferences"]["buyerOrderReference"]) > 64:
+            raise ValueError("buyerOrderReference does not fit its 64-character column")
         with self.store.transaction() as db:
             previous = (None if self.defects.on("ala-replay-creates-second-order")
                         else self._replayed(db, buyer, message_id, "ceaseOrder"))
@@ -283,6 +285,9 @@ class AlaApp:
         buyer = self._check_buyer_identity(data, identity)
         message_id = data["message"]["messageId"]
         target = data["targetSellerOrderReference"]
+        if self.defects.on("ala-reason-code-max-refused") \
+                and len(data["cancellationReason"]["cancellationReasonCode"]) >= 4:
+            raise Fault(400, "INVALID_REQUEST", "cancellationReasonCode must be 1 to 3 digits")
         with self.store.transaction() as db:
             previous = self._replayed(db, buyer, message_id, "cancelOrder")
             if previous is not None:
@@ -299,7 +304,9 @@ class AlaApp:
             db.execute("UPDATE ala_orders SET state='cancel_pending' WHERE seller_ref=?", (target,))
             body = soap.build_envelope(self._encode("cancelOrderResponse", {
                 "message": self._reply_message(data),
-                "orderReferences": {"buyerOrderReference": data["orderReferences"]["buyerOrderReference"],
+                "orderReferences": {"buyerOrderReference": (data["orderReferences"]["buyerOrderReference"].strip()
+                                                            if self.defects.on("ala-cancel-echo-trims-reference")
+                                                            else data["orderReferences"]["buyerOrderReference"]),
                                     "sellerOrderReference": (f"{target}-X" if self.defects.on("ala-cancel-wrong-seller-ref")
                                                              else target)},
                 "cancellationStatus": "Pending",

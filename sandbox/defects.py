@@ -170,6 +170,26 @@ CATALOGUE: dict[str, Defect] = {d.name: d for d in [
     Defect("fc-ignores-order-type", ("FC-SO-007",),
            "reads a create order by its fields when its orderType is a provide type (NEW on a cease is a cease)",
            family="discriminator"),
+    # the valid side: boundary values, pinned fields, whole echoes (issue 20)
+    Defect("ala-reason-code-max-refused", ("ALA-CANCEL-001", "ALA-CANCEL-002"),
+           "refuses a cancellationReasonCode of 4 digits, its documented maximum (reads the pattern as 1-3 digits)"),
+    Defect("ala-long-reference-crashes", ("ALA-CEASE-001", "ROB-001"),
+           "keeps buyerOrderReference in a 64-character column: a ceaseOrder with a longer one, valid, crashes (500)"),
+    Defect("ala-cancel-echo-trims-reference", ("ALA-CANCEL-003",),
+           "echoes buyerOrderReference trimmed of its leading and trailing white space in the cancelOrderResponse"),
+    Defect("fc-text-max-refused", ("FC-SOC-001",),
+           "refuses a cancellation text of exactly 1000 characters, its documented maximum (an off-by-one)"),
+    Defect("fc-empty-identifiers-crash", ("FC-SO-001", "ROB-011"),
+           "reads the first of address.additionalIdentifiers: an empty array, valid (no minItems), crashes (500)"),
+    Defect("fc-appointment-minimum-refused", ("FC-SO-001",),
+           "refuses appointmentReservationId 1, its documented minimum (reads the minimum as exclusive)"),
+    Defect("fc-large-appointment-id-crash", ("FC-SO-001", "ROB-011"),
+           "keeps appointmentReservationId in a 32-bit integer: a valid id above 2147483647 crashes (500)"),
+    Defect("fc-long-service-id-refused", ("FC-SO-001",),
+           "refuses a serviceId over 64 characters (valid: no maximum is documented) with 400"),
+    Defect("fc-order-echo-drops-nested", ("FC-SO-001",),
+           "the create-order 201 echo drops address.additionalIdentifiers and keeps only the first service "
+           "characteristic"),
 ]}
 
 

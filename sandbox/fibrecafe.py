@@ -186,6 +186,7 @@ class FibreCafeApp:
     def _create_order(self, request: Request) -> Response:
         tenant = self._tenant(request)
         body = self._json_body(request, "ServiceOrderRequest")
+        self._boundary_defects(body)
         status = "RECEIVED_BY_GATEWAY"
         order_id = self.store.create_fc_order(tenant, body, status)
         if self.defects.on("fc-order-id-reused"):
@@ -194,6 +195,8 @@ class FibreCafeApp:
             status = "NEW"
         if self.defects.on("fc-order-supplier-not-echoed"):
             body = {**body, "supplier": "SOMEONE_ELSE"}
+        if self.defects.on("fc-order-echo-drops-nested"):
+            body = _drop_nested(body)
         return Response(json.dumps({**body, "id": order_id, "status": status}), status=201,
                         content_type="application/json")
 
@@ -204,6 +207,8 @@ class FibreCafeApp:
             time.sleep(8)
         if self.defects.on("fc-rejects-end-user-not-moving") and body["reasonCode"] == "END_USER_NOT_MOVING":
             raise ApiError(400, "MALFORMED_REQUEST", "reasonCode: not supported")
+        if self.defects.on("fc-text-max-refused") and len(body.get("text", "")) >= 1000:
+            raise ApiError(400, "MALFORMED_REQUEST", "text: must be shorter than 1000 characters")
         order_id = int(body["orderId"])
         if order_id > 2**63 - 1:  # beyond any id SQLite can hold: an order never issued
             raise ApiError(422, "INVALID_REQUEST", "no in-flight order with that orderId")
@@ -231,3 +236,28 @@ class FibreCafeApp:
         if "text" in answer and self.defects.on("fc-cancel-text-not-echoed"):
             answer["text"] = "cancelled"
         return Response(json.dumps(answer), status=201, content_type="application/json")
+
+
+    def _boundary_defects(self, body: dict[str, Any]) -> None:
+        """The defects of valid values at or beyond a field's bounds (issue 20), on a valid create order."""
+        address = body.get("address") if isinstance(body.get("address"), dict) else {}
+        if self.defects.on("fc-empty-identifiers-crash") and address.get("additionalIdentifiers") == []:
+            _ = address["additionalIdentifiers"][0]  # IndexError: a 500
+        appointment = body.get("appointmentReservationId")
+        if self.defects.on("fc-appointment-minimum-refused") and appointment == 1:
+            raise ApiError(400, "MALFORMED_REQUEST", "appointmentReservationId: must be greater than 1")
+        if self.defects.on("fc-large-appointment-id-crash") and isinstance(appointment, int) and appointment > 2**31 - 1:
+            raise OverflowError("appointmentReservationId does not fit a 32-bit integer")
+        if self.defects.on("fc-long-service-id-refused") and len(str(body.get("serviceId", ""))) > 64:
+            raise ApiError(400, "MALFORMED_REQUEST", "serviceId: must be at most 64 characters")
+
+
+def _drop_nested(body: dict[str, Any]) -> dict[str, Any]:
+    """fc-order-echo-drops-nested: an echo rebuilt from a flat row (no identifiers, one characteristic)."""
+    out = json.loads(json.dumps(body))
+    if isinstance(out.get("address"), dict):
+        out["address"].pop("additionalIdentifiers", None)
+    for holder in (out, out.get("serviceOrderItem")):
+        if isinstance(holder, dict) and isinstance(holder.get("serviceCharacteristics"), list):
+            holder["serviceCharacteristics"] = holder["serviceCharacteristics"][:1]
+    return out
