@@ -158,9 +158,20 @@ _DATE_TIME_OPTIONS = [("earliest, offset -14:00", f"{EARLIEST}T00:00:00-14:00"),
 
 
 # ------------------------------------------------------------------------------ the constraint a probe borders
-def _constraint_for(operation: str, path: str, keywords: tuple[str, ...]) -> str | None:
+def _constraint_for(operation: str, path: str, keywords: tuple[str, ...], label: str = "") -> str | None:
+    """The inventory constraint a value borders: the bound it sits at or next to (by its label), else
+    the first of `keywords` the field has; None when no constraint bounds the field."""
     by = {(e.constraint.path, e.constraint.keyword): e.constraint.id for e in entries(operation)}
-    return next((by[(path, k)] for k in keywords if (path, k) in by), None)
+    near = _NEAR.get(label.split(" ")[0].rstrip(":,"), ())
+    return next((by[(path, k)] for k in (*near, *keywords) if (path, k) in by), None)
+
+
+_NEAR: dict[str, tuple[str, ...]] = {  # the first word of a label -> the bounds it sits at or next to
+    "at-min": ("minLength", "minItems", "minimum"), "min+1": ("minLength", "minItems", "minimum"),
+    "empty": ("minLength", "minItems"), "at-max": ("maxLength", "maxItems", "maximum"),
+    "max-1": ("maxLength", "maxItems", "maximum"), "long": ("maxLength", "pattern"), "many": ("maxItems",),
+    "largest": ("maximum",), "non-ASCII": ("pattern",),
+}
 
 
 # ------------------------------------------------------------------------------------------ ALA
@@ -211,7 +222,7 @@ def _ala_probes(operation: str) -> list[Probe]:
         for label, value in options:
             if not t.is_valid(value):
                 raise InvalidBoundary(f"{operation} {path} {label} {value!r} is not valid")
-            out.append(Probe(operation, path, label, value, _constraint_for(operation, path, keywords)))
+            out.append(Probe(operation, path, label, value, _constraint_for(operation, path, keywords, label)))
     return out
 
 
@@ -289,7 +300,7 @@ def _fc_probes(operation: str) -> list[Probe]:
         else:
             raise NotImplementedError(f"no boundary values for {types} ({operation} {path})")
         for label, value in options:
-            out.append(Probe(operation, path, label, value, _constraint_for(operation, path, keywords)))
+            out.append(Probe(operation, path, label, value, _constraint_for(operation, path, keywords, label)))
     return out
 
 
