@@ -190,6 +190,8 @@ CATALOGUE: dict[str, Defect] = {d.name: d for d in [
     Defect("fc-order-echo-drops-nested", ("FC-SO-001",),
            "the create-order 201 echo drops address.additionalIdentifiers and keeps only the first service "
            "characteristic"),
+    Defect("fc-long-request-id-refused", ("FC-SO-001", "FC-SOC-001"),
+           "refuses an X-Request-ID over 128 characters (valid: visible ASCII, no maximum) with 400"),
 ]}
 
 

@@ -161,6 +161,8 @@ class FibreCafeApp:
                     raise ApiError(400, "MALFORMED_REQUEST", f"header {header} is required")
                 if not _VISIBLE_ASCII.fullmatch(value):  # the contract's pattern for both id headers
                     raise ApiError(400, "MALFORMED_REQUEST", f"header {header} must be visible ASCII characters")
+                if header == "X-Request-ID" and len(value) > 128 and self.defects.on("fc-long-request-id-refused"):
+                    raise ApiError(400, "MALFORMED_REQUEST", "header X-Request-ID must be at most 128 characters")
         ctype = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         data = self._read(request)
         if ctype != "application/json" and not self.defects.on("fc-ignores-content-type"):

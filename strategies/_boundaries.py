@@ -69,8 +69,12 @@ TRACKED: dict[str, dict[str, str]] = {
     "cancelOrder": {"message.messageId": "run-unique suffix added to each value"},
     "unsolicitedCeaseRequest": {"message.messageId": "run-unique suffix added to each value"},
     "/service-orders": {"CeaseOrder.serviceId": "a fresh token inserted in each value",
-                        "ModifyOrder.serviceId": "a fresh token inserted in each value"},
+                        "ModifyOrder.serviceId": "a fresh token inserted in each value",
+                        "headers/X-Request-ID": "a fresh token inserted in each value (a new value per request)"},
+    "/service-order-cancellations": {
+        "headers/X-Request-ID": "a fresh token inserted in each value (a new value per request)"},
 }
+VISIBLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
 class InvalidBoundary(AssertionError):
@@ -99,6 +103,7 @@ class Boundary:
     index: int
     payload: Any               # ALA: the xmlschema dict of the request root; Fibre Cafe: the JSON body
     probes: tuple[Probe, ...]
+    headers: tuple[tuple[str, str], ...] = ()   # Fibre Cafe: header values at their bounds (name, value)
 
     @property
     def description(self) -> str:
@@ -261,9 +266,31 @@ def _fc_leaves(operation: str) -> list[tuple[str, dict[str, Any], bool]]:
     return out
 
 
+def _fc_header_probes(operation: str) -> list[Probe]:
+    """The required headers' values at their bounds: the shortest, every visible ASCII character, long."""
+    from ._inventory import resolve_parameter
+
+    out: list[Probe] = []
+    for param in contracts.openapi_document()["paths"][operation]["post"].get("parameters", []):
+        param = resolve_parameter(param)
+        if param.get("in") != "header" or not param.get("required"):
+            continue
+        path, schema = f"headers/{param['name']}", param["schema"]
+        options = [("at-min", "x" * max(schema.get("minLength", 1), 1)),
+                   ("every visible ASCII character", VISIBLE_ASCII),
+                   (f"long {LONG}", (VISIBLE_ASCII * (LONG // len(VISIBLE_ASCII) + 1))[:LONG])]
+        import jsonschema
+
+        for label, value in options:
+            if not jsonschema.Draft202012Validator(schema).is_valid(value):
+                raise InvalidBoundary(f"{operation} {path} {label} {value!r} is not valid")
+            out.append(Probe(operation, path, label, value, _constraint_for(operation, path, ("required",))))
+    return out
+
+
 def _fc_probes(operation: str) -> list[Probe]:
     facts = TARGET_FACTS.get(operation, {})
-    out: list[Probe] = []
+    out: list[Probe] = _fc_header_probes(operation)
     for path, node, is_array in _fc_leaves(operation):
         if path in facts:
             continue
@@ -451,19 +478,24 @@ def boundaries(operation: str, *, fixed: Mapping[str, Any] | None = None) -> lis
     index = 0
     for base in bases:
         branch = _branch_of(operation, base)
-        rows = [[p for p in row if branch is None or p.path.split(".")[0] == branch] for row in _rows(operation)]
+        rows = [[p for p in row if branch is None or p.path.split(".")[0] == branch or p.path.startswith("headers/")]
+                for row in _rows(operation)]
         for row in [r for r in rows if r]:
+            headers = tuple((p.path[8:], p.value) for p in row if p.path.startswith("headers/"))
+            row = [p for p in row if not p.path.startswith("headers/")] + [p for p in row if p.path.startswith("headers/")]
             body = copy.deepcopy(base)
             for key, value in fixed.items():
                 if key in body or branch is None:
                     body[key] = value
             for probe in sorted(row, key=lambda p: p.path.count(".") + p.path.count("[]")):
+                if probe.path.startswith("headers/"):
+                    continue
                 if not _fc_set(operation, body, branch, probe):
                     raise InvalidBoundary(f"{probe.path} {probe.label}: no place for it in request {index}")
             body = _vary_items(body)
             errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
             if errors:
                 raise InvalidBoundary(f"{operation} boundary request {index} is invalid: {errors[0].message}")
-            out.append(Boundary(operation, index, body, tuple(row)))
+            out.append(Boundary(operation, index, body, tuple(row), headers))
             index += 1
     return out

@@ -37,8 +37,8 @@ def _cancellation_case(fc, case, order_id):  # noqa: ANN001
     return case
 
 
-def _cancel_accepted(fc, verify, case, setup, requirement, note=""):  # noqa: ANN001
-    ex = fc.post(PATH, case.body, note=note)
+def _cancel_accepted(fc, verify, case, setup, requirement, note="", headers=None):  # noqa: ANN001
+    ex = fc.post(PATH, case.body, note=note, headers=headers)
     chain = [setup, ex]
     check_error_answer(verify, ex, *ERRORS)
     if not verify(requirement, chain, c.status_in, 201):

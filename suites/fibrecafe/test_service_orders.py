@@ -30,9 +30,9 @@ def _with_target_supplier(fc, case):  # noqa: ANN001
     return case
 
 
-def _create(fc, verify, case, ids, lock, note=""):  # noqa: ANN001
+def _create(fc, verify, case, ids, lock, note="", headers=None):  # noqa: ANN001
     """Send a valid create order and check its 201; return (exchange, the order id or None)."""
-    ex = fc.post(PATH, case.body, note=note)
+    ex = fc.post(PATH, case.body, note=note, headers=headers)
     check_error_answer(verify, ex, "FC-SO-004", "FC-SO-005")
     if not verify("FC-SO-001", ex, c.status_in, 201):
         return ex, None
