@@ -190,6 +190,10 @@ CATALOGUE: dict[str, Defect] = {d.name: d for d in [
     Defect("fc-order-echo-drops-nested", ("FC-SO-001",),
            "the create-order 201 echo drops address.additionalIdentifiers and keeps only the first service "
            "characteristic"),
+    Defect("fc-many-characteristics-refused", ("FC-SO-001",),
+           "refuses more than 8 serviceCharacteristics (valid: no maxItems is documented) with 400"),
+    Defect("ala-leap-day-refused", ("ALA-CEASE-001", "ALA-UCR-001", "ALA-UCR-002"),
+           "checks requestedDate with 28 days in every February: 29 February of a leap year, valid, is refused"),
     Defect("fc-long-request-id-refused", ("FC-SO-001", "FC-SOC-001"),
            "refuses an X-Request-ID over 128 characters (valid: visible ASCII, no maximum) with 400"),
 ]}

@@ -250,6 +250,9 @@ class FibreCafeApp:
             raise ApiError(400, "MALFORMED_REQUEST", "appointmentReservationId: must be greater than 1")
         if self.defects.on("fc-large-appointment-id-crash") and isinstance(appointment, int) and appointment > 2**31 - 1:
             raise OverflowError("appointmentReservationId does not fit a 32-bit integer")
+        item = body.get("serviceOrderItem") if isinstance(body.get("serviceOrderItem"), dict) else body
+        if self.defects.on("fc-many-characteristics-refused") and len(item.get("serviceCharacteristics") or []) > 8:
+            raise ApiError(400, "MALFORMED_REQUEST", "serviceCharacteristics: at most 8 items")
         if self.defects.on("fc-long-service-id-refused") and len(str(body.get("serviceId", ""))) > 64:
             raise ApiError(400, "MALFORMED_REQUEST", "serviceId: must be at most 64 characters")
 
