@@ -1,9 +1,12 @@
 """`fibrecert constraints [--api ala|fibrecafe|all] [--format table|json]`: the constraint inventory.
 
-Every field path x constraint of each request, read from the contracts (XSD, OpenAPI), with the
-requirement its negatives count for and how many negatives each profile sends for it. The counts come
-from the same generator the suites use, on each operation's contract example (`full` adds values drawn
-by Hypothesis from the run's seed; the count shown is for seed 0).
+Every field path x constraint of each request, read from the contracts (XSD, OpenAPI), with both sides:
+the requirement its negatives count for and how many negatives each profile sends for it, and the
+boundary-valid values sent next to it at every profile (`valid`: on and next to each bound, every enum
+value; "fact" where the field is a target fact the suite never varies). The counts come from the same
+generators the suites use, on each operation's contract example (`full` adds values drawn by Hypothesis
+from the run's seed; the count shown is for seed 0). Below the table: the valid values of fields no
+constraint bounds, and the fields never varied (target facts) or varied within their type (tracked).
 """
 
 from __future__ import annotations
@@ -40,15 +43,44 @@ def rows(api: str = "all", seed: int = 0) -> list[dict[str, Any]]:
         payload = strategies.example(operation)
         for profile in PROFILES:
             counts[profile].update(n.constraint.id for n in strategies.negatives(operation, payload, profile, seed))
+    valid: dict[str, list[dict[str, Any]]] = {}
+    facts: dict[str, dict[str, str]] = {}
+    for operation in dict.fromkeys(c.operation for c in constraints):
+        for probe in strategies.boundary_probes(operation):
+            valid.setdefault(probe.constraint or f"{operation}|{probe.path}", []).append(probe.public())
+        facts[operation] = strategies.boundary_fixed_fields(operation)
     for c in constraints:
-        out.append({**c.public(), "negatives": {p: counts[p][c.id] for p in PROFILES}})
+        fixed = facts[c.operation].get(c.path, "")
+        out.append({**c.public(), "negatives": {p: counts[p][c.id] for p in PROFILES},
+                    "valid": valid.get(c.id, []), **({"fixed": fixed} if fixed else {})})
     return out
 
 
-def _table(items: list[dict[str, Any]], seed: int) -> str:
-    head = ("constraint", "family", "detail", "requirement", "smoke", "standard", "full", "rule")
+def unbounded(api: str = "all") -> list[dict[str, Any]]:
+    """The valid values sent for fields no constraint bounds, and the fields never varied, per operation."""
+    from fibrecert import strategies
+
+    out: list[dict[str, Any]] = []
+    for operation in dict.fromkeys(c.operation for c in strategies.inventory(api=api)):
+        free: dict[str, list[dict[str, Any]]] = {}
+        for probe in strategies.boundary_probes(operation):
+            if probe.constraint is None:
+                free.setdefault(probe.path, []).append(probe.public())
+        out.append({"operation": operation, "unbounded": [{"path": p, "valid": v} for p, v in free.items()],
+                    "fixed": strategies.boundary_fixed_fields(operation)})
+    return out
+
+
+def _valid_cell(r: dict[str, Any]) -> str:
+    if r["valid"]:
+        return str(len(r["valid"]))
+    return "fact" if r.get("fixed", "").startswith("target fact") else "-"
+
+
+def _table(items: list[dict[str, Any]], seed: int, extra: list[dict[str, Any]] | None = None) -> str:
+    head = ("constraint", "family", "detail", "requirement", "smoke", "standard", "full", "valid", "rule")
     lines = [(r["id"], r["family"], _clip(r["detail"], 60), r["requirement"] or "never sent",
-              *(str(r["negatives"][p]) for p in PROFILES), r["rule"]) for r in items]
+              *(str(r["negatives"][p]) for p in PROFILES), _valid_cell(r), r["rule"]) for r in items]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(head)]
     widths[-1] = 0  # the rule, last: as long as it is
     fmt = "  ".join(f"{{:{'>' if 4 <= i < 7 else '<'}{w}}}" for i, w in enumerate(widths))
@@ -60,7 +92,28 @@ def _table(items: list[dict[str, Any]], seed: int) -> str:
     text.append(f"{len(items)} constraints ({attacked} attacked, {len(items) - attacked} listed only) in "
                 f"{len({r['operation'] for r in items})} operations; negatives sent: smoke {totals['smoke']}, "
                 f"standard {totals['standard']}, full {totals['full']} (seed {seed})")
+    bounded = [r for r in items if r["valid"]]
+    text.append(f"valid: {sum(len(r['valid']) for r in items)} boundary-valid values next to {len(bounded)} "
+                f"constraints, sent at every profile (\"fact\": a target fact, never varied)")
+    text.append("")
+    text.append("Boundary-valid values sent (on and next to each bound, every enum value):")
+    for r in bounded:
+        text.append(f"  {r['id']}: " + "; ".join(f"{v['label']} {v['value']}" for v in r["valid"]))
+    for op in extra or []:
+        for u in op["unbounded"]:
+            text.append(f"  {API_OF(op['operation'])}:{op['operation']}:{u['path']} (no constraint bounds it): "
+                        + "; ".join(f"{v['label']} {v['value']}" for v in u["valid"]))
+    if extra:
+        text.append("")
+        text.append("Fields the boundary-valid requests do not choose:")
+        for op in extra:
+            for path, why in op["fixed"].items():
+                text.append(f"  {API_OF(op['operation'])}:{op['operation']}:{path}: {why}")
     return "\n".join(text)
+
+
+def API_OF(operation: str) -> str:  # noqa: N802 - the inventory's id prefix of an operation
+    return "fc" if operation.startswith("/") else "ala"
 
 
 def _clip(text: str, width: int) -> str:
@@ -71,9 +124,11 @@ def run(args: argparse.Namespace) -> int:
     from fibrecert import strategies
 
     items = rows(args.api, SEED)
+    extra = unbounded(args.api)
     if args.format == "json":
-        json.dump({"families": strategies.FAMILIES, "constraints": items}, sys.stdout, indent=2, ensure_ascii=False)
+        json.dump({"families": strategies.FAMILIES, "constraints": items, "operations": extra}, sys.stdout,
+                  indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
-        print(_table(items, SEED))
+        print(_table(items, SEED, extra))
     return 0

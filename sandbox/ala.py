@@ -247,6 +247,9 @@ class AlaApp:
         buyer = self._check_buyer_identity(data, identity)
         message_id = data["message"]["messageId"]
         service = data["alaCease"]["serviceIdentifier"]
+        self._leap_day(data.get("alaCease", {}).get("requestedDate"))
+        if self.defects.on("ala-long-reference-crashes") and len(data["orderReferences"]["buyerOrderReference"]) > 64:
+            raise ValueError("buyerOrderReference does not fit its 64-character column")
         with self.store.transaction() as db:
             previous = (None if self.defects.on("ala-replay-creates-second-order")
                         else self._replayed(db, buyer, message_id, "ceaseOrder"))
@@ -286,6 +289,9 @@ class AlaApp:
         buyer = self._check_buyer_identity(data, identity)
         message_id = data["message"]["messageId"]
         target = data["targetSellerOrderReference"]
+        if self.defects.on("ala-reason-code-max-refused") \
+                and len(data["cancellationReason"]["cancellationReasonCode"]) >= 4:
+            raise Fault(400, "INVALID_REQUEST", "cancellationReasonCode must be 1 to 3 digits")
         with self.store.transaction() as db:
             previous = self._replayed(db, buyer, message_id, "cancelOrder")
             if previous is not None:
@@ -302,7 +308,9 @@ class AlaApp:
             db.execute("UPDATE ala_orders SET state='cancel_pending' WHERE seller_ref=?", (target,))
             body = soap.build_envelope(self._encode("cancelOrderResponse", {
                 "message": self._reply_message(data),
-                "orderReferences": {"buyerOrderReference": data["orderReferences"]["buyerOrderReference"],
+                "orderReferences": {"buyerOrderReference": (data["orderReferences"]["buyerOrderReference"].strip()
+                                                            if self.defects.on("ala-cancel-echo-trims-reference")
+                                                            else data["orderReferences"]["buyerOrderReference"]),
                                     "sellerOrderReference": (f"{target}-X" if self.defects.on("ala-cancel-wrong-seller-ref")
                                                              else target)},
                 "cancellationStatus": "Pending",
@@ -311,6 +319,11 @@ class AlaApp:
                 body = body.replace(b">Pending<", b">Accepted<")
             self.store.remember_message(db, buyer, message_id, "cancelOrder", 200, body)
         return body
+
+    def _leap_day(self, requested: Any) -> None:
+        """ala-leap-day-refused: a date check with 28 days in every February."""
+        if self.defects.on("ala-leap-day-refused") and requested is not None and str(requested)[5:10] == "02-29":
+            raise Fault(400, "INVALID_REQUEST", "requestedDate is not a date")
 
     def _reply_message(self, data: dict[str, Any]) -> dict[str, str]:
         return {"messageId": str(uuid.uuid4()), "correlationId": data["message"]["correlationId"],
@@ -323,6 +336,7 @@ class AlaApp:
             raise Fault(403, "FORBIDDEN", "this certificate may not act for that sellerIdentifier")
         if data["buyer"]["buyerIdentifier"] != self.own:
             raise Fault(400, "UNKNOWN_BUYER", f"buyerIdentifier must be {self.own}")
+        self._leap_day(data.get("requestedDate"))
         if self.defects.on("ala-ucr-rejects-wlto") and data.get("cfh:newOrderType") == "WLTO":
             raise Fault(400, "INVALID_REQUEST", "unsupported newOrderType")
         with self.store.transaction() as db:

@@ -179,6 +179,32 @@ CATALOGUE: dict[str, Defect] = {d.name: d for d in [
            "answers a cancellation whose text is at its maximum length (1000 characters) with HTTP 500"),
     Defect("fc-rejects-order-type-takeover", ("FC-SO-001",),
            "refuses a create order with the documented orderType TAKEOVER (400 MALFORMED_REQUEST)"),
+    # the valid side: boundary values, pinned fields, whole echoes (issue 20)
+    Defect("ala-reason-code-max-refused", ("ALA-CANCEL-001", "ALA-CANCEL-002"),
+           "refuses a cancellationReasonCode of 4 digits, its documented maximum (reads the pattern as 1-3 digits)"),
+    Defect("ala-long-reference-crashes", ("ALA-CEASE-001", "ROB-001"),
+           "keeps buyerOrderReference in a 64-character column: a ceaseOrder with a longer one, valid, crashes (500)"),
+    Defect("ala-cancel-echo-trims-reference", ("ALA-CANCEL-003",),
+           "echoes buyerOrderReference trimmed of its leading and trailing white space in the cancelOrderResponse"),
+    Defect("fc-text-max-refused", ("FC-SOC-001",),
+           "refuses a cancellation text of exactly 1000 characters, its documented maximum (an off-by-one)"),
+    Defect("fc-empty-identifiers-crash", ("FC-SO-001", "ROB-011"),
+           "reads the first of address.additionalIdentifiers: an empty array, valid (no minItems), crashes (500)"),
+    Defect("fc-appointment-minimum-refused", ("FC-SO-001",),
+           "refuses appointmentReservationId 1, its documented minimum (reads the minimum as exclusive)"),
+    Defect("fc-large-appointment-id-crash", ("FC-SO-001", "ROB-011"),
+           "keeps appointmentReservationId in a 32-bit integer: a valid id above 2147483647 crashes (500)"),
+    Defect("fc-long-service-id-refused", ("FC-SO-001",),
+           "refuses a serviceId over 64 characters (valid: no maximum is documented) with 400"),
+    Defect("fc-order-echo-drops-nested", ("FC-SO-001",),
+           "the create-order 201 echo drops address.additionalIdentifiers and keeps only the first service "
+           "characteristic"),
+    Defect("fc-many-characteristics-refused", ("FC-SO-001",),
+           "refuses more than 8 serviceCharacteristics (valid: no maxItems is documented) with 400"),
+    Defect("ala-leap-day-refused", ("ALA-CEASE-001", "ALA-UCR-001", "ALA-UCR-002"),
+           "checks requestedDate with 28 days in every February: 29 February of a leap year, valid, is refused"),
+    Defect("fc-long-request-id-refused", ("FC-SO-001", "FC-SOC-001"),
+           "refuses an X-Request-ID over 128 characters (valid: visible ASCII, no maximum) with 400"),
 ]}
 
 

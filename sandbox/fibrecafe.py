@@ -162,6 +162,8 @@ class FibreCafeApp:
                     raise ApiError(400, "MALFORMED_REQUEST", f"header {header} is required")
                 if not _VISIBLE_ASCII.fullmatch(value):  # the contract's pattern for both id headers
                     raise ApiError(400, "MALFORMED_REQUEST", f"header {header} must be visible ASCII characters")
+                if header == "X-Request-ID" and len(value) > 128 and self.defects.on("fc-long-request-id-refused"):
+                    raise ApiError(400, "MALFORMED_REQUEST", "header X-Request-ID must be at most 128 characters")
         ctype = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         data = self._read(request)
         if ctype != "application/json" and not self.defects.on("fc-ignores-content-type"):
@@ -192,6 +194,7 @@ class FibreCafeApp:
         body = self._json_body(request, "ServiceOrderRequest")
         if self.defects.on("fc-rejects-order-type-takeover") and body.get("orderType") == "TAKEOVER":
             raise ApiError(400, "MALFORMED_REQUEST", "orderType: TAKEOVER is not supported")
+        self._boundary_defects(body)
         status = "RECEIVED_BY_GATEWAY"
         order_id = self.store.create_fc_order(tenant, body, status)
         if self.defects.on("fc-order-id-reused"):
@@ -200,6 +203,8 @@ class FibreCafeApp:
             status = "NEW"
         if self.defects.on("fc-order-supplier-not-echoed"):
             body = {**body, "supplier": "SOMEONE_ELSE"}
+        if self.defects.on("fc-order-echo-drops-nested"):
+            body = _drop_nested(body)
         return Response(json.dumps({**body, "id": order_id, "status": status}), status=201,
                         content_type="application/json")
 
@@ -212,6 +217,8 @@ class FibreCafeApp:
             raise ApiError(400, "MALFORMED_REQUEST", "reasonCode: not supported")
         if self.defects.on("fc-cancel-500-on-text-at-max-length") and len(body.get("text") or "") == 1000:
             raise RuntimeError("text column overflow")
+        if self.defects.on("fc-text-max-refused") and len(body.get("text", "")) >= 1000:
+            raise ApiError(400, "MALFORMED_REQUEST", "text: must be shorter than 1000 characters")
         order_id = int(body["orderId"])
         if order_id > 2**63 - 1:  # beyond any id SQLite can hold: an order never issued
             raise ApiError(422, "INVALID_REQUEST", "no in-flight order with that orderId")
@@ -239,3 +246,31 @@ class FibreCafeApp:
         if "text" in answer and self.defects.on("fc-cancel-text-not-echoed"):
             answer["text"] = "cancelled"
         return Response(json.dumps(answer), status=201, content_type="application/json")
+
+
+    def _boundary_defects(self, body: dict[str, Any]) -> None:
+        """The defects of valid values at or beyond a field's bounds (issue 20), on a valid create order."""
+        address = body.get("address") if isinstance(body.get("address"), dict) else {}
+        if self.defects.on("fc-empty-identifiers-crash") and address.get("additionalIdentifiers") == []:
+            _ = address["additionalIdentifiers"][0]  # IndexError: a 500
+        appointment = body.get("appointmentReservationId")
+        if self.defects.on("fc-appointment-minimum-refused") and appointment == 1:
+            raise ApiError(400, "MALFORMED_REQUEST", "appointmentReservationId: must be greater than 1")
+        if self.defects.on("fc-large-appointment-id-crash") and isinstance(appointment, int) and appointment > 2**31 - 1:
+            raise OverflowError("appointmentReservationId does not fit a 32-bit integer")
+        item = body.get("serviceOrderItem") if isinstance(body.get("serviceOrderItem"), dict) else body
+        if self.defects.on("fc-many-characteristics-refused") and len(item.get("serviceCharacteristics") or []) > 8:
+            raise ApiError(400, "MALFORMED_REQUEST", "serviceCharacteristics: at most 8 items")
+        if self.defects.on("fc-long-service-id-refused") and len(str(body.get("serviceId", ""))) > 64:
+            raise ApiError(400, "MALFORMED_REQUEST", "serviceId: must be at most 64 characters")
+
+
+def _drop_nested(body: dict[str, Any]) -> dict[str, Any]:
+    """fc-order-echo-drops-nested: an echo rebuilt from a flat row (no identifiers, one characteristic)."""
+    out = json.loads(json.dumps(body))
+    if isinstance(out.get("address"), dict):
+        out["address"].pop("additionalIdentifiers", None)
+    for holder in (out, out.get("serviceOrderItem")):
+        if isinstance(holder, dict) and isinstance(holder.get("serviceCharacteristics"), list):
+            holder["serviceCharacteristics"] = holder["serviceCharacteristics"][:1]
+    return out

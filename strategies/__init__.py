@@ -112,3 +112,10 @@ def _fibrecafe_cases_with(path: str, headers: dict[str, str] | None, body: Any) 
     if body is not None:
         kwargs["body"] = body
     return operation(path).as_strategy(GenerationMode.POSITIVE, **kwargs)
+
+
+from ._boundaries import Boundary, InvalidBoundary, Probe, boundaries  # noqa: E402
+from ._boundaries import fixed_fields as boundary_fixed_fields  # noqa: E402
+from ._boundaries import probes as boundary_probes  # noqa: E402
+
+__all__ += ["Boundary", "InvalidBoundary", "Probe", "boundaries", "boundary_fixed_fields", "boundary_probes"]

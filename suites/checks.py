@@ -507,3 +507,65 @@ def forbidden_or_refused(ex: Exchange) -> str:
     status_in(ex, 403)
     fault_fields(ex)
     return "HTTP 403 with a fault"
+
+
+# ----------------------------------------------------------------------------------- whole echoes
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
+
+
+def echo_difference(sent: Any, got: Any, path: str = "") -> str | None:
+    """Where `got` does not echo `sent`, or None. The profiles' equality: strings character for
+    character, numbers by value (JSON 1001.0 echoes 1001; a boolean is not a number), objects field by
+    field (the answer may add fields), arrays item by item in order and of the same length."""
+    where = path or "the body"
+    if isinstance(sent, dict):
+        if not isinstance(got, dict):
+            return f"{where} is {_kind(got)}, not an object"
+        for key, value in sent.items():
+            sub = f"{path}.{key}" if path else key
+            if key not in got:
+                return f"{sub} is missing"
+            found = echo_difference(value, got[key], sub)
+            if found:
+                return found
+        return None
+    if isinstance(sent, list):
+        if not isinstance(got, list):
+            return f"{where} is {_kind(got)}, not an array"
+        if len(got) != len(sent):
+            return f"{where} has {len(got)} items, not {len(sent)}"
+        for i, (a, b) in enumerate(zip(sent, got)):
+            found = echo_difference(a, b, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    if isinstance(sent, bool) or sent is None:
+        return None if got is sent else f"{where} is {got!r}, not {sent!r}"
+    if isinstance(sent, (int, float)):
+        if isinstance(got, bool) or not isinstance(got, (int, float)) or got != sent:
+            return f"{where} is {_short_repr(got)}, not {_short_repr(sent)}"
+        return None
+    if not isinstance(got, str) or got != sent:
+        return f"{where} is {_short_repr(got)}, not {_short_repr(sent)}"
+    return None
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    if len(text) <= 60:
+        return text
+    size = f"{len(value)} characters, " if isinstance(value, str) else ""
+    return f"{text[:40]}…({size}{len(text)} in all)"
+
+
+@check
+def json_echo(ex: Exchange, sent: Any, what: str = "the request's fields") -> None:
+    """The JSON object answered echoes `sent` (a request body, or the part of it the profile says is
+    echoed), nested objects and arrays included, with the profile's equality (echo_difference)."""
+    declared = f"{what} echoed (nested objects and arrays included; strings exactly, numbers by value)"
+    body = json_body(ex, declared)
+    found = echo_difference(sent, body)
+    if found:
+        raise CheckFailed(f"Received an echo where {found}", declared)

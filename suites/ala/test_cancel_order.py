@@ -37,34 +37,38 @@ CANCEL_REQS = ("ALA-CANCEL-001", "ALA-CANCEL-002", "ALA-CANCEL-003")
 
 @pytest.mark.requirement(*CANCEL_REQS, "ALA-CANCEL-005", "ALA-CANCEL-006")
 def test_cancellation_of_an_in_flight_order_is_pending_or_rejected_up_front(run, ala, verify):
-    ns = ala.namespace
-
     def case(data):
         setup, seller_ref = place_cease_order(ala)
         if seller_ref is None:
             verify.not_tested(CANCEL_REQS, f"no order to cancel: the ceaseOrder that places one got {setup.describe()}")
             return
-        data["targetSellerOrderReference"] = seller_ref
-        ex = ala.post("cancelOrder", data)
-        chain = [setup, ex]
-        status = verify("ALA-CANCEL-001", chain, c.status_in, 200, 400)
-        if status == 400:
-            verify("ALA-CANCEL-005", chain, c.fault_fields)
-            verify("ALA-CANCEL-006", chain, c.fault_envelope, ns)
-        if not verify("ALA-CANCEL-002", chain, c.status_in, 200):
-            return
-        verify("ALA-CANCEL-002", chain, c.xml_content_type)
-        if verify("ALA-CANCEL-002", chain, c.soap_payload, ns, "cancelOrderResponse") is None:
-            return
-        verify("ALA-CANCEL-002", chain, c.xml_field, ns, "cancelOrderResponse", "cancellationStatus", "Pending",
-               "cancellationStatus")
-        for path, want, what in (("message/correlationId", data["message"]["correlationId"], "correlationId"),
-                                 ("orderReferences/buyerOrderReference",
-                                  data["orderReferences"]["buyerOrderReference"], "buyerOrderReference"),
-                                 ("orderReferences/sellerOrderReference", seller_ref, "sellerOrderReference")):
-            verify("ALA-CANCEL-003", chain, c.xml_field, ns, "cancelOrderResponse", path, want, what)
+        cancel_in_flight(ala, verify, data, setup, seller_ref)
 
     run.explore(ala.message("cancelOrder"), case)
+
+
+def cancel_in_flight(ala, verify, data, setup, seller_ref, note=""):  # noqa: ANN001 - shared with the boundary suite
+    """Cancel the in-flight order `seller_ref` (placed by `setup`) with `data`; check the answer."""
+    ns = ala.namespace
+    data["targetSellerOrderReference"] = seller_ref
+    ex = ala.post("cancelOrder", data, note=note)
+    chain = [setup, ex]
+    status = verify("ALA-CANCEL-001", chain, c.status_in, 200, 400)
+    if status == 400:
+        verify("ALA-CANCEL-005", chain, c.fault_fields)
+        verify("ALA-CANCEL-006", chain, c.fault_envelope, ns)
+    if not verify("ALA-CANCEL-002", chain, c.status_in, 200):
+        return
+    verify("ALA-CANCEL-002", chain, c.xml_content_type)
+    if verify("ALA-CANCEL-002", chain, c.soap_payload, ns, "cancelOrderResponse") is None:
+        return
+    verify("ALA-CANCEL-002", chain, c.xml_field, ns, "cancelOrderResponse", "cancellationStatus", "Pending",
+           "cancellationStatus")
+    for path, want, what in (("message/correlationId", data["message"]["correlationId"], "correlationId"),
+                             ("orderReferences/buyerOrderReference",
+                              data["orderReferences"]["buyerOrderReference"], "buyerOrderReference"),
+                             ("orderReferences/sellerOrderReference", seller_ref, "sellerOrderReference")):
+        verify("ALA-CANCEL-003", chain, c.xml_field, ns, "cancelOrderResponse", path, want, what)
 
 
 @pytest.mark.requirement("INT-004", "ALA-CANCEL-005", "ALA-CANCEL-006")

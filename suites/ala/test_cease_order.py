@@ -10,16 +10,17 @@ import pytest
 from fibrecert.suites import checks as c
 
 
-def _accepted_order(ala, verify, data, refs, lock):  # noqa: ANN001 - suite helper
-    ex = ala.post("ceaseOrder", data)
+def _accepted_order(ala, verify, data, refs, lock, note=""):  # noqa: ANN001 - suite helper
+    """Send a valid ceaseOrder and check its answer; return (exchange, sellerOrderReference or None)."""
+    ex = ala.post("ceaseOrder", data, note=note)
     if not verify("ALA-CEASE-001", ex, c.status_in, 200):
         if ex.status == 400:
             ala.services.release(data["alaCease"]["serviceIdentifier"])
-        return
+        return ex, None
     ns = ala.namespace
     verify("ALA-CEASE-002", ex, c.xml_content_type)
     if verify("ALA-CEASE-002", ex, c.soap_payload, ns, "orderResponse") is None:
-        return
+        return ex, None
     verify("ALA-CEASE-003", ex, c.xml_field, ns, "orderResponse", "message/correlationId",
            data["message"]["correlationId"], "correlationId")
     verify("ALA-CEASE-003", ex, c.xml_field, ns, "orderResponse", "orderReferences/buyerOrderReference",
@@ -29,6 +30,7 @@ def _accepted_order(ala, verify, data, refs, lock):  # noqa: ANN001 - suite help
     with lock:
         earlier = refs.setdefault(seller_ref, ex)
     verify("ALA-CEASE-003", [earlier, ex] if earlier is not ex else [ex], c.distinct_ids, "sellerOrderReference")
+    return ex, seller_ref
 
 
 @pytest.mark.requirement("ALA-CEASE-001", "ALA-CEASE-002", "ALA-CEASE-003")

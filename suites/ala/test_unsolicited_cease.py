@@ -11,8 +11,8 @@ from fibrecert.suites import checks as c
 NEW_ORDER_TYPES = [str(v) for v in contracts.ala_schema().maps.elements[f"{{{contracts.CFH_NS}}}newOrderType"].type.enumeration]
 
 
-def _ucr_accepted(ala, verify, requirement, data):  # noqa: ANN001
-    ex = ala.post("unsolicitedCeaseRequest", data)
+def _ucr_accepted(ala, verify, requirement, data, note=""):  # noqa: ANN001
+    ex = ala.post("unsolicitedCeaseRequest", data, note=note)
     if not verify(requirement, ex, c.status_in, 200):
         return
     verify("ALA-UCR-001", ex, c.ucr_response)

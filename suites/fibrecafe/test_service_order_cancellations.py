@@ -38,8 +38,8 @@ def _cancellation_case(fc, case, order_id):  # noqa: ANN001
     return case
 
 
-def _cancel_accepted(fc, verify, case, setup, requirement):  # noqa: ANN001
-    ex = fc.post(PATH, case.body)
+def _cancel_accepted(fc, verify, case, setup, requirement, note="", headers=None):  # noqa: ANN001
+    ex = fc.post(PATH, case.body, note=note, headers=headers)
     chain = [setup, ex]
     check_error_answer(verify, ex, *ERRORS)
     if not verify(requirement, chain, c.status_in, 201):
@@ -49,9 +49,8 @@ def _cancel_accepted(fc, verify, case, setup, requirement):  # noqa: ANN001
         return ex
     verify("FC-SOC-003", chain, c.json_content_type)
     verify("FC-SOC-003", chain, c.json_field_in, "status", "RECEIVED_BY_GATEWAY", "PENDING")
-    for key in ("orderId", "reasonCode", "supplier", "text"):
-        if key in case.body:
-            verify("FC-SOC-003", chain, c.json_field, key, case.body[key])
+    echoed = {key: case.body[key] for key in ("orderId", "reasonCode", "supplier", "text") if key in case.body}
+    verify("FC-SOC-003", chain, c.json_echo, echoed, "orderId, reasonCode, and supplier and text when sent,")
     return ex
 
 

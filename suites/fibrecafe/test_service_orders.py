@@ -30,20 +30,24 @@ def _with_target_supplier(fc, case):  # noqa: ANN001
     return case
 
 
-def _create(fc, verify, case, ids, lock):  # noqa: ANN001
-    ex = fc.post(PATH, case.body)
+def _create(fc, verify, case, ids, lock, note="", headers=None):  # noqa: ANN001
+    """Send a valid create order and check its 201; return (exchange, the order id or None)."""
+    ex = fc.post(PATH, case.body, note=note, headers=headers)
     check_error_answer(verify, ex, "FC-SO-004", "FC-SO-005")
     if not verify("FC-SO-001", ex, c.status_in, 201):
-        return
+        return ex, None
     verify("FC-SO-001", ex, c.openapi_conformance, PATH)
     if verify("FC-SO-001", ex, c.json_schema_valid, "ServiceOrder") is None:
-        return
+        return ex, None
     verify("FC-SO-001", ex, c.json_field, "status", "RECEIVED_BY_GATEWAY")
     verify("FC-SO-001", ex, c.json_field, "orderType", case.body["orderType"])
     verify("FC-SO-001", ex, c.json_field, "supplier", case.body["supplier"])
+    verify("FC-SO-001", ex, c.json_echo, case.body)  # decision 2: every field, nested included
     with lock:
         earlier = ids.setdefault(c.assigned_id(ex), ex)
     verify("FC-SO-002", [earlier, ex] if earlier is not ex else [ex], c.distinct_ids, "order id")
+    order_id = c.assigned_id(ex)
+    return ex, int(order_id) if order_id is not None and str(order_id).isdigit() else None
 
 
 @pytest.mark.requirement("FC-SO-001", "FC-SO-002", "FC-SO-004", "FC-SO-005")
