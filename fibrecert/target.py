@@ -87,12 +87,15 @@ class FibreCafeTarget:
     supplier: str
     scope: str | None
     timeout: float
+    short_ttl_client_id: str | None = None        # a client whose tokens expire within seconds (expiry test)
+    short_ttl_client_secret: Secret | None = None
 
     def public(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "token_url": self.token_url}
 
     def secrets(self) -> list[str]:
-        return [s.reveal() for s in (self.client_secret, self.other_client_secret) if s]
+        return [s.reveal() for s in (self.client_secret, self.other_client_secret, self.short_ttl_client_secret)
+                if s]
 
 
 @dataclass(frozen=True)
@@ -121,9 +124,9 @@ _ALA_KEYS = {
 }
 _FC_KEYS = {
     "base_url", "token_url", "ca_bundle", "client_id", "client_secret", "other_client_id",
-    "other_client_secret", "supplier", "scope", "timeout",
+    "other_client_secret", "supplier", "scope", "timeout", "short_ttl_client_id", "short_ttl_client_secret",
 }
-_SECRET_KEYS = {"client_secret", "other_client_secret"}
+_SECRET_KEYS = {"client_secret", "other_client_secret", "short_ttl_client_secret"}
 
 
 class _Section:
@@ -267,6 +270,10 @@ def _load_fibrecafe(path: Path, data: Any) -> FibreCafeTarget:
     other_secret = s.secret("other_client_secret", required=other_id is not None)
     if other_secret is not None and other_id is None:
         raise s.error("other_client_id", "missing required key (needed with other_client_secret)")
+    short_id = s.string("short_ttl_client_id", required=False)
+    short_secret = s.secret("short_ttl_client_secret", required=short_id is not None)
+    if short_secret is not None and short_id is None:
+        raise s.error("short_ttl_client_id", "missing required key (needed with short_ttl_client_secret)")
     supplier = s.string("supplier") or ""
     if not re.fullmatch(r"\w{1,20}", supplier, flags=re.ASCII):  # ECMA-262 \w, as in the contract
         raise s.error("supplier", "must match ^\\w{1,20}$ (the contract's supplier pattern)")
@@ -281,6 +288,8 @@ def _load_fibrecafe(path: Path, data: Any) -> FibreCafeTarget:
         supplier=supplier,
         scope=s.string("scope", required=False),
         timeout=s.number("timeout", 10.0),
+        short_ttl_client_id=short_id,
+        short_ttl_client_secret=short_secret,
     )
 
 

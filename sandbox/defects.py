@@ -170,6 +170,28 @@ CATALOGUE: dict[str, Defect] = {d.name: d for d in [
     Defect("fc-ignores-order-type", ("FC-SO-007",),
            "reads a create order by its fields when its orderType is a provide type (NEW on a cease is a cease)",
            family="discriminator"),
+    # the envelope of a valid request, the token endpoint and ids reused across parties (issue 20)
+    Defect("ala-header-names-case-sensitive", ("ALA-SOAP-003",),
+           "reads its request headers by their exact spelling (a lower-case content-type is no Content-Type: 400)"),
+    Defect("ala-exact-content-type", ("ALA-SOAP-003",),
+           "compares Content-Type as a string with text/xml; charset=utf-8 (text/xml, charset=UTF-8 and "
+           "application/xml refused)"),
+    Defect("ala-replay-answers-other-buyer", ("SEC-007",),
+           "remembers messageIds without the buyer that sent them: another buyer reusing one gets the first "
+           "buyer's orderResponse"),
+    Defect("fc-header-names-case-sensitive", ("FC-HTTP-001",),
+           "reads X-Request-ID and X-Conversation-ID by their exact spelling (x-request-id: 400 'required')"),
+    Defect("fc-json-charset-refused", ("FC-HTTP-001",),
+           "compares Content-Type as a string with application/json (application/json; charset=utf-8 refused)"),
+    Defect("fc-token-basic-only", ("FC-AUTH-002", "SEC-014"),
+           "reads client credentials from HTTP Basic only (credentials in the form are refused, and a second "
+           "client's in the form ignored)"),
+    Defect("fc-token-to-wrong-client", ("SEC-014",),
+           "authenticates the HTTP Basic credentials, then issues the token to the client_id the form names"),
+    Defect("fc-expired-token-accepted", ("SEC-015",),
+           "never checks a token's expiry (an expired token is accepted)"),
+    Defect("fc-request-id-replay-across-tenants", ("SEC-016",),
+           "answers a repeated X-Request-ID with the first answer to it, whichever tenant sent it"),
 ]}
 
 
