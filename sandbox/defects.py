@@ -97,7 +97,7 @@ CATALOGUE: dict[str, Defect] = {d.name: d for d in [
            "answers GET, PUT and DELETE with 200"),
     Defect("fc-hangs-on-install-failed", ("ROB-012", "FC-SOC-001", "FC-SOC-002", "FC-SOC-009"),
            "never answers (in time) a cancellation with reasonCode INSTALL_FAILED"),
-    Defect("fc-token-without-expiry", ("FC-AUTH-001",),
+    Defect("fc-token-without-expiry", ("FC-AUTH-001", "FC-AUTH-002"),
            "issues tokens without expires_in"),
     Defect("fc-no-size-limit", ("ROB-013", "FC-SO-009", "FC-SOC-012"),
            "reads and processes request bodies of any size"),
