@@ -46,7 +46,7 @@ class Sandbox:
     ports: tuple[int, int, int] = (0, 0, 0)  # ALA seller, ALA buyer, Fibre Cafe; 0 = any free port
     services: int = 300
     token_ttl: float = 3600.0
-    short_token_ttl: float = 1.0  # seconds a token of TENANT_SHORT_TTL lives
+    short_token_ttl: float = 2.0  # seconds a token of TENANT_SHORT_TTL lives (time to use it once, even on a busy machine)
     namespace: str = ""
     defects: tuple[str, ...] = ()
     record_tokens: bool = False  # tests only: remember issued access tokens in memory

@@ -65,13 +65,12 @@ def test_token_endpoint_refuses_credentials_of_two_clients_in_one_request(run, f
 
 
 EXPIRY_WAIT_LIMIT = 15.0  # seconds: the longest expires_in a run waits out
-EXPIRY_MARGIN = 2.0       # seconds past expires_in before the token is used again
+EXPIRY_MARGIN = 1.0       # seconds past expires_in before the token is used again (a whole second rounded)
+EXPIRY_ATTEMPTS = 3       # tokens asked for until one is accepted while fresh (a busy client may be slow to use it)
 
 
-@pytest.mark.long_chain
-@pytest.mark.requirement("SEC-015")
-def test_an_expired_token_is_not_authorised(run, fc, verify):
-    client = ("short_ttl_client_id" if fc.target.short_ttl_client_id else "client_id")
+def _short_lived_token(run, fc):  # noqa: ANN001
+    """Ask for a token of the expiry test's client: (token, expires_in, when it was received, the exchange)."""
     ex = fc.request_token(CLIENT_SHORT_TTL)
     received = time.monotonic()
     token = _secret(run, ex)
@@ -79,20 +78,34 @@ def test_an_expired_token_is_not_authorised(run, fc, verify):
         expires = json.loads(ex.response_body).get("expires_in") if ex.status == 200 else None
     except (ValueError, AttributeError, RecursionError):
         expires = None
-    if token is None or isinstance(expires, bool) or not isinstance(expires, int) or expires <= 0:
-        verify.not_tested(["SEC-015"], f"the token endpoint gave {client} no token with an expires_in: {ex.describe()}")
-        return
-    if expires > EXPIRY_WAIT_LIMIT:
-        verify.not_tested(["SEC-015"], f"{client}'s tokens live {expires} s, longer than the {EXPIRY_WAIT_LIMIT:g} s a "
-                                       "run waits: name a client whose tokens expire sooner in the target file "
-                                       "(short_ttl_client_id)")
-        return
-    run.credentials.adopt("s", token)
-    fresh = fc.post("/service-orders", fc.cease_order_body(), identity=TENANT_SHORT_TTL,
-                    note=f"{client}'s token while fresh")
-    if fresh.status != 201:
-        verify.not_tested(["SEC-015"], f"{client}'s fresh token was not accepted ({fresh.describe()}), so its "
-                                       "expiry says nothing")
+    if isinstance(expires, bool) or not isinstance(expires, int) or expires <= 0:
+        expires = None
+    return token, expires, received, ex
+
+
+@pytest.mark.long_chain
+@pytest.mark.requirement("SEC-015")
+def test_an_expired_token_is_not_authorised(run, fc, verify):
+    client = ("short_ttl_client_id" if fc.target.short_ttl_client_id else "client_id")
+    for attempt in range(1, EXPIRY_ATTEMPTS + 1):
+        token, expires, received, ex = _short_lived_token(run, fc)
+        if token is None or expires is None:
+            verify.not_tested(["SEC-015"], f"the token endpoint gave {client} no token with an expires_in: "
+                                           f"{ex.describe()}")
+            return
+        if expires > EXPIRY_WAIT_LIMIT:
+            verify.not_tested(["SEC-015"], f"{client}'s tokens live {expires} s, longer than the {EXPIRY_WAIT_LIMIT:g} s "
+                                           "a run waits: name a client whose tokens expire sooner in the target file "
+                                           "(short_ttl_client_id)")
+            return
+        run.credentials.adopt("s", token)
+        fresh = fc.post("/service-orders", fc.cease_order_body(), identity=TENANT_SHORT_TTL,
+                        note=f"{client}'s token while fresh (attempt {attempt})")
+        if fresh.status == 201:
+            break
+    else:  # the fresh token was never accepted: its expiry says nothing
+        verify.not_tested(["SEC-015"], f"{client}'s token was not accepted while fresh, {EXPIRY_ATTEMPTS} times "
+                                       f"(last: {fresh.describe()})")
         return
     time.sleep(max(0.0, received + expires + EXPIRY_MARGIN - time.monotonic()))
     late = fc.post("/service-orders", fc.cease_order_body(), identity=TENANT_SHORT_TTL,
