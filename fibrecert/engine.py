@@ -31,6 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
+from urllib.parse import urlencode
 
 from fibrecert import contracts, endpoints, wirejson
 from fibrecert.contracts import soap
@@ -709,9 +710,13 @@ class Engine:
                 headers["Authorization"] = auth
         for name in case.omit_headers:
             headers.pop(name, None)
+        body = case.body.encode()
+        if case.api == "fibrecafe" and case.identity.kind in ("form", "basic+form"):  # credentials in the form
+            body += b"&" + urlencode(self.credentials.form_fields(case.identity)).encode("ascii")
+
         def attempt() -> Exchange:
             return self.transport.send(api=case.api, operation=case.operation, identity=case.identity,
-                                       method=case.method, url=url, headers=headers, body=case.body.encode(),
+                                       method=case.method, url=url, headers=headers, body=body,
                                        verify=str(section.ca_bundle) if section.ca_bundle else True, cert=cert,
                                        timeout=section.timeout, refusal_expected=case.refusal_expected,
                                        exchange_id=case.id, case=case)
@@ -820,7 +825,7 @@ class Engine:
         assert self.fc is not None
         from fibrecert.identity import CLIENT_A, Identity
 
-        ex = self.fc.request_token(CLIENT_A if tenant == "a" else Identity("fibrecafe", "basic", "b"))
+        ex = self.fc.request_token(CLIENT_A if tenant == "a" else Identity("fibrecafe", "basic", tenant))
         try:
             token = wirejson.loads(ex.response_body)["access_token"]
             assert isinstance(token, str) and token

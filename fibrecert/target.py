@@ -112,12 +112,15 @@ class FibreCafeTarget:
     supplier: str
     scope: str | None
     timeout: float
+    short_ttl_client_id: str | None = None        # a client whose tokens expire within seconds (expiry test)
+    short_ttl_client_secret: Secret | None = None
 
     def public(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "token_url": self.token_url}
 
     def secrets(self) -> list[str]:
-        return [s.reveal() for s in (self.client_secret, self.other_client_secret) if s]
+        return [s.reveal() for s in (self.client_secret, self.other_client_secret, self.short_ttl_client_secret)
+                if s]
 
 
 @dataclass(frozen=True)
@@ -146,9 +149,9 @@ _ALA_KEYS = {
 }
 _FC_KEYS = {
     "base_url", "token_url", "ca_bundle", "client_id", "client_secret", "other_client_id",
-    "other_client_secret", "supplier", "scope", "timeout",
+    "other_client_secret", "supplier", "scope", "timeout", "short_ttl_client_id", "short_ttl_client_secret",
 }
-_SECRET_KEYS = {"client_secret", "other_client_secret"}
+_SECRET_KEYS = {"client_secret", "other_client_secret", "short_ttl_client_secret"}
 
 
 def _shown_url(value: str) -> str:
@@ -362,6 +365,11 @@ def _load_fibrecafe(path: Path, data: Any, problems: list[str]) -> FibreCafeTarg
     other_secret = s.take(s.secret, "other_client_secret", required=other_given)
     if not other_given and ("other_client_secret" in data or "other_client_secret_env" in data):
         problems.append("[fibrecafe] other_client_id: missing required key (needed with other_client_secret)")
+    short_id = s.take(s.string, "short_ttl_client_id", required=False)
+    short_given = "short_ttl_client_id" in data
+    short_secret = s.take(s.secret, "short_ttl_client_secret", required=short_given)
+    if not short_given and ("short_ttl_client_secret" in data or "short_ttl_client_secret_env" in data):
+        problems.append("[fibrecafe] short_ttl_client_id: missing required key (needed with short_ttl_client_secret)")
     supplier = s.take(s.string, "supplier")
     if supplier is not None and not re.fullmatch(r"\w{1,20}", supplier, flags=re.ASCII):  # ECMA-262 \w
         problems.append("[fibrecafe] supplier: must match ^\\w{1,20}$ (the contract's supplier pattern)")
@@ -383,6 +391,8 @@ def _load_fibrecafe(path: Path, data: Any, problems: list[str]) -> FibreCafeTarg
         supplier=supplier or "",
         scope=scope,
         timeout=timeout,
+        short_ttl_client_id=short_id,
+        short_ttl_client_secret=short_secret,
     )
 
 

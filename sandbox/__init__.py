@@ -26,6 +26,7 @@ BUYER = "SPDEV1"
 OTHER_BUYER = "SPDEV2"
 TENANT_A = "tenant-a"
 TENANT_B = "tenant-b"
+TENANT_SHORT_TTL = "tenant-short-ttl"  # a client whose tokens expire within seconds (the expiry requirement)
 SUPPLIER = "DUMMY_SUPPLIER"
 
 __all__ = ["Sandbox", "DEFECTS", "default_cache_dir"]
@@ -45,6 +46,7 @@ class Sandbox:
     ports: tuple[int, int, int] = (0, 0, 0)  # ALA seller, ALA buyer, Fibre Cafe; 0 = any free port
     services: int = 300
     token_ttl: float = 3600.0
+    short_token_ttl: float = 2.0  # seconds a token of TENANT_SHORT_TTL lives (time to use it once, even on a busy machine)
     namespace: str = ""
     defects: tuple[str, ...] = ()
     record_tokens: bool = False  # tests only: remember issued access tokens in memory
@@ -67,7 +69,8 @@ class Sandbox:
         batch = secrets.token_hex(3).upper()
         self.store.add_services(BUYER, [f"CF-SVC-{batch}-{i:05d}" for i in range(1, self.services + 1)])
         self.store.add_services(OTHER_BUYER, [f"CF-SVC-{batch}-B{i:04d}" for i in range(1, 11)])
-        self._secrets = {TENANT_A: secrets.token_urlsafe(24), TENANT_B: secrets.token_urlsafe(24)}
+        self._secrets = {TENANT_A: secrets.token_urlsafe(24), TENANT_B: secrets.token_urlsafe(24),
+                         TENANT_SHORT_TTL: secrets.token_urlsafe(24)}
         for tenant, secret in self._secrets.items():
             self.store.add_tenant(tenant, secret)
         mtls = server_tls_context(self.pki.server.cert, self.pki.server.key,
@@ -79,7 +82,8 @@ class Sandbox:
             (AlaApp(self.store, role="buyer", own_identifier=BUYER, namespace=self.namespace,
                     defects=defects), mtls),
             (FibreCafeApp(self.store, token_ttl=self.token_ttl, defects=defects,
-                          record_tokens=self.record_tokens), plain),
+                          record_tokens=self.record_tokens, client_ttls={TENANT_SHORT_TTL: self.short_token_ttl}),
+             plain),
         ]
         if not (0 <= self.latency_ms <= 60_000):
             raise ValueError(f"latency_ms must be between 0 and 60000, not {self.latency_ms}")
@@ -161,6 +165,8 @@ class Sandbox:
             f"client_secret = {q(self._secrets[TENANT_A])}",
             f"other_client_id = {q(TENANT_B)}",
             f"other_client_secret = {q(self._secrets[TENANT_B])}",
+            f"short_ttl_client_id = {q(TENANT_SHORT_TTL)}  # its tokens expire after {self.short_token_ttl:g} s",
+            f"short_ttl_client_secret = {q(self._secrets[TENANT_SHORT_TTL])}",
             f"supplier = {q(SUPPLIER)}",
             f"timeout = {timeout:g}",
             "",

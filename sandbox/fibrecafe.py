@@ -42,8 +42,11 @@ class ApiError(Exception):
 
 class FibreCafeApp:
     def __init__(self, store: Store, *, prefix: str = "/v1", token_ttl: float = 3600.0,
-                 defects: Defects | None = None, record_tokens: bool = False):
+                 defects: Defects | None = None, record_tokens: bool = False,
+                 client_ttls: dict[str, float] | None = None):
         self.store, self.prefix, self.token_ttl = store, prefix.rstrip("/"), token_ttl
+        self.client_ttls = dict(client_ttls or {})  # clients whose tokens live shorter (decision 7: expiry testable)
+        self._answers_by_request_id: dict[str, tuple[int, str]] = {}  # the fc-request-id-replay-across-tenants defect
         # Tests only: keep issued tokens in memory to prove none leaks into a report. Never persisted.
         self.issued_tokens: list[str] | None = [] if record_tokens else None
         self.defects = defects if defects is not None else Defects()
@@ -117,14 +120,28 @@ class FibreCafeApp:
 
         form = {k: v[0] for k, v in parse_qs(body.decode("latin-1"), keep_blank_values=True).items()}
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        if self.defects.on("fc-token-basic-only"):
+            client_id = client_secret = None  # reads client credentials from HTTP Basic only
+        issue_to = None  # the fc-token-to-wrong-client defect: the client the token goes to
         auth = request.headers.get("Authorization", "")
         if auth[:6].lower() == "basic ":
             try:
                 raw = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
                 user, _, password = raw.partition(":")
-                client_id, client_secret = unquote(user), unquote(password)
+                basic_id, basic_secret = unquote(user), unquote(password)
             except (binascii.Error, UnicodeDecodeError):
                 return oauth_error(400, "invalid_client", "unreadable Basic credentials")
+            # Credentials in HTTP Basic and in the form that name another client, or another secret: one
+            # client authenticated and another named. Refused (400, RFC 6749 section 2.3: one
+            # authentication method per request); no token for either.
+            disagree = (client_id is not None and client_id != basic_id) or \
+                       (client_secret is not None and client_secret != basic_secret)
+            if disagree and self.defects.on("fc-token-to-wrong-client"):
+                issue_to = client_id  # authenticates Basic, then issues to the client the form names
+            elif disagree:
+                return oauth_error(400, "invalid_request", "client credentials in both HTTP Basic and the form, "
+                                                          "naming different clients")
+            client_id, client_secret = basic_id, basic_secret
         if form.get("grant_type") != "client_credentials":
             return oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials")
         if not client_id or client_secret is None:
@@ -132,11 +149,13 @@ class FibreCafeApp:
         if not (self.store.tenant_secret_matches(client_id, client_secret)
                 or self.defects.on("fc-token-any-secret")):
             return oauth_error(400, "invalid_client", "client authentication failed")
+        client_id = issue_to or client_id
         token = secrets.token_urlsafe(32)
-        self.store.issue_token(client_id, token, self.token_ttl)
+        ttl = self.client_ttls.get(client_id, self.token_ttl)
+        self.store.issue_token(client_id, token, ttl, purge=not self.defects.on("fc-expired-token-accepted"))
         if self.issued_tokens is not None:
             self.issued_tokens.append(token)
-        answer = {"access_token": token, "expires_in": int(self.token_ttl), "token_type": "Bearer"}
+        answer = {"access_token": token, "expires_in": max(1, int(ttl)), "token_type": "Bearer"}
         if self.defects.on("fc-token-without-expiry"):
             del answer["expires_in"]
         return Response(json.dumps(answer),
@@ -149,15 +168,18 @@ class FibreCafeApp:
         auth = request.headers.get("Authorization", "")
         if auth[:7].lower() != "bearer " or not auth[7:].strip():
             raise ApiError(401, "NOT_AUTHORISED", "a bearer token is required")
-        tenant = self.store.token_tenant(auth[7:].strip())
+        tenant = self.store.token_tenant(auth[7:].strip(), expired_too=self.defects.on("fc-expired-token-accepted"))
         if tenant is None:
             raise ApiError(401, "NOT_AUTHORISED", "the bearer token is invalid or expired")
         return tenant
 
     def _json_body(self, request: Request, component: str) -> dict[str, Any]:
         if not self.defects.on("fc-missing-headers-accepted"):
+            names = request.environ.get("fibrecert.header_names", ())
             for header in ("X-Request-ID", "X-Conversation-ID"):
                 value = request.headers.get(header) or ""
+                if self.defects.on("fc-header-names-case-sensitive") and header not in names:
+                    value = ""  # reads its headers by their exact spelling: x-request-id is not X-Request-ID
                 if not value.strip():
                     raise ApiError(400, "MALFORMED_REQUEST", f"header {header} is required")
                 if not _VISIBLE_ASCII.fullmatch(value):  # the contract's pattern for both id headers
@@ -165,6 +187,8 @@ class FibreCafeApp:
                 if header == "X-Request-ID" and len(value) > 128 and self.defects.on("fc-long-request-id-refused"):
                     raise ApiError(400, "MALFORMED_REQUEST", "header X-Request-ID must be at most 128 characters")
         ctype = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if self.defects.on("fc-json-charset-refused"):  # compares the whole value: a parameter is refused
+            ctype = (request.headers.get("Content-Type") or "").strip().lower()
         data = self._read(request)
         if ctype != "application/json" and not self.defects.on("fc-ignores-content-type"):
             raise ApiError(400, "MALFORMED_REQUEST", "Content-Type must be application/json")
@@ -192,6 +216,10 @@ class FibreCafeApp:
     def _create_order(self, request: Request) -> Response:
         tenant = self._tenant(request)
         body = self._json_body(request, "ServiceOrderRequest")
+        request_id = request.headers.get("X-Request-ID") or ""
+        if self.defects.on("fc-request-id-replay-across-tenants") and request_id in self._answers_by_request_id:
+            status_code, text = self._answers_by_request_id[request_id]  # idempotent by request id, not by tenant
+            return Response(text, status=status_code, content_type="application/json")
         if self.defects.on("fc-rejects-order-type-takeover") and body.get("orderType") == "TAKEOVER":
             raise ApiError(400, "MALFORMED_REQUEST", "orderType: TAKEOVER is not supported")
         self._boundary_defects(body)
@@ -205,8 +233,10 @@ class FibreCafeApp:
             body = {**body, "supplier": "SOMEONE_ELSE"}
         if self.defects.on("fc-order-echo-drops-nested"):
             body = _drop_nested(body)
-        return Response(json.dumps({**body, "id": order_id, "status": status}), status=201,
-                        content_type="application/json")
+        text = json.dumps({**body, "id": order_id, "status": status})
+        if self.defects.on("fc-request-id-replay-across-tenants") and request_id:
+            self._answers_by_request_id[request_id] = (201, text)
+        return Response(text, status=201, content_type="application/json")
 
     def _cancel_order(self, request: Request) -> Response:
         tenant = self._tenant(request)

@@ -468,6 +468,9 @@ class _Connection:
             environ["HTTP_HOST"] = url.netloc
         if self.client_cert:
             environ["SSL_CLIENT_CERT"] = self.client_cert
+        # the header names as spelled on the wire (WSGI keeps only their upper-cased form): the defect
+        # switches that read names case-sensitively, as a naive proxy would, need them
+        environ["fibrecert.header_names"] = tuple(name for name, _ in header_list)
         return environ, body
 
     def _call_app(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], list[bytes]]:

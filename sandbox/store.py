@@ -123,16 +123,17 @@ class Store:
         expected = row[0] if row else sha256("\x00unknown-tenant")
         return hmac.compare_digest(expected, sha256(secret)) and row is not None
 
-    def issue_token(self, client_id: str, token: str, ttl: float) -> None:
+    def issue_token(self, client_id: str, token: str, ttl: float, purge: bool = True) -> None:
         with self.transaction() as db:
-            db.execute("DELETE FROM fc_tokens WHERE expires_at < ?", (time.time(),))
+            if purge:
+                db.execute("DELETE FROM fc_tokens WHERE expires_at < ?", (time.time(),))
             db.execute("INSERT INTO fc_tokens VALUES (?, ?, ?)", (sha256(token), client_id, time.time() + ttl))
 
-    def token_tenant(self, token: str) -> str | None:
+    def token_tenant(self, token: str, expired_too: bool = False) -> str | None:
         with self._lock:
             row = self._db.execute("SELECT client_id, expires_at FROM fc_tokens WHERE token_sha256=?",
                                    (sha256(token),)).fetchone()
-        if row is None or row["expires_at"] < time.time():
+        if row is None or (row["expires_at"] < time.time() and not expired_too):
             return None
         return str(row["client_id"])
 

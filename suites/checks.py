@@ -569,3 +569,26 @@ def json_echo(ex: Exchange, sent: Any, what: str = "the request's fields") -> No
     found = echo_difference(sent, body)
     if found:
         raise CheckFailed(f"Received an echo where {found}", declared)
+
+
+@check(relation=True)
+def not_another_partys_answer(exs: list[Exchange], *markers: str) -> None:
+    """Profile rules 10, 11 (ALA) and decision 3 (Fibre Cafe): a party that reuses an id another party
+    sent (an ALA messageId, a Fibre Cafe X-Request-ID) gets an answer of its own. The first exchange of
+    the chain is the other party's; the last one's answer must not be that answer, must not name the order
+    it assigned, and must hold none of `markers` (values only the other party's request and answer hold)."""
+    declared = "an answer of its own: not the other party's answer, none of its references or ids"
+    other, ex = exs[0], exs[-1]
+    _answered(ex, declared)
+    if other.answered and other.status is not None and other.status < 300 and ex.response_body == other.response_body:
+        raise CheckFailed(f"Received HTTP {ex.status} with the other party's answer ({other.id}), byte for byte",
+                          declared)
+    theirs = assigned_id(other)
+    if theirs is not None and assigned_id(ex) == theirs:
+        raise CheckFailed(f"Received the order the other party's request was given ({theirs!r}, in {other.id})",
+                          declared)
+    text = ex.text
+    for marker in markers:
+        if marker and marker in text:
+            raise CheckFailed(f"Received {marker!r}, a value of the other party's request or answer ({other.id})",
+                              declared)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from lxml import etree
 
@@ -64,9 +64,12 @@ class AlaClient:
     def post(self, operation: str, body: dict[str, Any] | etree._Element | bytes, *, identity: Identity | None = None,
              headers: dict[str, str] | None = None, method: str = "POST", validate: bool = True,
              fresh_message_id: bool = True, constraint: str | None = None, note: str = "",
-             bindings: dict[str, Binding] | None = None, refusal_expected: bool = False) -> Exchange:
+             bindings: dict[str, Binding] | None = None, refusal_expected: bool = False,
+             header_names: Callable[[str], str] | None = None, tags: tuple[str, ...] = ()) -> Exchange:
         """Send an ALA request: a message dict (encoded through the XSD), a request root element (a
-        negative case, sent as it is), or raw bytes (malformed on purpose)."""
+        negative case, sent as it is), or raw bytes (malformed on purpose). `header_names` respells
+        the header names (an envelope variant: they are case-insensitive); `tags` names what the case
+        exercises beyond its body (e.g. `envelope=application/xml`)."""
         identity = identity or self.default_identity(operation)
         binds = dict(bindings or {})
         if isinstance(body, dict):
@@ -79,10 +82,13 @@ class AlaClient:
         else:
             payload = SoapBody(etree.tostring(body))
         self._bind(operation, payload, binds)
+        sent = {**self.SOAP_HEADERS, **(headers or {})}
+        if header_names is not None:
+            sent = {header_names(k): v for k, v in sent.items()}
         case = self.engine.new_case(api="ala", operation=f"POST /{operation}",
                                     endpoint=contracts.ALA_OPERATIONS[operation][2], path=f"/{operation}",
                                     identity=identity, body=payload, method=method,
-                                    headers={**self.SOAP_HEADERS, **(headers or {})}, bindings=binds,
+                                    headers=sent, bindings=binds, tags=tags,
                                     constraint=constraint, note=note, may_be_refused=refusal_expected)
         return self.engine.send(case)
 
@@ -152,13 +158,16 @@ class FibreCafeClient:
     def post(self, path: str, body: Any, *, identity: Identity = TENANT_A, headers: dict[str, str] | None = None,
              omit: tuple[str, ...] = (), raw: bytes | None = None, raw_json: str | None = None,
              content_type: str = "application/json", method: str = "POST", constraint: str | None = None,
-             note: str = "") -> Exchange:
-        """POST (or `method`) a JSON value, or `raw` bytes, as `identity`."""
+             note: str = "", header_names: Callable[[str], str] | None = None, tags: tuple[str, ...] = ()) -> Exchange:
+        """POST (or `method`) a JSON value, or `raw` bytes, as `identity`; `header_names` respells the
+        header names (an envelope variant), `tags` names what the case exercises beyond its body."""
         h = {**self.headers(), "Content-Type": content_type, **(headers or {})}
+        if header_names is not None:
+            h = {header_names(k): v for k, v in h.items()}
         payload = RawBody(raw) if raw is not None else JsonBody(body, raw_json)
         case = self.engine.new_case(api="fibrecafe", operation=f"POST {path}", endpoint="api", path=path,
                                     identity=identity, body=payload, method=method, headers=h, omit_headers=omit,
-                                    constraint=constraint, note=note)
+                                    constraint=constraint, note=note, tags=tags)
         return self.engine.send(case)
 
     def cease_order_body(self) -> dict[str, Any]:

@@ -367,10 +367,13 @@ def test_the_example_known_deviations_file_names_catalogue_requirements():
 def _sandbox_target_with_env_secrets(original: Path, dest: Path) -> tuple[Path, dict[str, str]]:
     """The sandbox's target file rewritten to the CI form: secrets named by `*_env`, values in the environment."""
     data = tomllib.loads(original.read_text(encoding="utf-8"))["fibrecafe"]
-    env = {"FIBRECAFE_CLIENT_SECRET": data["client_secret"], "FIBRECAFE_OTHER_CLIENT_SECRET": data["other_client_secret"]}
+    env = {"FIBRECAFE_CLIENT_SECRET": data["client_secret"], "FIBRECAFE_OTHER_CLIENT_SECRET": data["other_client_secret"],
+           "FIBRECAFE_SHORT_TTL_CLIENT_SECRET": data["short_ttl_client_secret"]}
     text = original.read_text(encoding="utf-8")
     text = re.sub(r'^client_secret = .*$', 'client_secret_env = "FIBRECAFE_CLIENT_SECRET"', text, flags=re.M)
     text = re.sub(r'^other_client_secret = .*$', 'other_client_secret_env = "FIBRECAFE_OTHER_CLIENT_SECRET"', text, flags=re.M)
+    text = re.sub(r'^short_ttl_client_secret = .*$', 'short_ttl_client_secret_env = "FIBRECAFE_SHORT_TTL_CLIENT_SECRET"',
+                  text, flags=re.M)
     assert "_secret = " not in text
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(text, encoding="utf-8")

@@ -56,9 +56,10 @@ def test_secrets_a_hostile_target_echoes_reach_no_file_and_no_terminal(tmp_path,
                      "--report-dir", str(report), env={"FIBRECERT_TEST_OTHER_SECRET": secret_b})
     assert done.returncode == 1, done.stdout + done.stderr
 
-    secrets = [secret_a, secret_b, *sb.issued_tokens]
-    assert len(sb.issued_tokens) >= 2
-    for client, secret in (("tenant-a", secret_a), ("tenant-b", secret_b)):  # Basic credentials, encoded
+    secret_s = sb.tenant_secret("tenant-short-ttl")  # the short-TTL client (SEC-015)
+    secrets = [secret_a, secret_b, secret_s, *sb.issued_tokens]
+    assert len(sb.issued_tokens) >= 4  # tenant a twice (once with its credentials in the form), b, short-TTL
+    for client, secret in (("tenant-a", secret_a), ("tenant-b", secret_b), ("tenant-short-ttl", secret_s)):
         secrets.append(base64.b64encode(f"{client}:{secret}".encode()).decode())
     for ident in sb.pki.clients.values():
         secrets.extend(ln for ln in ident.key.read_text().splitlines() if ln and "PRIVATE KEY" not in ln)
@@ -109,6 +110,13 @@ def test_curl_carries_placeholders_never_credentials():
     wrong = curl(_step(TARGET["fibrecafe"]["token_url"], "tenant-a:basic:wrong-secret", {"Authorization": "Basic [REDACTED]"},
                        "grant_type=client_credentials"), TARGET)
     assert '--user "$client_id:fibrecert-wrong-client-secret"' in wrong["command"]
+    form = curl(_step(TARGET["fibrecafe"]["token_url"], "tenant-a:form", {},
+                      "grant_type=client_credentials&client_id=tenant-a&client_secret=[REDACTED]"), TARGET)
+    assert "--user" not in form["command"] and any("$client_secret" in n for n in form["notes"])
+    both = curl(_step(TARGET["fibrecafe"]["token_url"], "tenant-a:basic+tenant-b:form", {"Authorization": "Basic [REDACTED]"},
+                      "grant_type=client_credentials&client_id=tenant-b&client_secret=[REDACTED]"), TARGET)
+    assert '--user "$client_id:$client_secret"' in both["command"]
+    assert any("$other_client_secret" in n for n in both["notes"])
     anonymous = curl(_step("https://fc.example/v1/service-orders", "no-token", {}, "{}"), TARGET)
     assert "Authorization" not in anonymous["command"]
     seller = curl(_step("https://buyer.example/unsolicitedCeaseRequest", "seller", {"SOAPAction": '""'}, "<a/>"), TARGET)
