@@ -366,7 +366,7 @@ class Engine:
         self.transport = Transport(secrets=self.secrets, limiter=RateLimiter(max_rps), max_in_flight=self.concurrency)
         self.workdir = Path(tempfile.mkdtemp(prefix="fibrecert-run-"))
         self.credentials = Credentials(target, self.secrets, self.workdir, token_source=self._fetch_token)
-        self.run_tag = f"{random.Random(self.seed).getrandbits(32):08x}{os.urandom(2).hex()}"
+        self.run_tag = f"{random.Random(self.seed).getrandbits(32):08x}{os.urandom(4).hex()}"  # run-unique: a target remembers messageIds across runs
         self.started_at = _now()
         self.started = time.monotonic()
         self.unreachable: dict[str, str] = {}
