@@ -1,5 +1,12 @@
 """Named defect switches: deliberate, documented departures from the profile, used to prove that the
-suite's checks can fail. Each defect names the requirement ids it violates. A clean sandbox has none.
+suite's checks can fail. A clean sandbox has none.
+
+Each defect declares every requirement id it can make fail, in two sets:
+- `violates`: what it breaks on the paths every run takes (its primary requirement first); a self-test
+  run must fail at least one of them;
+- `may_also` (with `why`): what it breaks only on some paths, which a run takes or not depending on the
+  profile, the seed or what a generated sequence tries; never required, always allowed.
+Nothing outside the two sets may fail (tests/test_defect_selftest.py).
 """
 
 from __future__ import annotations
@@ -13,6 +20,13 @@ class Defect:
     violates: tuple[str, ...]
     description: str
     family: str | None = None   # the one constraint family (strategies.FAMILIES) it accepts, if it is that narrow
+    may_also: tuple[str, ...] = ()  # violated only on some paths (see `why`): allowed to fail, never required
+    why: str = ""                   # which paths reach `may_also`
+
+    @property
+    def declared(self) -> frozenset[str]:
+        """Every requirement the defect can make fail: `violates` and `may_also`."""
+        return frozenset(self.violates) | frozenset(self.may_also)
 
 
 CATALOGUE: dict[str, Defect] = {d.name: d for d in [
