@@ -13,6 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# How long a "hangs" defect holds its answer: longer than any timeout the project's tests give a run
+# (the self-test allows 10 s per request, so that a loaded machine is not mistaken for a hang).
+HANG_SECONDS = 15.0
+
 
 @dataclass(frozen=True)
 class Defect:

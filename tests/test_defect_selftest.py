@@ -36,7 +36,8 @@ def sandboxes(tmp_path_factory):
 
 def _certify(sandboxes, tmp_path: Path, api: str, defect: str | None) -> tuple[int, dict[str, str], str]:
     sb = sandboxes[api]
-    target = sb.reconfigure((defect,) if defect else (), tmp_path / "target.toml", services=300)
+    # a patient timeout (the hang defects hold their answer longer): a loaded CI machine is no hang
+    target = sb.reconfigure((defect,) if defect else (), tmp_path / "target.toml", services=300, timeout=10)
     out, err = io.StringIO(), io.StringIO()
     code = run(RunOptions(target=str(target), api=api, profile="smoke", report_dir=str(tmp_path / "r"), seed=20261122,
                           quiet=True), out=out, err=err)
