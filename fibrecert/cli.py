@@ -218,6 +218,8 @@ def _sandbox(args: argparse.Namespace) -> int:
     if args.list_defects:
         for d in DEFECTS.values():
             print(f"{d.name:<34} violates {', '.join(d.violates):<28} {d.description}")
+            if d.may_also:
+                print(f"{'':<34} may also violate {', '.join(d.may_also)} ({d.why})")
         return 0
     state = Path(args.state_dir) if args.state_dir else default_cache_dir() / "sandbox"
     try:

@@ -29,13 +29,16 @@ class EmbeddedSandbox:
     _conn: Any = None
     _inline: Any = None
 
-    def reconfigure(self, defects: tuple[str, ...], target_file: Path, services: int | None = None) -> Path:
+    def reconfigure(self, defects: tuple[str, ...], target_file: Path, services: int | None = None,
+                    timeout: float | None = None) -> Path:
         """Switch the running sandbox to `defects` and write a target file naming services still active
-        (a self-test of every defect in turn against one sandbox)."""
+        (a self-test of every defect in turn against one sandbox), with `timeout` if given."""
+        extra = {} if timeout is None else {"timeout": timeout}
         if self._inline is not None:
             self._inline.set_defects(defects)
-            return self._inline.write_target(target_file, services=services)
-        self._conn.send(json.dumps({"defects": list(defects), "target_file": str(target_file), "services": services}))
+            return self._inline.write_target(target_file, services=services, **extra)
+        self._conn.send(json.dumps({"defects": list(defects), "target_file": str(target_file), "services": services,
+                                    **extra}))
         answer = json.loads(self._conn.recv())
         if "error" in answer:
             raise ValueError(answer["error"])
@@ -79,7 +82,8 @@ def _serve(conn: Any, run_end: Any, state_dir: str, target_file: str, options: d
             config = json.loads(message)
             try:
                 sandbox.set_defects(tuple(config["defects"]))
-                written = sandbox.write_target(Path(config["target_file"]), services=config.get("services"))
+                written = sandbox.write_target(Path(config["target_file"]), services=config.get("services"),
+                                               **({"timeout": config["timeout"]} if "timeout" in config else {}))
                 conn.send(json.dumps({"target_file": str(written)}))
             except ValueError as exc:
                 conn.send(json.dumps({"error": str(exc)}))

@@ -375,7 +375,7 @@ class Engine:
         # kill, by the next fibrecert (safefiles.sweep_stale)
         self.workdir = private_tempdir("fibrecert-run-")
         self.credentials = Credentials(target, self.secrets, self.workdir, token_source=self._fetch_token)
-        self.run_tag = f"{random.Random(self.seed).getrandbits(32):08x}{os.urandom(2).hex()}"
+        self.run_tag = f"{random.Random(self.seed).getrandbits(32):08x}{os.urandom(4).hex()}"  # run-unique: a target remembers messageIds across runs
         self.started_at = _now()
         self.started = time.monotonic()
         self.unreachable: dict[str, str] = {}

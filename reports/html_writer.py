@@ -204,6 +204,7 @@ def _shown(value: Any) -> Any:
     return value
 
 
+@lru_cache(maxsize=1)  # one environment per process: its templates are compiled once, not per report
 def _env() -> Environment:
     env = Environment(loader=PackageLoader("fibrecert.reports", "templates"),
                       autoescape=select_autoescape(["html", "j2"], default=True),

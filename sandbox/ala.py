@@ -25,7 +25,7 @@ from fibrecert import contracts
 from fibrecert.contracts import soap
 from fibrecert.pki import subject_common_name
 
-from .defects import Defects
+from .defects import HANG_SECONDS, Defects
 from .lenient import ALA_FAMILY_DEFECTS, ala_forgive, ala_read, any_on
 from .store import Store
 
@@ -352,7 +352,7 @@ class AlaApp:
                        (data["message"]["messageId"], seller, self.own, data["serviceIdentifier"],
                         data.get("cfh:newOrderType")))
         if self.defects.on("ala-hangs-on-wlto") and data.get("cfh:newOrderType") == "WLTO":
-            time.sleep(8)
+            time.sleep(HANG_SECONDS)
         element = self._encode("unsolicitedCeaseResponse", {})
         if self.defects.on("ala-ucr-response-not-empty"):
             element.text = "OK"

@@ -21,7 +21,7 @@ from urllib.parse import unquote
 from werkzeug.wrappers import Request, Response
 
 
-from .defects import Defects
+from .defects import HANG_SECONDS, Defects
 from .lenient import json_errors
 from .store import Store
 
@@ -242,7 +242,7 @@ class FibreCafeApp:
         tenant = self._tenant(request)
         body = self._json_body(request, "ServiceOrderCancellationRequest")
         if self.defects.on("fc-hangs-on-install-failed") and body["reasonCode"] == "INSTALL_FAILED":
-            time.sleep(8)
+            time.sleep(HANG_SECONDS)
         if self.defects.on("fc-rejects-end-user-not-moving") and body["reasonCode"] == "END_USER_NOT_MOVING":
             raise ApiError(400, "MALFORMED_REQUEST", "reasonCode: not supported")
         if self.defects.on("fc-cancel-500-on-text-at-max-length") and len(body.get("text") or "") == 1000:

@@ -5,6 +5,7 @@ rate-limited, timed, recorded and checked for robustness in one place.
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from typing import Any, Callable
@@ -21,6 +22,9 @@ from fibrecert.identity import (ALA_BUYER, ALA_NO_CERT, ALA_OTHER_BUYER, ALA_SEL
 from fibrecert.transport import Exchange
 
 
+_SUFFIX = re.compile(rb"[0-9A-Za-z.\-]{0,64}")  # what follows "~<run tag>-" in a messageId: the lane and count
+
+
 class AlaClient:
     SOAP_HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
 
@@ -29,7 +33,10 @@ class AlaClient:
         self.target = engine.target.ala
         self.namespace = self.target.namespace
         self.services: ServicePool = engine.services
-        self._issued = threading.local()
+        # every messageId issued in the run, by its run-unique suffix: a raw body is bound to the one it
+        # carries whichever thread issued it (so the case is the same whatever the concurrency)
+        self._issued: dict[str, str] = {}
+        self._issued_lock = threading.Lock()
 
     def url(self, operation: str) -> str:
         role = contracts.ALA_OPERATIONS[operation][2]
@@ -54,12 +61,30 @@ class AlaClient:
 
     def unique_message_id(self, generated: str = "") -> str:
         value = self.engine.message_id(generated)
-        issued = getattr(self._issued, "ids", None)
-        if issued is None:
-            issued = self._issued.ids = []
-        issued.append(value)
-        del issued[:-50]
+        with self._issued_lock:
+            self._issued[value.rsplit(f"~{self.engine.run_tag}-", 1)[-1]] = value
         return value
+
+    def _issued_in(self, data: bytes) -> str | None:
+        """The longest messageId issued in this run that `data` carries (the first, of equals)."""
+        tag = f"~{self.engine.run_tag}-".encode()
+        found: list[str] = []
+        tried: set[bytes] = set()
+        at = data.find(tag)
+        while at != -1:
+            start = at + len(tag)
+            end = start + len(_SUFFIX.match(data, start).group())  # type: ignore[union-attr]
+            at = data.find(tag, at + 1)
+            if data[start:end] in tried:  # a body repeating one message many times: looked at once
+                continue
+            tried.add(data[start:end])
+            with self._issued_lock:
+                for stop in range(end, start, -1):  # the suffix may run on into text after it
+                    mid = self._issued.get(data[start:stop].decode("ascii"))
+                    if mid is not None and mid.encode() in data:
+                        found.append(mid)
+                        break
+        return max(found, key=len) if found else None
 
     def post(self, operation: str, body: dict[str, Any] | etree._Element | bytes, *, identity: Identity | None = None,
              headers: dict[str, str] | None = None, method: str = "POST", validate: bool = True,
@@ -107,10 +132,9 @@ class AlaClient:
             return
         data = payload.data
         if MESSAGE_ID not in binds:
-            for mid in reversed(getattr(self._issued, "ids", [])):
-                if mid.encode() in data:
-                    binds[MESSAGE_ID] = Binding(mid)
-                    break
+            mid = self._issued_in(data)
+            if mid is not None:
+                binds[MESSAGE_ID] = Binding(mid)
         if operation == "ceaseOrder" and SERVICE not in binds and len(data) < 4 * 1024 * 1024:
             for service in consumed:
                 if service.encode() in data:

@@ -196,23 +196,37 @@ class Session:
 
     # -- budgets
     def may_cease(self) -> bool:
-        """An active service may be ceased (ALA): the target file has one left and the budget allows."""
+        """An active service may be ceased (ALA): the target file has one left and the budget allows.
+        An explorer spends a share of the budget of its own (`_explorer`), never what the explorers beside
+        it have left: which rules a sequence may draw must not depend on how fast the others ran."""
         if self.run.ala.services.left == 0:
             self.out_of_data = ("active_services in the target file are used up (each is ceased once; "
                                 "add more to test this requirement)")
             return False
+        own = self._own_budget()
         with self.lock:
+            if own is not None:
+                return own[0] > 0
             return (self.shrink_ceases_left if self.shrinking else self.ceases_left) > 0
 
     def take_service(self) -> str:
+        own = self._own_budget()
         with self.lock:
-            if self.shrinking:
+            if own is not None:
+                own[0] -= 1
+            elif self.shrinking:
                 if self.shrink_ceases_left <= 0:
                     raise _OutOfBudget("shrinking has ceased as many active services as it may")
                 self.shrink_ceases_left -= 1
             else:
                 self.ceases_left -= 1
         return self.run.ala.services.take()
+
+    def _own_budget(self) -> list[int] | None:
+        """The ceases left to the explorer whose lane this is (a one-item list), if it is one."""
+        if self.shrinking:
+            return None
+        return getattr(self.run.lane, "explorer_ceases", {}).get(id(self))
 
     def sent_one(self) -> None:
         if self.shrinking:
@@ -416,8 +430,12 @@ def explore(session: Session, factory: Callable[[], SequenceMachine]) -> None:
     budget = session.budget
     explorers = max(1, min(budget.explorers, budget.sequences))
     seeds = [session.rng.getrandbits(31) for _ in range(explorers)]
-    share = [budget.sequences // explorers + (1 if i < budget.sequences % explorers else 0) for i in range(explorers)]
-    session.run.each(list(zip(seeds, share)), lambda s: _explorer(session, factory, *s))
+
+    def split(total: int) -> list[int]:
+        return [total // explorers + (1 if i < total % explorers else 0) for i in range(explorers)]
+
+    session.run.each(list(zip(seeds, split(budget.sequences), split(session.ceases_left))),
+                     lambda s: _explorer(session, factory, *s))
     if session.stop is not None:
         session.record()
         raise session.stop
@@ -432,7 +450,8 @@ def explore(session: Session, factory: Callable[[], SequenceMachine]) -> None:
     session.record()
 
 
-def _explorer(session: Session, factory: Callable[[], SequenceMachine], seed: int, sequences: int) -> None:
+def _explorer(session: Session, factory: Callable[[], SequenceMachine], seed: int, sequences: int,
+              ceases: int) -> None:
     import hypothesis
     from hypothesis import HealthCheck, Phase, Verbosity
     from hypothesis.control import current_build_context
@@ -456,6 +475,8 @@ def _explorer(session: Session, factory: Callable[[], SequenceMachine], seed: in
         max_examples=sequences, stateful_step_count=budget_steps(session), database=None, deadline=None,
         phases=[Phase.generate], suppress_health_check=[HealthCheck.too_slow], verbosity=Verbosity.quiet,
         derandomize=False, print_blob=False)
+    lane = session.run.lane  # this explorer's own: its share of the ceases is kept there
+    own = lane.explorer_ceases = {**getattr(lane, "explorer_ceases", {}), id(session): [ceases]}
     try:
         run_state_machine_as_test(new_machine, settings=settings)
     except Exception as exc:  # noqa: BLE001 - sorted below: the target's failures, or a fibrecert bug
@@ -464,6 +485,9 @@ def _explorer(session: Session, factory: Callable[[], SequenceMachine], seed: in
         ours = (SequenceFailed, _Stopped, _Unanswered, HypothesisException)
         if any(not isinstance(e, ours) for e in _leaves(exc)):
             raise
+    finally:
+        with session.lock:
+            session.ceases_left -= ceases - own[id(session)][0]
 
 
 def budget_steps(session: Session) -> int:

@@ -13,6 +13,9 @@ def test_there_are_at_least_fifty_defects_each_naming_real_requirements():
     for d in DEFECTS.values():
         assert d.violates and d.description, d.name
         assert set(d.violates) <= set(known), (d.name, set(d.violates) - set(known))
+        assert set(d.may_also) <= set(known), (d.name, set(d.may_also) - set(known))
+        assert not set(d.may_also) & set(d.violates), d.name  # each requirement in one set
+        assert bool(d.may_also) == bool(d.why.strip()), f"{d.name}: may_also and why go together"
         assert d.name.startswith(("ala-", "fc-")), d.name  # the API it breaks, for the self-test's --api
 
 

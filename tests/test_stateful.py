@@ -89,7 +89,7 @@ def test_each_flow_catches_its_defect_and_the_shrunk_sequence_replays(tmp_path, 
     report = tmp_path / "r"
     done = _run_suite(tmp_path, broken.write_target(tmp_path / "broken.toml"), api, report)
     seen = outcomes(report)
-    violated = set(DEFECTS[defect].violates)
+    violated = set(DEFECTS[defect].declared)
     caught = {r for r, o in seen.items() if o in ("fail", "warn")}
     assert requirement in caught, done.stdout[-3000:]
     assert caught <= violated, f"{defect} also failed {sorted(caught - violated)}"
