@@ -412,12 +412,16 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
                 return outcome.exit_code
             return result.exit_code
     finally:
-        if events is not None:
-            events.close()
-        if engine is not None:
-            if ledger is not None:
-                _settle_services(ledger, engine)
-            engine.close()
-        if sandbox is not None:
-            sandbox.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            if events is not None:
+                events.close()
+            if engine is not None:
+                if ledger is not None:
+                    _settle_services(ledger, engine)
+                engine.close()
+            if sandbox is not None:
+                sandbox.stop()
+        finally:  # even when a late second Ctrl-C interrupts the steps above: the folder holds secrets
+            if engine is not None:
+                shutil.rmtree(engine.workdir, ignore_errors=True)
+            shutil.rmtree(workdir, ignore_errors=True)
