@@ -208,7 +208,7 @@ CATALOGUE: dict[str, Defect] = {d.name: d for d in [
     Defect("fc-rejects-order-type-takeover", ("FC-SO-001",),
            "refuses a create order with the documented orderType TAKEOVER (400 MALFORMED_REQUEST)"),
     # the valid side: boundary values, pinned fields, whole echoes (issue 20)
-    Defect("ala-reason-code-max-refused", ("ALA-CANCEL-001", "ALA-CANCEL-002"),
+    Defect("ala-reason-code-max-refused", ("ALA-CANCEL-002", "ALA-CANCEL-001"),
            "refuses a cancellationReasonCode of 4 digits, its documented maximum (reads the pattern as 1-3 digits)"),
     Defect("ala-long-reference-crashes", ("ALA-CEASE-001", "ROB-001"),
            "keeps buyerOrderReference in a 64-character column: a ceaseOrder with a longer one, valid, crashes (500)"),
