@@ -8,7 +8,8 @@ active services a lane happened to take from the shared pool, and the ids the ta
 (sellerOrderReference, a Fibre Cafe order id), which depend on which lane reached the target first.
 
 Kept short: the smoke profile and a subset that holds, for both APIs, the stateful explorers and flows
-(INT-*), the generated valid traffic and a large fan-out of negatives."""
+(INT-*), the generated valid traffic, a large fan-out of negatives and the malformed envelopes (raw
+bodies, bound to the messageId they carry whichever thread issued it)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from fibrecert.runner import RunOptions, run
 pytestmark = pytest.mark.slow
 
 SEED = 4242
-ONLY = ("INT-*", "ALA-CEASE-001", "ALA-CEASE-008", "FC-SO-001", "FC-SO-007")
+ONLY = ("INT-*", "ALA-CEASE-001", "ALA-CEASE-008", "ALA-SOAP-001", "FC-SO-001", "FC-SO-007")
 BUSY_SECONDS = 120  # a busy process stops by itself after this, whatever happens to the test
 
 FRESH = [  # (pattern, what it stands for): values that differ between runs by design
