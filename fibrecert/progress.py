@@ -30,6 +30,8 @@ LIVE_INTERVAL = 0.1
 ETA_MIN_SECONDS = 2.0    # of sending before any ETA
 ETA_MIN_SHARE = 0.05     # of the run's expected work done before any ETA
 ETA_WINDOW = 3.0         # seconds: the rate is the recent one (a run ramps up, then its tail slows)
+PACE_TESTS = 15          # the pace: the median of how long the last tests took against what was expected
+PACE_MIN_SECONDS = 0.5   # (tests expected to last less are too short to say)
 ETA_STEADY = 0.6         # the rate of the last window within this factor of the one before: it means something
 
 
@@ -62,7 +64,7 @@ class Progress:
         self.weights: dict[str, float] = {}     # test -> expected requests + 1 (the test itself)
         self.seconds: dict[str, float] = {}     # test -> expected seconds from its start to its end
         self.started_at: dict[str, float] = {}
-        self._lasted = [0.0, 0.0]               # finished tests: seconds they lasted, seconds expected
+        self._paces: collections.deque[float] = collections.deque(maxlen=PACE_TESTS)  # lasted / expected
         self.sent_by_test: dict[str, int] = {}
         self.finished: set[str] = set()
         self.first_sent: float | None = None
@@ -106,9 +108,8 @@ class Progress:
             self.started_at[event.test] = self.clock()
         elif kind == "test_finished":
             self.done += 1
-            if event.test in self.started_at and self.seconds.get(event.test):
-                self._lasted[0] += self.clock() - self.started_at[event.test]
-                self._lasted[1] += self.seconds[event.test]
+            if event.test in self.started_at and self.seconds.get(event.test, 0.0) >= PACE_MIN_SECONDS:
+                self._paces.append((self.clock() - self.started_at[event.test]) / self.seconds[event.test])
             if event.test in self.weights and event.test not in self.finished:
                 weight = self.weights[event.test]
                 self._work(weight - min(self.sent_by_test.get(event.test, 0), weight - 1))
@@ -145,9 +146,10 @@ class Progress:
 
         - throughput: the expected work left (each unfinished test's expected requests not yet sent, plus
           one for the test itself) at the rate work was done over the last two windows of ETA_WINDOW s;
-        - the longest test left: a test that generates much and sends little lasts long for its
-          requests; each unfinished test's expected seconds, at this run's pace (how long the finished
-          tests lasted against what was expected of them), less what it has run already.
+        - the longest running test: a test that generates much and sends little lasts long for its
+          requests; each running test's expected seconds, at this run's pace (the median of how long
+          the last PACE_TESTS finished tests lasted against what was expected of them), less what it has run already (a test not
+          started yet is in the throughput: how long it waits for its turn is not its own length).
 
         Meaningful: ETA_MIN_SECONDS of sending, ETA_MIN_SHARE of the expected work done, two windows of
         history, and a steady rate (the last window's within ETA_STEADY of the one before: a run ramps up
@@ -173,9 +175,9 @@ class Progress:
             self._eta_shown = True
         rate = (self.work_done - w0) / max(now - t0, 1e-9)
         throughput = max(total - self.work_done, 0.0) / rate if rate > 0 else 0.0
-        pace = min(max(self._lasted[0] / self._lasted[1], 0.25), 20.0) if self._lasted[1] > 0 else 1.0
-        longest = max((pace * self.seconds.get(t, 0.0) - (now - self.started_at[t] if t in self.started_at else 0.0)
-                       for t in self.weights if t not in self.finished), default=0.0)
+        pace = min(max(statistics.median(self._paces), 0.25), 20.0) if self._paces else 1.0
+        longest = max((pace * self.seconds.get(t, 0.0) - (now - self.started_at[t])
+                       for t in self.started_at if t in self.weights and t not in self.finished), default=0.0)
         return max(throughput, longest, 0.0)
 
     def status(self) -> str:

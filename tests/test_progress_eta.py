@@ -140,10 +140,13 @@ def _replayed(events: list[dict]) -> list[tuple[float, float | None, float]]:
     return out
 
 
+SLACK = 8.0  # seconds: this machine is shared (a run that takes 15 s alone took 59 s under load 25)
+
+
 @pytest.mark.slow
 def test_a_recorded_run_never_shows_a_wild_eta(tmp_path):
     """A standard run (a seed the cost table was not measured with), its event log replayed on its own
-    clock: wherever an ETA is shown it is within a factor of three (and a few seconds) of the time
+    clock: wherever an ETA is shown it is within a factor of three (and SLACK seconds) of the time
     that was left; and the old estimate fails the same bound on the same run."""
     done = subprocess.run([sys.executable, "-m", "fibrecert", "run", "--profile", "standard", "--seed", "20261202",
                            "--quiet", "--report-dir", str(tmp_path / "r"), "--events", str(tmp_path / "e.ndjson")],
@@ -155,7 +158,7 @@ def test_a_recorded_run_never_shows_a_wild_eta(tmp_path):
     first_sent = next(r["t"] for r in events if r["type"] == "exchange")
     assert all(t - first_sent >= progress_module.ETA_MIN_SECONDS for t, _, _ in shown)
     for t, eta, left in shown:
-        assert left / 3 - 5 <= eta <= 3 * left + 5, f"at {t:.1f} s: ETA {eta:.1f} s, {left:.1f} s were left"
+        assert left / 3 - SLACK <= eta <= 3 * left + SLACK, f"at {t:.1f} s: ETA {eta:.1f} s, {left:.1f} s were left"
     # The bound has teeth: the old estimate (seconds per finished test, times the tests left) breaks it.
     started = next(r["t"] for r in events if r["type"] == "run_started")
     total = next(r["tests"] for r in events if r["type"] == "run_started")
@@ -165,4 +168,4 @@ def test_a_recorded_run_never_shows_a_wild_eta(tmp_path):
             finished += 1
             if finished < total:
                 old.append(((r["t"] - started) / finished * (total - finished), events[-1]["t"] - r["t"]))
-    assert any(not (left / 3 - 5 <= eta <= 3 * left + 5) for eta, left in old), old[:5]
+    assert any(not (left / 3 - SLACK <= eta <= 3 * left + SLACK) for eta, left in old), old[:5]
