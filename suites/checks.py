@@ -561,10 +561,20 @@ def _short_repr(value: Any) -> str:
 
 
 @check
-def json_echo(ex: Exchange, sent: Any, what: str = "the request's fields") -> None:
-    """The JSON object answered echoes `sent` (a request body, or the part of it the profile says is
-    echoed), nested objects and arrays included, with the profile's equality (echo_difference)."""
+def json_echo(ex: Exchange, *keys: str) -> None:
+    """The JSON object answered echoes the JSON object the request sent (only `keys` of it, those it
+    carries, when given: what the profile says is echoed), nested objects and arrays included, with the
+    profile's equality (echo_difference). Read from the exchange itself, so a replay judges what it sent."""
+    what = ", ".join(keys) + " when sent" if keys else "every field of the request"
     declared = f"{what} echoed (nested objects and arrays included; strings exactly, numbers by value)"
+    try:
+        sent = wirejson.loads(ex.request_body)
+    except (ValueError, RecursionError):
+        sent = None
+    if not isinstance(sent, dict):
+        raise CheckFailed("Sent a request body that is not a JSON object: nothing to echo", declared)
+    if keys:
+        sent = {k: sent[k] for k in keys if k in sent}
     body = json_body(ex, declared)
     found = echo_difference(sent, body)
     if found:

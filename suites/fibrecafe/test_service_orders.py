@@ -42,7 +42,7 @@ def _create(fc, verify, case, ids, lock, note="", headers=None):  # noqa: ANN001
     verify("FC-SO-001", ex, c.json_field, "status", "RECEIVED_BY_GATEWAY")
     verify("FC-SO-001", ex, c.json_field, "orderType", case.body["orderType"])
     verify("FC-SO-001", ex, c.json_field, "supplier", case.body["supplier"])
-    verify("FC-SO-001", ex, c.json_echo, case.body)  # decision 2: every field, nested included
+    verify("FC-SO-001", ex, c.json_echo)  # decision 2: every field of the request, nested included
     with lock:
         earlier = ids.setdefault(c.assigned_id(ex), ex)
     verify("FC-SO-002", [earlier, ex] if earlier is not ex else [ex], c.distinct_ids, "order id")
