@@ -12,6 +12,7 @@ import datetime as _dt
 import functools
 import itertools
 import logging
+import re
 import time
 import uuid
 from typing import Any, Callable
@@ -125,6 +126,8 @@ class AlaApp:
         handler = self.operations.get(request.path)
         if handler is None:
             raise Fault(404, "NOT_FOUND", f"no operation at {request.path}")
+        if request.method != "POST" and request.path == "/cancelOrder" and self.defects.on("ala-cancel-other-methods-404"):
+            raise Fault(404, "NOT_FOUND", f"no operation at {request.path}")  # routes POST only: the rest 404
         if request.method != "POST" and not self.defects.on("ala-get-allowed"):
             return Response(soap.build_envelope(self._encode(
                 "fault", {"faultcode": "METHOD_NOT_ALLOWED", "faultmessage": "use POST"})),
@@ -178,6 +181,8 @@ class AlaApp:
             identity = (data.get("seller", {}).get("sellerIdentifier") if self.role == "buyer"
                         else data.get("buyer", {}).get("buyerIdentifier")) or ""
         body = handler(payload, data, identity)
+        if self.defects.on("ala-sentat-without-timezone"):  # a local dateTime, its zone left out
+            body = re.sub(rb"(sentAt>[^<]*?)(?:Z|[+-]\d\d:\d\d)<", rb"\1<", body)
         status, ctype = 200, "text/xml; charset=utf-8"
         if request.path == "/cancelOrder" and self.defects.on("ala-cancel-answers-202"):
             status = 202
@@ -268,6 +273,8 @@ class AlaApp:
                 row = {"buyer": buyer, "state": "active"}
             if row is None or row["buyer"] != buyer:
                 raise Fault(400, "UNKNOWN_SERVICE", "no active service with that serviceIdentifier")
+            if row["state"] != "active" and self.defects.on("ala-ceased-service-fault-401"):
+                raise Fault(401, "ALREADY_CEASED", "that service is already ceased")
             if row["state"] != "active" and not self.defects.on("ala-cease-of-a-ceased-service-accepted"):
                 raise Fault(400, "ALREADY_CEASED", "that service is already ceased")
             if self.defects.on("ala-cease-500-on-valid"):
@@ -287,7 +294,10 @@ class AlaApp:
                 reply["correlationId"] = str(uuid.uuid4())
             body = soap.build_envelope(self._encode("orderResponse", {
                 "message": reply,
-                "orderReferences": {"buyerOrderReference": data["orderReferences"]["buyerOrderReference"],
+                "orderReferences": {"buyerOrderReference": (
+                    data["orderReferences"]["buyerOrderReference"].encode("ascii", "replace").decode("ascii")
+                    if self.defects.on("ala-echo-non-ascii-mangled")
+                    else data["orderReferences"]["buyerOrderReference"]),
                                     "sellerOrderReference": seller_ref},
             }))
             self.store.remember_message(db, buyer, message_id, "ceaseOrder", 200, body)
@@ -305,6 +315,11 @@ class AlaApp:
             if previous is not None:
                 return previous
             row = db.execute("SELECT buyer, state FROM ala_orders WHERE seller_ref=?", (target,)).fetchone()
+            if row is None and self.defects.on("ala-cancel-lookup-case-insensitive"):  # a case-folding collation
+                found = db.execute("SELECT seller_ref, buyer, state FROM ala_orders WHERE seller_ref=? "
+                                   "COLLATE NOCASE", (target,)).fetchone()
+                if found is not None:
+                    row, target = found, found["seller_ref"]
             if row is None and self.defects.on("ala-cancel-unknown-accepted"):
                 row = {"buyer": buyer, "state": "in_flight"}  # an order it never issued
             if row is not None and self.defects.on("ala-cancel-other-buyers-order"):

@@ -6,6 +6,7 @@ Request bodies are validated with the contract's own JSON Schemas (from openapi.
 
 from __future__ import annotations
 
+import datetime as _dt
 import base64
 import binascii
 import json
@@ -84,7 +85,8 @@ class FibreCafeApp:
             body["uuid"] = "error-1"
         if self.defects.on("fc-error-messages-empty"):
             body["messages"] = []
-        return Response(json.dumps(body), status=err.status, content_type="application/json")
+        ctype = "text/plain" if err.status == 422 and self.defects.on("fc-422-error-text-plain") else "application/json"
+        return Response(json.dumps(body), status=err.status, content_type=ctype)
 
     def _dispatch(self, request: Request) -> Response:
         handler = self.routes.get(request.path)
@@ -156,6 +158,8 @@ class FibreCafeApp:
         if self.issued_tokens is not None:
             self.issued_tokens.append(token)
         answer = {"access_token": token, "expires_in": max(1, int(ttl)), "token_type": "Bearer"}
+        if self.defects.on("fc-token-expires-in-string"):
+            answer["expires_in"] = str(answer["expires_in"])
         if self.defects.on("fc-token-without-expiry"):
             del answer["expires_in"]
         return Response(json.dumps(answer),
@@ -233,6 +237,14 @@ class FibreCafeApp:
             body = {**body, "supplier": "SOMEONE_ELSE"}
         if self.defects.on("fc-order-echo-drops-nested"):
             body = _drop_nested(body)
+        if self.defects.on("fc-order-date-shifted") and isinstance(body.get("requestedCompletionDate"), str):
+            try:  # read as local midnight, written back in UTC: the day before
+                day = _dt.date.fromisoformat(body["requestedCompletionDate"]) - _dt.timedelta(days=1)
+                body = {**body, "requestedCompletionDate": day.isoformat()}
+            except ValueError:
+                pass
+        if self.defects.on("fc-order-echo-number-as-string") and isinstance(body.get("appointmentReservationId"), int):
+            body = {**body, "appointmentReservationId": str(body["appointmentReservationId"])}
         text = json.dumps({**body, "id": order_id, "status": status})
         if self.defects.on("fc-request-id-replay-across-tenants") and request_id:
             self._answers_by_request_id[request_id] = (201, text)
@@ -273,6 +285,8 @@ class FibreCafeApp:
         for optional in ("supplier", "text"):
             if optional in body:
                 answer[optional] = body[optional]
+        if isinstance(answer.get("supplier"), str) and self.defects.on("fc-cancel-supplier-uppercased"):
+            answer["supplier"] = answer["supplier"].upper()
         if "text" in answer and self.defects.on("fc-cancel-text-not-echoed"):
             answer["text"] = "cancelled"
         return Response(json.dumps(answer), status=201, content_type="application/json")

@@ -64,7 +64,14 @@ def test_the_clean_sandbox_is_conformant_with_no_warning(sandboxes, tmp_path, ap
     assert not [r for r, o in seen.items() if o in ("fail", "warn")], text
 
 
-@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def _selftest_params() -> list:
+    """Every defect; one the suite is known to miss (`known_miss`, the issue 20 generalization batch) is a
+    strict xfail, so that a suite that starts catching it is told to drop its known_miss."""
+    return [pytest.param(d, marks=pytest.mark.xfail(strict=True, reason=DEFECTS[d].known_miss))
+            if DEFECTS[d].known_miss else d for d in sorted(DEFECTS)]
+
+
+@pytest.mark.parametrize("defect", _selftest_params())
 def test_each_sandbox_defect_is_caught_and_nothing_else_fails(sandboxes, tmp_path, defect):
     api = "ala" if defect.startswith("ala-") else "fibrecafe"
     code, seen, text = _certify(sandboxes, tmp_path, api, defect)
