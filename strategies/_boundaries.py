@@ -19,7 +19,8 @@ Values are combined into few requests (a covering design, not one request per va
 carries the *k*-th value of every field at once, so the first request has every field at its minimum and
 another every field at its maximum; a value that cannot go into a request (an item field where that
 request's array is empty) moves to the next one. ALA ceaseOrders use up active services, so this keeps
-the count to the largest number of values of any one field (4 for ceaseOrder and cancelOrder).
+the count to the largest number of values of any one field (3 ceaseOrders, 4 cancelOrders: the suite's
+ceaseOrders place the orders its cancelOrders cancel, so 4 active services in all).
 
 Target facts are never varied (the buyer's and seller's identifiers, the active services, the supplier,
 the ids and references the target assigns): `fixed_fields` lists them with the reason. Tracked values
