@@ -26,9 +26,10 @@ CI = DOCS / "ci"
 
 # The names a target file's *_env keys use in every example, and what the CI recipes export.
 SECRET_VARIABLES = {"client_secret_env": "FIBRECAFE_CLIENT_SECRET",
+                    "short_ttl_client_secret_env": "FIBRECAFE_SHORT_TTL_CLIENT_SECRET",
                     "other_client_secret_env": "FIBRECAFE_OTHER_CLIENT_SECRET"}
 # Other upper-case variables the vendor docs may name (curl placeholders, signing key, cache).
-OTHER_VARIABLES = {"FIBRECAFE_TOKEN", "FIBRECAFE_OTHER_TOKEN", "FIBRECERT_SIGNING_KEY", "FIBRECERT_CACHE_DIR"}
+OTHER_VARIABLES = {"FIBRECAFE_TOKEN", "FIBRECAFE_OTHER_TOKEN", "FIBRECAFE_SHORT_TTL_TOKEN", "FIBRECERT_SIGNING_KEY", "FIBRECERT_CACHE_DIR"}
 _VARIABLE = re.compile(r"\bFIBRE(?:CAFE|CERT)_[A-Z0-9_]+\b")
 
 
