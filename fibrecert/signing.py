@@ -77,7 +77,6 @@ import importlib.util
 import json
 import os
 import re
-import secrets as _secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -370,16 +369,11 @@ def sign_report(report_dir: str | os.PathLike[str], private_key: Ed25519PrivateK
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
-    tmp = target.with_name(f".{target.name}.{_secrets.token_hex(8)}.tmp")
+    from fibrecert.safefiles import write_private
+
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        write_private(target, data, mode=0o644)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise SigningError(f"{target}: cannot write ({exc.strerror})") from None
 
 

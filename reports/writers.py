@@ -7,8 +7,9 @@ Redaction happened when the model was built (reports/build.py); the writers rend
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
+
+from fibrecert.safefiles import write_private
 
 from . import html_writer, json_writer, junit_writer
 from .model import RunResult
@@ -17,25 +18,10 @@ WRITERS = (json_writer, junit_writer, html_writer)
 
 
 def atomic_write(path: Path, data: bytes | str) -> Path:
-    path = Path(path)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    """`path` created or replaced atomically, with the usual mode (a report is for sharing: not 0600)."""
     umask = os.umask(0)
     os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)  # a report is for sharing: the usual mode, not mkstemp's 0600
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return write_private(path, data, mode=0o666 & ~umask)
 
 
 def write_all(result: RunResult, directory: Path) -> list[Path]:

@@ -146,27 +146,7 @@ def test_declarations_are_readable_on_the_terminal_and_in_junit(failing_run):
 
 
 # ------------------------------------------------------------------------------------- browser
-@pytest.fixture(scope="module")
-def browser():
-    from test_report_browser import CHROMIUM, CHROMIUM_ARGS, _in_ci
-
-    reason = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason = "Playwright is not installed (pip install -e '.[test]')"
-    if reason is None and not Path(CHROMIUM).exists():
-        reason = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    if reason is not None:
-        if _in_ci():
-            pytest.fail(f"CI must run the browser tests, but {reason}", pytrace=False)
-        pytest.skip(reason)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+from test_report_browser import browser  # noqa: E402,F401 - the one Chromium fixture, shared
 
 
 def _flat(text: str) -> str:
