@@ -141,10 +141,7 @@ def audit(report: str, target_path: str, *, sample: int = DEFAULT_SAMPLE, seed: 
             seed = random.SystemRandom().randrange(1, 2**31)
         picked = sorted(random.Random(seed).sample(pool, min(sample, len(pool))), key=id_key)
         replayer = Replayer(data, target_path, allow_cease=allow_cease, out=out)
-    except AuditError as exc:
-        err.write(f"fibrecert: {exc}\n")
-        return EXIT_BAD_INPUT
-    except ReplayError as exc:
+    except (AuditError, ReplayError) as exc:
         err.write(f"fibrecert: {exc}\n")
         return EXIT_BAD_INPUT
 
