@@ -412,16 +412,19 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
                 return outcome.exit_code
             return result.exit_code
     finally:
-        try:
-            if events is not None:
-                events.close()
-            if engine is not None:
-                if ledger is not None:
-                    _settle_services(ledger, engine)
-                engine.close()
-            if sandbox is not None:
-                sandbox.stop()
-        finally:  # even when a late second Ctrl-C interrupts the steps above: the folder holds secrets
-            if engine is not None:
-                shutil.rmtree(engine.workdir, ignore_errors=True)
-            shutil.rmtree(workdir, ignore_errors=True)
+        # The handlers stay in place through the clean-up: a Ctrl-C after an earlier one stops at once
+        # (os._exit 130) even while the sandbox is being stopped (a frozen sandbox would hold its join).
+        with interrupts:
+            try:
+                if events is not None:
+                    events.close()
+                if engine is not None:
+                    if ledger is not None:
+                        _settle_services(ledger, engine)
+                    engine.close()
+                if sandbox is not None:
+                    sandbox.stop()
+            finally:  # even when a late second Ctrl-C interrupts the steps above: the folder holds secrets
+                if engine is not None:
+                    shutil.rmtree(engine.workdir, ignore_errors=True)
+                shutil.rmtree(workdir, ignore_errors=True)

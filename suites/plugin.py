@@ -9,6 +9,8 @@ pytest in collection order.
 
 from __future__ import annotations
 
+import functools
+
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -116,16 +118,25 @@ def pytest_configure(config: pytest.Config) -> None:
         report_dir=Path(report_dir) if report_dir else None)
 
 
-def _is_suite_item(item: pytest.Item) -> bool:
+@functools.lru_cache(maxsize=256)
+def _suite_parts(path: str) -> tuple[str, ...] | None:
+    """The path of a test module relative to the suites' folder, or None outside it. Cached: resolving
+    a path walks every component with lstat, and a run asks for each of its tests several times."""
     try:
-        Path(str(item.path)).resolve().relative_to(SUITES_DIR)
-        return True
+        return Path(path).resolve().relative_to(SUITES_DIR).parts
     except ValueError:
-        return False
+        return None
+
+
+def _is_suite_item(item: pytest.Item) -> bool:
+    return _suite_parts(str(item.path)) is not None
 
 
 def _api_of(item: pytest.Item) -> str:
-    return Path(str(item.path)).resolve().relative_to(SUITES_DIR).parts[0]
+    parts = _suite_parts(str(item.path))
+    if parts is None:
+        raise ValueError(f"{item.path} is not in the suites' folder")
+    return parts[0]
 
 
 def item_requirements(item: pytest.Item) -> tuple[str, ...]:

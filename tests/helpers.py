@@ -20,6 +20,18 @@ def fibrecert(*args: str, timeout: float = 300, env: dict[str, str] | None = Non
                           timeout=timeout, env={**os.environ, **(env or {})}, cwd=str(REPO))
 
 
+def pytest_suites(*args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+                  ) -> subprocess.CompletedProcess:
+    """`python -m pytest` on the suites with only the fibrecert plugin loaded (as `fibrecert run` does):
+    the plugins installed beside it (Hypothesis', Schemathesis', xdist, Playwright) cost every start
+    ~2.5 s of CPU and add nothing to a certification. tests/test_run.py runs the suites once with
+    every installed plugin, as a user's plain `pytest` would."""
+    return subprocess.run([sys.executable, "-m", "pytest", *args, "-p", "fibrecert.suites.plugin", "-q",
+                           "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"],
+                          capture_output=True, text=True, timeout=timeout, cwd=str(cwd),
+                          env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", **(env or {})})
+
+
 def results(report_dir: Path) -> dict:
     return json.loads((report_dir / "results.json").read_text(encoding="utf-8"))
 

@@ -8,16 +8,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
 
-from helpers import REPO, fibrecert, results
+from helpers import REPO, fibrecert, pytest_suites, results
 
 pytestmark = pytest.mark.slow
 
@@ -109,8 +111,14 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path):
         for pid in sandbox:
             os.kill(pid, signal.SIGSTOP)
         time.sleep(0.3)
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stderr], daemon=True).start()
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.05)
+        # The second Ctrl-C only once the run has taken the first (two signals that arrive before the
+        # interpreter looks are one: on a loaded machine a fixed pause is not enough to tell them apart).
+        deadline = time.monotonic() + 30
+        while "interrupted: finishing the report" not in lines.get(timeout=max(0.1, deadline - time.monotonic())):
+            pass
         started = time.monotonic()
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
@@ -122,7 +130,9 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130
-    assert stopped_in < 2.0
+    # at once: the orderly finish would wait for the frozen sandbox's answers (the target's timeout) and
+    # then for the sandbox to stop; a bound well below that, generous for a loaded machine
+    assert stopped_in < 4.0
     assert sandbox, "the embedded sandbox runs in a child process"
     assert not _gone_within(sandbox, 10), "the embedded sandbox outlived the run"
     # the folders with the sandbox's client secrets and the untrusted CA's key went too (issue 18)
@@ -189,11 +199,9 @@ def test_a_crash_inside_one_test_leaves_a_report_with_everything_else(tmp_path, 
     (tmp_path / "crash_plugin.py").write_text(CRASH_PLUGIN)
     import fibrecert.suites as suites
 
-    done = subprocess.run([sys.executable, "-m", "pytest", str(Path(suites.__file__).parent), "--target", str(target),
-                           "--fibrecert-profile", "smoke", "--fibrecert-api", "fibrecafe", "-q", "-p", "no:cacheprovider",
-                           "-p", "crash_plugin", "--report-dir", str(tmp_path / "r"), "-W", "ignore::DeprecationWarning"],
-                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
-                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    done = pytest_suites(str(Path(suites.__file__).parent), "--target", str(target), "--fibrecert-profile", "smoke",
+                         "--fibrecert-api", "fibrecafe", "-p", "crash_plugin", "--report-dir", str(tmp_path / "r"),
+                         cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)})
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]  # pytest: one test errored
     data = results(tmp_path / "r")
     by_id = {r["id"]: r for r in data["requirements"]}

@@ -95,7 +95,9 @@ def test_a_wrong_port_is_named_in_one_line_with_its_fix_within_seconds(tmp_path,
     target = _unreachable_target(tmp_path, sb.write_target(tmp_path / "up.toml"))
     started = time.monotonic()
     done = fibrecert("run", "--target", str(target), "--report-dir", str(tmp_path / "r"))
-    assert time.monotonic() - started < 10
+    # nothing waited for a timeout or retried (a refused connection answers at once): the bound is the
+    # interpreter's start and the report's writing, generous for a loaded CI machine
+    assert time.monotonic() - started < 30
     assert done.returncode == 5, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("fibrecert: preflight: ")]

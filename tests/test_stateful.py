@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from fibrecert.sandbox import DEFECTS
 from fibrecert.suites.ala.model import AlaModel, AlaOrder
 from fibrecert.suites.sequences import Ref, Step, _slice, _without
 
-from helpers import REPO, fibrecert, outcomes, results
+from helpers import REPO, fibrecert, outcomes, pytest_suites, results
 
 SUITES = {"ala": REPO / "suites" / "ala" / "test_ala_stateful.py",
           "fibrecafe": REPO / "suites" / "fibrecafe" / "test_fc_stateful.py"}
@@ -58,10 +57,8 @@ def test_the_ala_model_remembers_orders_services_and_message_ids():
 # ---------------------------------------------------------------------------- against sandboxes
 def _run_suite(tmp_path: Path, target: Path, api: str, report: Path, profile: str = "standard") -> subprocess.CompletedProcess:
     suites = [str(s) for a, s in sorted(SUITES.items()) if api in (a, "all")]
-    return subprocess.run([sys.executable, "-m", "pytest", *suites, "--target", str(target),
-                           "--fibrecert-profile", profile, "--fibrecert-seed", "20261122", "--report-dir", str(report),
-                           "-q", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"],
-                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    return pytest_suites(*suites, "--target", str(target), "--fibrecert-profile", profile, "--fibrecert-seed", "20261122",
+                         "--report-dir", str(report), cwd=tmp_path)
 
 
 def _evidence(report: Path, test: str) -> list[tuple[str, dict]]:
@@ -137,10 +134,8 @@ def test_too_few_active_services_leave_the_order_flows_not_tested_and_the_run_in
     assert len(re.search(r"active_services = \[(.*)\]", target.read_text()).group(1).split(",")) == 2
     import fibrecert.suites as suites_pkg
 
-    done = subprocess.run([sys.executable, "-m", "pytest", str(Path(suites_pkg.__file__).parent), "--target", str(target),
-                           "--fibrecert-api", "ala", "--fibrecert-profile", "smoke", "-q", "-p", "no:cacheprovider",
-                           "--report-dir", str(tmp_path / "r"), "-W", "ignore::DeprecationWarning"],
-                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    done = pytest_suites(str(Path(suites_pkg.__file__).parent), "--target", str(target), "--fibrecert-api", "ala",
+                         "--fibrecert-profile", "smoke", "--report-dir", str(tmp_path / "r"), cwd=tmp_path)
     data = results(tmp_path / "r")
     assert data["verdict"] == "INCOMPLETE", done.stdout[-2000:]
     by_id = {r["id"]: r for r in data["requirements"]}
