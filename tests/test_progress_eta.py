@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from types import SimpleNamespace as NS
@@ -104,8 +105,9 @@ def test_the_shipped_costs_cover_the_tests_of_every_profile():
     from fibrecert.suites import __file__ as suites_init  # noqa: F401 - the suites are importable
 
     done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                           "-c", "/dev/null", "--rootdir", str(REPO / "suites"), str(REPO / "suites")],
-                          capture_output=True, text=True, timeout=120, cwd=str(REPO / "suites"))
+                           "-p", "fibrecert.suites.plugin", "-c", "/dev/null", "--rootdir", str(REPO / "suites"),
+                           str(REPO / "suites")], capture_output=True, text=True, timeout=120, cwd=str(REPO / "suites"),
+                          env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})  # as `fibrecert run` collects
     collected = {line.strip() for line in done.stdout.splitlines() if "::" in line}
     assert collected, done.stdout[-2000:] + done.stderr[-2000:]
     for profile in ("smoke", "standard", "full"):
