@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from fibrecert.sandbox import DEFECTS
 
 pytestmark = pytest.mark.slow
 
+PROBE = re.compile(r"^X(\d+)n\.\d+$")  # a request of the narrowing (fibrecert/narrowing.py)
 BY_API = {api: sorted(d for d in DEFECTS if d.startswith("ala-" if api == "ala" else "fc-")) for api in ("ala", "fibrecafe")}
 
 
@@ -62,6 +64,10 @@ def test_the_clean_sandbox_is_conformant_with_no_warning(sandboxes, tmp_path, ap
     code, seen, text = _certify(sandboxes, tmp_path, api, None)
     assert code == 0, text
     assert not [r for r, o in seen.items() if o in ("fail", "warn")], text
+    # and nothing was narrowed (fibrecert/narrowing.py): no probe request was sent, no trigger named
+    exchanges = json.loads((tmp_path / "r" / "results.json").read_text())["exchanges"]
+    assert exchanges and not [x["id"] for x in exchanges if PROBE.match(x["id"])]
+    assert "Trigger" not in text
 
 
 def _selftest_params() -> list:
