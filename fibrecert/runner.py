@@ -342,6 +342,11 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
                           f"{engine.concurrency}, target {where}\n")
                 if selection_text:
                     out.write(f"  selection: {selection_text} (a subset is never CONFORMANT)\n")
+                from fibrecert.request_budget import budget_line
+
+                budget = budget_line(opts.profile, apis, opts.max_rps, subset=bool(selection_text))
+                if budget:
+                    out.write(f"  {budget}\n")
                 out.flush()
             interrupts.engine = engine
             ledger = None
