@@ -258,12 +258,14 @@ class Transport:
             # within the bounds (fibrecert/throttle.py)
             self.throttling.throttled(ex.status, asked, first=not throttled)
             throttled += 1
-            if asked > MAX_WAIT or waited + asked > MAX_WAIT_PER_REQUEST or throttled >= MAX_SENDS:
+            bound = (f"over the {MAX_WAIT:g} s fibrecert waits" if asked > MAX_WAIT else
+                     f"after {waited:g} s of waits, over the {MAX_WAIT_PER_REQUEST:g} s one request may wait"
+                     if waited + asked > MAX_WAIT_PER_REQUEST else
+                     f"on each of {throttled} sends" if throttled >= MAX_SENDS else "")
+            if bound:
                 self.throttling.give_up()
                 ex.error = THROTTLED
-                ex.error_detail = (f"HTTP {ex.status} with Retry-After {asked:g} s after {throttled} throttled "
-                                   f"answer{'s' if throttled != 1 else ''} ({waited:g} s waited): not sent again "
-                                   f"(at most {MAX_WAIT:g} s per wait, {MAX_WAIT_PER_REQUEST:g} s per request)")
+                ex.error_detail = f"HTTP {ex.status} with Retry-After {asked:g} s {bound}: not sent again"
                 break
             if self._stop.wait(asked):  # interrupted: no answer
                 ex.error, ex.error_detail = THROTTLED, f"HTTP {ex.status} with Retry-After {asked:g} s: the run was interrupted"

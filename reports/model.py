@@ -188,7 +188,7 @@ def outcome_for(level: str, passes: int, failures: int, not_tested: list[str], s
         return "skip", "; ".join(dict.fromkeys(skipped))
     if unanswered:
         return "not_tested", (f"no exchange that would exercise it got a complete answer ({unanswered} "
-                              "checked exchange(s) were refused, dropped or timed out)")
+                              "checked exchange(s) were refused, dropped, timed out or throttled)")
     return "not_tested", "no test exercised it in this run"
 
 

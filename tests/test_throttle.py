@@ -173,3 +173,46 @@ def test_throttled_requests_keep_within_max_rps(server) -> None:
         assert time.monotonic() - started >= 0.39 and t.sent == 3
     finally:
         t.close()
+
+
+def test_a_run_against_a_target_throttling_past_the_bounds_is_incomplete_never_failed(tmp_path, start_sandbox) -> None:
+    """The real sandbox whose Fibre Cafe answers every cancellation with 429 and Retry-After: 3600 (a
+    wrapper around its real app, on its real server): nothing waits an hour, nothing fails; what only
+    cancellations exercise is not_tested, the run is INCOMPLETE and says why."""
+    import io
+    import json
+
+    from fibrecert.runner import RunOptions, run
+
+    sb = start_sandbox()
+    app = sb.servers[2].app
+
+    def throttling(environ: dict, start_response: Any) -> Any:
+        if environ["PATH_INFO"].endswith("/service-order-cancellations") and environ["REQUEST_METHOD"] == "POST":
+            environ["wsgi.input"].read()
+            start_response("429 Too Many Requests", [("Retry-After", "3600"), ("Content-Length", "0")])
+            return [b""]
+        return app(environ, start_response)
+
+    sb.servers[2].app = throttling
+    target = sb.write_target(tmp_path / "t.toml")
+    out, err = io.StringIO(), io.StringIO()
+    started = time.monotonic()
+    code = run(RunOptions(target=str(target), api="fibrecafe", profile="smoke", seed=1, report_dir=str(tmp_path / "r")),
+               out=out, err=err)
+    assert time.monotonic() - started < 3600 / 10  # no hour-long wait, nor many of a bound's length
+    text = out.getvalue() + err.getvalue()
+    data = json.loads((tmp_path / "r" / "results.json").read_text())
+    outcomes = {r["id"]: r["outcome"] for r in data["requirements"]}
+    assert code == 3 and data["verdict"] == "INCOMPLETE", text
+    assert "fail" not in outcomes.values() and "warn" not in outcomes.values(), text
+    assert outcomes["FC-SOC-001"] == "not_tested" and outcomes["FC-SO-001"] == "pass"
+    t = data["throttling"]
+    assert t["answers_429"] == t["requests_not_resent"] == t["requests_throttled"] > 0 and t["waited_s"] == 0
+    assert f"requests not sent again (Retry-After over 30 s" in text and "their checks are not_tested" in text
+    cancel = next(x for x in data["exchanges"] if x["operation"] == "POST /service-order-cancellations")
+    assert cancel["answer"] == "throttled"
+    reason = next(r["reason"] for r in data["requirements"] if r["id"] == "FC-SOC-001")
+    assert "throttled" in reason
+    assert "Throttling" in (tmp_path / "r" / "index.html").read_text() and "not sent again" in \
+        (tmp_path / "r" / "index.html").read_text()
