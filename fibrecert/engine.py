@@ -43,7 +43,7 @@ from fibrecert.redaction import SecretRegistry
 from fibrecert.results import ResultModel
 from fibrecert.scope import origin_of
 from fibrecert.target import Target
-from fibrecert.transport import (DROPPED, TIMEOUT, TLS_REFUSED, UNREACHABLE, Exchange, RateLimiter,
+from fibrecert.transport import (DROPPED, THROTTLED, TIMEOUT, TLS_REFUSED, UNREACHABLE, Exchange, RateLimiter,
                                  TargetUnreachable, Transport)
 
 def _serialise_ast_parse() -> None:
@@ -689,6 +689,7 @@ class Engine:
     def interrupt(self) -> None:
         """Stop sending: every later send raises RunInterrupted, so the tests in flight end quickly."""
         self.interrupted = True
+        self.transport.interrupt()
 
     def send(self, case: Case) -> Exchange:
         if self.interrupted:
@@ -784,6 +785,8 @@ class Engine:
         from fibrecert.suites import checks as c
 
         rob_5xx, rob_hang = ROB[ex.api]
+        if ex.error == THROTTLED:  # still throttled past fibrecert's bounds: no answer to judge (throttle.py)
+            return
         if ex.answered or (ex.status is not None and ex.status >= 500):
             self.record(rob_5xx, [ex], self.run_check(c.no_server_error, [ex]))
         if ex.error in (UNREACHABLE, TLS_REFUSED) or (ex.refusal_expected and ex.error == DROPPED):
@@ -797,7 +800,7 @@ class Engine:
         name = getattr(fn, "__name__", str(fn))
         meta = CHECK_META.get(name, {})
         last = exchanges[-1]
-        if not last.answered and not meta.get("on_refusal"):
+        if not last.answered and (not meta.get("on_refusal") or last.error == THROTTLED):
             return CheckOutcome(name, args, exercised=False, passed=False,
                                 observed=f"no complete answer: {last.describe()}")
         try:

@@ -219,6 +219,11 @@ class Progress:
             out.write("\n")
         for reason in result.incomplete_reasons:
             out.write(f"  incomplete: {_safe(reason)}\n")
+        from fibrecert.throttle import describe
+
+        throttled = describe(getattr(result, "throttling", None))
+        if throttled:
+            out.write(f"  {throttled}\n")
         for r in result.requirements:
             if r.outcome in ("fail", "warn", "not_tested"):
                 first = next((e for e in r.evidence if e.get("kind") == "violation"), None)

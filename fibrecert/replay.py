@@ -239,7 +239,7 @@ class Replayer:
         """The target file's test-data ledger (NAME.ledger.json beside it), as a run uses it."""
         return Ledger.for_target(self.target.path)
 
-    def claim_services(self, plan: list[tuple[str, str]], run_id: str) -> list[tuple[str, str]]:
+    def claim_services(self, plan: list[tuple[str, str]], run_id: str, command: str = "") -> list[tuple[str, str]]:
         """Record in the ledger, before anything is sent, the services this replay will cease (atomically,
         as a run claims its own: two replays at once never take the same one); the plan with the
         services actually claimed. Recorded even if the cease then fails: never a ceased service that
@@ -247,7 +247,7 @@ class Replayer:
         if not plan:
             return plan
         try:
-            claimed = self.ledger().claim(run_id, self._fresh_services(), len(plan))
+            claimed = self.ledger().claim(run_id, self._fresh_services(), len(plan), command=command)
         except LedgerError as exc:
             raise ReplayError(str(exc)) from None
         if len(claimed) < len(plan):
@@ -389,7 +389,7 @@ def replay(results_path: str, exchange_id: str, target_path: str | None = None, 
                 err.write(f"fibrecert: this replay would cease active service(s) {what} of the target file; "
                           "nothing was sent: add --allow-cease to go ahead\n")
                 return 2
-            plan = replayer.claim_services(plan, f"replay-{replayer.tag}")
+            plan = replayer.claim_services(plan, f"replay-{replayer.tag}", f"fibrecert replay {exchange_id}")
             what = ", ".join(f"{new} (in place of {old})" for old, new in plan)
             out.write(f"Ceasing active service(s) {what} (recorded in the ledger {replayer.ledger().path.name}).\n")
             replayer.values.update(dict(plan))

@@ -142,7 +142,8 @@ SERVICES_CEASED = {"smoke": 22, "standard": 62, "full": 189}
 SERVICES_NEEDED = {"smoke": 30, "standard": 83, "full": 252}
 
 
-def _claim_services(ledger: Any, engine: Any, target: Any, profile: str, out: TextIO, *, quiet: bool) -> list[str]:
+def _claim_services(ledger: Any, engine: Any, target: Any, profile: str, out: TextIO, *, quiet: bool,
+                    command: str = "") -> list[str]:
     """Take the services this run may cease from the ledger (so a crash never leaves a ceased service
     looking fresh, and two runs at once never share one), say how many remain, refuse too few."""
     from fibrecert.engine import ServicePool
@@ -151,15 +152,29 @@ def _claim_services(ledger: Any, engine: Any, target: Any, profile: str, out: Te
     needed = SERVICES_NEEDED[profile]
     # one step under the ledger's lock: check that `needed` remain and take them (two runs starting
     # together can never both pass the check and then share, or run short of, the services)
-    claimed, remaining = ledger.claim_at_least(engine.run_tag, listed, needed, needed * 3 // 2, profile=profile)
+    claimed, remaining = ledger.claim_at_least(engine.run_tag, listed, needed, needed * 3 // 2, profile=profile,
+                                               command=command, running=True)
     engine.services = ServicePool(claimed)
     if engine.ala is not None:
         engine.ala.services = engine.services
     if not quiet:
+        # the pool holds exactly what was claimed: the run can never cease more (engine.ServicePool)
         out.write(f"  test data: {remaining} of the target file's {len(listed)} active_services are unused "
-                  f"(ledger {ledger.path.name}); the {profile} profile ceases about {SERVICES_CEASED[profile]} "
-                  f"and starts with at least {needed}\n")
+                  f"(ledger {ledger.path.name}); this run ceases at most {len(claimed)} (claimed now; the "
+                  f"{profile} profile ceases about {SERVICES_CEASED[profile]}; what it does not cease is given "
+                  f"back at the end)\n")
     return claimed
+
+
+def _command(opts: RunOptions, seed: int) -> str:
+    """What the ledger records as having used a run's services: the run's command, in short."""
+    parts = ["fibrecert run", f"--profile {opts.profile}", f"--seed {seed}"]
+    if opts.api != "all":
+        parts.append(f"--api {opts.api}")
+    if opts.only or opts.skip:
+        parts.append("(a subset)")
+    parts.append(f"--report-dir {opts.report_dir}")
+    return " ".join(parts)
 
 
 def _settle_services(ledger: Any, engine: Any) -> None:
@@ -167,7 +182,7 @@ def _settle_services(ledger: Any, engine: Any) -> None:
     consumed = set(engine.services.consumed)
     unused = [s for s in engine.services._left if s not in consumed]  # noqa: SLF001 - the pool's own list
     try:
-        ledger.release(engine.run_tag, unused)
+        ledger.settle(engine.run_tag, unused)
     except Exception as exc:  # noqa: BLE001 - never lose the report over the ledger
         sys.stderr.write(f"fibrecert: the ledger was not updated: {exc}\n")
 
@@ -327,6 +342,11 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
                           f"{engine.concurrency}, target {where}\n")
                 if selection_text:
                     out.write(f"  selection: {selection_text} (a subset is never CONFORMANT)\n")
+                from fibrecert.request_budget import budget_line
+
+                budget = budget_line(opts.profile, apis, opts.max_rps, subset=bool(selection_text))
+                if budget:
+                    out.write(f"  {budget}\n")
                 out.flush()
             interrupts.engine = engine
             ledger = None
@@ -335,7 +355,8 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
 
                 try:
                     claiming = Ledger.for_target(opts.target)
-                    _claim_services(claiming, engine, target, opts.profile, out, quiet=opts.quiet)
+                    _claim_services(claiming, engine, target, opts.profile, out, quiet=opts.quiet,
+                                    command=_command(opts, engine.seed))
                     ledger = claiming  # settled at the end; a run that claimed nothing gives nothing back
                 except LedgerError as exc:
                     err.write(f"fibrecert: {_safe_lines(exc)}\n")

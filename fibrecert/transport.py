@@ -22,15 +22,17 @@ import requests
 import urllib3
 
 from fibrecert.redaction import REDACTED, SecretRegistry, redact
+from fibrecert.throttle import MAX_SENDS, MAX_WAIT, MAX_WAIT_PER_REQUEST, Throttling, throttle_wait
 
 __all__ = ["Exchange", "Transport", "RateLimiter", "SecretRegistry", "REDACTED", "TargetUnreachable",
-           "UNREACHABLE", "TLS_REFUSED", "TIMEOUT", "DROPPED", "redact_headers", "redact_text"]
+           "UNREACHABLE", "TLS_REFUSED", "TIMEOUT", "DROPPED", "THROTTLED", "redact_headers", "redact_text"]
 
 # Transport outcomes (Exchange.error). None = an HTTP response was received.
 UNREACHABLE = "unreachable"        # no TCP connection (refused, DNS, connect timeout)
 TLS_REFUSED = "tls_refused"        # the TLS handshake failed or was refused by the server
 TIMEOUT = "timeout"                # connected, but no complete answer within the deadline
 DROPPED = "dropped"                # the connection was closed without an answer
+THROTTLED = "throttled"            # 429/503 with Retry-After past fibrecert's bounds: not sent again (throttle.py)
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 EVIDENCE_BODY_LIMIT = 64 * 1024
@@ -90,6 +92,8 @@ class Exchange:
     started: float = 0.0            # time.monotonic() when it was sent
     constraint: str | None = None   # the contract constraint a negative case attacks
     server_certificate: str | None = None  # SHA-256 fingerprint of the server certificate seen on the wire
+    throttled: int = 0              # throttled answers (429/503 with Retry-After) before this one (throttle.py)
+    throttle_wait: float = 0.0      # seconds waited for them before sending it again
 
     @property
     def answered(self) -> bool:
@@ -137,6 +141,8 @@ class Exchange:
             "response": response,
             "elapsed_ms": round(self.elapsed * 1000, 1),
         }
+        if self.throttled:  # sent again after a documented throttle (fibrecert/throttle.py)
+            record["throttled"] = {"answers": self.throttled, "waited_s": round(self.throttle_wait, 3)}
         record = redact(record, secrets)
         for part in (record["request"], record["response"]):
             body = part.get("body")
@@ -168,7 +174,9 @@ class Transport:
         self._ids = itertools.count(1)
         self._sessions: dict[Any, requests.Session] = {}
         self._lock = threading.Lock()
-        self.sent = 0
+        self.sent = 0  # HTTP requests sent, each throttled one sent again included
+        self.throttling = Throttling()
+        self._stop = threading.Event()
         # What requests would read from the environment on every request (proxies, the CA bundle that
         # overrides verify=True), read once here instead: requests iterates os.environ, and briefly
         # rewrites it, per request, while pytest rewrites PYTEST_CURRENT_TEST in the run's main thread;
@@ -240,6 +248,44 @@ class Transport:
                       request_body=data.decode("utf-8", errors="replace"),
                       refusal_expected=refusal_expected, case=case,
                       constraint=getattr(case, "constraint", None))
+        waited, throttled = 0.0, 0
+        while True:
+            self._send_once(ex, data, verify, cert, timeout)
+            asked = None if ex.error else throttle_wait(ex.status, ex.response_headers)
+            if asked is None:
+                break
+            # A documented throttle (429/503 with Retry-After): not an answer; wait and send it again,
+            # within the bounds (fibrecert/throttle.py)
+            self.throttling.throttled(ex.status, asked, first=not throttled)
+            throttled += 1
+            bound = (f"over the {MAX_WAIT:g} s fibrecert waits" if asked > MAX_WAIT else
+                     f"after {waited:g} s of waits, over the {MAX_WAIT_PER_REQUEST:g} s one request may wait"
+                     if waited + asked > MAX_WAIT_PER_REQUEST else
+                     f"on each of {throttled} sends" if throttled >= MAX_SENDS else "")
+            if bound:
+                self.throttling.give_up()
+                ex.error = THROTTLED
+                ex.error_detail = f"HTTP {ex.status} with Retry-After {asked:g} s {bound}: not sent again"
+                break
+            if self._stop.wait(asked):  # interrupted: no answer
+                ex.error, ex.error_detail = THROTTLED, f"HTTP {ex.status} with Retry-After {asked:g} s: the run was interrupted"
+                break
+            waited += asked
+            self.throttling.waited_for(asked)
+            for name in ("status", "server_certificate", "error"):
+                setattr(ex, name, None)
+            ex.response_headers, ex.response_body, ex.error_detail = {}, b"", ""
+        ex.throttled, ex.throttle_wait = throttled, waited
+        if self.on_exchange is not None:
+            self.on_exchange(ex)
+        return ex
+
+    def interrupt(self) -> None:
+        """Stop waiting out throttles (the run was interrupted): a waiting request ends at once."""
+        self._stop.set()
+
+    def _send_once(self, ex: Exchange, data: bytes, verify: Any, cert: tuple[str, str] | None,
+                   timeout: float) -> None:
         with self._slots:
             self.limiter.wait()
             with self._lock:
@@ -261,9 +307,6 @@ class Transport:
                 for name in ("status", "response_headers", "response_body", "error", "error_detail", "server_certificate"):
                     setattr(ex, name, getattr(scratch, name))
             ex.elapsed = time.monotonic() - started
-        if self.on_exchange is not None:
-            self.on_exchange(ex)
-        return ex
 
     def _exchange(self, session: requests.Session, ex: Exchange, data: bytes, verify: Any,
                   cert: tuple[str, str] | None, timeout: float, deadline: float) -> None:

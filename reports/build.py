@@ -114,4 +114,5 @@ def build_result(engine: Any, *, interrupted: bool = False) -> RunResult:
         test_data={"active_services_ceased": sorted(engine.services.consumed)} if engine.target.ala else {},
         scope=assess(engine.profile.name, embedded=getattr(engine, "embedded", False), selection=engine.selection_text),
         digests=digests(),
-        server_certificates={o: sorted(fps) for o, fps in sorted(getattr(engine, "certificates_seen", {}).items())})
+        server_certificates={o: sorted(fps) for o, fps in sorted(getattr(engine, "certificates_seen", {}).items())},
+        throttling=engine.transport.throttling.facts())
