@@ -10,7 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -25,6 +27,46 @@ SPEC_KEYS = {"tool", "contracts", "target", "seed", "profile", "started_at", "fi
 REQ_KEYS = {"id", "operation", "level", "basis", "text", "outcome", "cases", "evidence"}
 
 pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Ran:
+    """One `fibrecert run --profile smoke` of both APIs against a live sandbox, shared by the tests of
+    this module that only read its report or replay its exchanges (a run costs seconds of CPU)."""
+    sandbox: Any
+    target: Path
+    report: Path
+    done: subprocess.CompletedProcess
+
+
+def _shared_run(tmp_path_factory: pytest.TempPathFactory, pki_dir: Path, name: str, quiet: bool, **sandbox: Any):
+    from fibrecert.sandbox import Sandbox
+
+    root = tmp_path_factory.mktemp(name)
+    sb = Sandbox(root / "state", pki_dir=pki_dir, **sandbox).start()
+    target = sb.write_target(root / "t.toml")
+    done = fibrecert("run", "--target", str(target), "--profile", "smoke", *(["--quiet"] if quiet else []),
+                     "--report-dir", str(root / "r"))
+    return sb, Ran(sb, target, root / "r", done)
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory, pki_dir):
+    sb, ran = _shared_run(tmp_path_factory, pki_dir, "clean-run", quiet=True)
+    assert ran.done.returncode == 0, ran.done.stdout + ran.done.stderr
+    yield ran
+    sb.stop()
+
+
+@pytest.fixture(scope="module")
+def defective_run(tmp_path_factory, pki_dir):
+    """Two APIs' defects (a status outside its enum, a double cancel, no correlationId echo), with the
+    tokens the sandbox issues recorded, so that no test can miss a secret that reached an output."""
+    sb, ran = _shared_run(tmp_path_factory, pki_dir, "defective-run", quiet=False, record_tokens=True,
+                          defects=("fc-cancel-status-outside-enum", "fc-double-cancel", "ala-cease-no-correlation-echo"))
+    assert ran.done.returncode == 1, ran.done.stdout + ran.done.stderr
+    yield ran
+    sb.stop()
 
 
 def test_embedded_run_is_conformant_exercises_all_five_operations_and_writes_three_files(tmp_path):
@@ -244,14 +286,11 @@ def test_pytest_runs_the_suites_against_a_target_file(tmp_path, start_sandbox):
     assert results(tmp_path / "r")["verdict"] == "CONFORMANT"
 
 
-def test_a_failing_case_replays_against_the_target_file_it_is_given(tmp_path, start_sandbox):
+def test_a_failing_case_replays_against_the_target_file_it_is_given(defective_run, tmp_path, start_sandbox):
     """Replay re-sends the structured case (and its chain) and re-runs its checks: 1 while the target
     still violates the requirement, 0 once it satisfies it; it prints the URL it sends to."""
-    broken = start_sandbox(defects=("fc-cancel-status-outside-enum", "ala-cease-no-correlation-echo"))
-    target = broken.write_target(tmp_path / "t.toml")
-    done = fibrecert("run", "--target", str(target), "--profile", "smoke", "--quiet", "--report-dir", str(tmp_path / "r"))
-    assert done.returncode == 1, done.stdout + done.stderr
-    data = results(tmp_path / "r")
+    broken, report = defective_run.sandbox, defective_run.report
+    data = results(report)
     by_id = {r["id"]: r for r in data["requirements"]}
     fixed = start_sandbox(state_dir=tmp_path / "fixed")
     fixed_target = fixed.write_target(tmp_path / "fixed.toml")
@@ -259,13 +298,13 @@ def test_a_failing_case_replays_against_the_target_file_it_is_given(tmp_path, st
         evidence = next(e for e in by_id[requirement]["evidence"] if e["kind"] == "violation")
         assert evidence["replay"].startswith("fibrecert replay ")
         exchange = evidence["replay"].split()[-1]
-        again = fibrecert("replay", str(tmp_path / "r" / "results.json"), exchange, "--allow-cease")
+        again = fibrecert("replay", str(report / "results.json"), exchange, "--allow-cease")
         assert again.returncode == 1, again.stdout + again.stderr
         assert f"still violated  {requirement}" in again.stdout and broken.fibrecafe_url.split("/v1")[0] in again.stdout \
             or broken.ala_url in again.stdout
         if requirement == "FC-SOC-001":
             assert '"status": "DONE"' in again.stdout  # the defect is still visible in the replayed answer
-        now = fibrecert("replay", str(tmp_path / "r" / "results.json"), exchange, "--allow-cease",
+        now = fibrecert("replay", str(report / "results.json"), exchange, "--allow-cease",
                         "--target", str(fixed_target))
         assert now.returncode == 0, now.stdout + now.stderr
         assert "The target now satisfies every check" in now.stdout
@@ -273,53 +312,44 @@ def test_a_failing_case_replays_against_the_target_file_it_is_given(tmp_path, st
         assert (broken.ala_url if requirement.startswith("ALA") else broken.fibrecafe_url) not in now.stdout
 
 
-def test_replay_names_the_active_service_it_would_cease_and_waits_for_allow_cease(tmp_path, start_sandbox):
-    sb = start_sandbox()
-    target = sb.write_target(tmp_path / "t.toml")
-    done = fibrecert("run", "--target", str(target), "--api", "ala", "--profile", "smoke", "--quiet",
-                     "--report-dir", str(tmp_path / "r"))
-    assert done.returncode == 0, done.stdout + done.stderr
-    data = results(tmp_path / "r")
+def test_replay_names_the_active_service_it_would_cease_and_waits_for_allow_cease(clean_run):
+    sb, report = clean_run.sandbox, clean_run.report
+    data = results(report)
     cease = next(x for x in data["exchanges"] if x["operation"] == "POST /ceaseOrder" and x["answer"] == 200
                  and "service" in x["case"].get("bindings", {}))
     before = sb.store.active_services("SPDEV1")
-    refused = fibrecert("replay", str(tmp_path / "r" / "results.json"), cease["id"])
+    refused = fibrecert("replay", str(report / "results.json"), cease["id"])
     assert refused.returncode == 2 and "--allow-cease" in refused.stderr, refused.stdout + refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert sb.store.active_services("SPDEV1") == before  # nothing was sent
     named = refused.stderr.split("active service(s) ")[1].split(" ")[0]
     assert named in before and named not in json.dumps(data["exchanges"])
-    allowed = fibrecert("replay", str(tmp_path / "r" / "results.json"), cease["id"], "--allow-cease")
+    allowed = fibrecert("replay", str(report / "results.json"), cease["id"], "--allow-cease")
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     assert named not in sb.store.active_services("SPDEV1")  # that one, and only what it named, was ceased
 
 
-def test_every_exchange_of_a_clean_run_replays(tmp_path, start_sandbox):
-    sb = start_sandbox()
-    target = sb.write_target(tmp_path / "t.toml")
-    done = fibrecert("run", "--target", str(target), "--api", "fibrecafe", "--profile", "smoke", "--quiet",
-                     "--report-dir", str(tmp_path / "r"))
-    assert done.returncode in (0, 3), done.stdout + done.stderr
-    data = results(tmp_path / "r")
-    shown = sorted({e["exchange"] for r in data["requirements"] for e in r["evidence"]})
-    assert shown
-    for exchange in shown[:: max(1, len(shown) // 6)]:  # a spread of them: token, orders, negatives, sequences
-        again = fibrecert("replay", str(tmp_path / "r" / "results.json"), exchange)
+def test_every_exchange_of_a_clean_run_replays(clean_run):
+    """A spread of the Fibre Cafe exchanges the report shows (token, orders, negatives, sequences) replay
+    to exit 0; an ALA cease would need --allow-cease (the test above)."""
+    data = results(clean_run.report)
+    fibre_cafe = {x["id"] for x in data["exchanges"] if x["operation"].startswith("POST /service-")
+                  or "token" in x["operation"]}
+    shown = sorted({e["exchange"] for r in data["requirements"] for e in r["evidence"]} & fibre_cafe)
+    assert len(shown) >= 6
+    for exchange in shown[:: max(1, len(shown) // 6)]:
+        again = fibrecert("replay", str(clean_run.report / "results.json"), exchange)
         assert again.returncode == 0, again.stdout + again.stderr
 
 
-def test_no_secret_reaches_a_report_file_or_the_terminal(tmp_path, start_sandbox):
-    sb = start_sandbox(record_tokens=True, defects=("fc-cancel-status-outside-enum", "fc-double-cancel",
-                                                     "ala-cease-no-correlation-echo"))
-    target = sb.write_target(tmp_path / "t.toml")
-    done = fibrecert("run", "--target", str(target), "--profile", "smoke", "--report-dir", str(tmp_path / "r"))
-    assert done.returncode == 1
+def test_no_secret_reaches_a_report_file_or_the_terminal(defective_run):
+    sb, done = defective_run.sandbox, defective_run.done
     secrets = [sb.tenant_secret("tenant-a"), sb.tenant_secret("tenant-b"), *sb.issued_tokens]
     assert len(sb.issued_tokens) >= 2
     for ident in sb.pki.clients.values():
         key_lines = [ln for ln in ident.key.read_text().splitlines() if ln and "PRIVATE KEY" not in ln]
         secrets.extend(key_lines)
-    written = {p.name: p.read_text() for p in (tmp_path / "r").iterdir()}
+    written = {p.name: p.read_text() for p in defective_run.report.iterdir()}
     written["stdout"], written["stderr"] = done.stdout, done.stderr
     assert "[REDACTED]" in written["results.json"]  # evidence with Authorization headers was written
     for where, text in written.items():
@@ -328,11 +358,8 @@ def test_no_secret_reaches_a_report_file_or_the_terminal(tmp_path, start_sandbox
         assert "PRIVATE KEY" not in text
 
 
-def test_report_command_renders_the_html_again(tmp_path, start_sandbox):
-    done = fibrecert("run", "--profile", "smoke", "--api", "fibrecafe", "--quiet", "--report-dir", str(tmp_path / "r"),
-                     "--sandbox-defect", "fc-double-cancel")
-    assert done.returncode == 1
-    again = fibrecert("report", str(tmp_path / "r" / "results.json"), "-o", str(tmp_path / "again"))
+def test_report_command_renders_the_html_again(defective_run, tmp_path):
+    again = fibrecert("report", str(defective_run.report / "results.json"), "-o", str(tmp_path / "again"))
     assert again.returncode == 0, again.stderr
     html = (tmp_path / "again" / "index.html").read_text()
     assert "NON_CONFORMANT" in html and "INT-012" in html
