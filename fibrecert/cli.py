@@ -12,6 +12,7 @@ from pathlib import Path
 from fibrecert import __version__
 from fibrecert.cli_help import RUN_EXIT_CODES as _RUN_EXIT_CODES
 from fibrecert.cli_help import HelpFormatter, exit_codes
+from fibrecert.core.profile import DEFAULT_PROFILE, PROFILES, profiles_help
 
 
 def _positive_float(text: str) -> float:
@@ -93,8 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--target", metavar="FILE", help="target file (TOML); without it, the embedded sandbox is certified")
     r.add_argument("--api", choices=["ala", "fibrecafe", "all"], default="all",
                    help="which API of the target file to certify")
-    r.add_argument("--profile", choices=["smoke", "standard", "full"], default="standard",
-                   help="how hard to search: smoke (seconds), standard (the certification profile), full (more examples)")
+    r.add_argument("--profile", choices=list(PROFILES), default=DEFAULT_PROFILE,
+                   help=f"how hard to search: {profiles_help()}")
     r.add_argument("--report-dir", metavar="DIR", default="reports/latest",
                    help="where index.html, results.json and junit.xml are written")
     r.add_argument("--seed", type=int, help="reproduce a run's cases exactly (default: a random seed, printed)")

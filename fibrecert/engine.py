@@ -35,6 +35,7 @@ from urllib.parse import urlencode
 
 from fibrecert import contracts, endpoints, wirejson
 from fibrecert.contracts import soap
+from fibrecert.core.profile import Profile, profile_named
 from fibrecert.case import ORDER, Binding, Body, Case, JsonBody, SoapBody
 from fibrecert.events import CheckDone, EventBus, ExchangeDone, Marked, RunStarted, StoppedEarly
 from fibrecert.identity import Credentials, Identity
@@ -124,7 +125,6 @@ def _pin_hypothesis_constants() -> None:
 
 
 ROB = {"ala": ("ROB-001", "ROB-002"), "fibrecafe": ("ROB-011", "ROB-012")}
-STOP_AFTER_TIMEOUTS = 3
 DEFAULT_CONCURRENCY = 16
 
 
@@ -149,21 +149,6 @@ class CheckOutcome:
     value: Any = None
     observed: str = ""
     declared: str = ""
-
-
-@dataclass
-class Profile:
-    name: str
-    examples: int          # Hypothesis examples per property (one request each)
-    enum_repeats: int      # requests per documented enum value
-    negatives: str         # boundary-invalid cases: "sample" (one per kind), "each" (one per constraint), "all"
-
-
-PROFILES = {
-    "smoke": Profile("smoke", examples=2, enum_repeats=1, negatives="sample"),
-    "standard": Profile("standard", examples=12, enum_repeats=1, negatives="each"),
-    "full": Profile("full", examples=60, enum_repeats=3, negatives="all"),
-}
 
 
 def _thread_clock() -> Any:
@@ -350,12 +335,12 @@ class _FanOut:
 
 
 class Engine:
-    def __init__(self, target: Target, *, profile: str = "standard", seed: int | None = None,
+    def __init__(self, target: Target, *, profile: Profile | str = "standard", seed: int | None = None,
                  apis: Iterable[str] | None = None, max_rps: float | None = None,
                  concurrency: int = DEFAULT_CONCURRENCY, selection: set[str] | None = None,
                  selection_text: str = "", report_dir: Path | None = None):
         self.target = target
-        self.profile = PROFILES[profile]
+        self.profile = profile_named(profile)
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(3), "big")
         self.apis = tuple(a for a in target.apis if apis is None or a in tuple(apis))
         self.concurrency = max(1, int(concurrency))
@@ -756,7 +741,7 @@ class Engine:
                 self._assigned.setdefault((ex.api, value), ex.id)
 
     def _breaker(self, ex: Exchange) -> None:
-        """Stop sending to an API that no longer answers: after STOP_AFTER_TIMEOUTS consecutive timeouts,
+        """Stop sending to an API that no longer answers: after the profile's `stop_after_timeouts` consecutive timeouts,
         or when it cannot be reached with valid credentials, the API is unusable."""
         reason = None
         with self._lock:
@@ -764,8 +749,9 @@ class Engine:
                 reason = f"{ex.api} {ex.url}: {ex.describe()}"
             elif ex.error == TIMEOUT:
                 self._timeouts[ex.api] = self._timeouts.get(ex.api, 0) + 1
-                if self._timeouts[ex.api] >= STOP_AFTER_TIMEOUTS:
-                    reason = f"{ex.api} {ex.url}: stopped answering ({STOP_AFTER_TIMEOUTS} timeouts in a row)"
+                if self._timeouts[ex.api] >= self.profile.stop_after_timeouts:
+                    reason = (f"{ex.api} {ex.url}: stopped answering ({self.profile.stop_after_timeouts} timeouts "
+                              "in a row)")
             elif ex.error is None:
                 self._timeouts[ex.api] = 0
             if reason and ex.api not in self.unreachable:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from fibrecert.core.profile import Profile
 from fibrecert.target import TargetError, load_target
 from fibrecert.wording import shown_path
 
@@ -132,32 +133,23 @@ class _Interrupts:
         raise KeyboardInterrupt
 
 
-# Active services a profile ceases against a conformant target: measured on the reference sandbox
-# (bench/bench_profiles.py, "active services ceased"; 2026-11-29: smoke 19, standard 59, full 186; since
-# 2026-12-02 three more at every profile: the envelope variants of ceaseOrder, ALA-SOAP-003), and what a
-# run requires before it starts: that and a third more (a target that answers differently, or a failing
-# sequence's shrinking, ceases more; the shrinking's own budget is bounded). A run claims up to half as
-# many again, and gives back what it did not cease.
-SERVICES_CEASED = {"smoke": 22, "standard": 62, "full": 189}
-SERVICES_NEEDED = {"smoke": 30, "standard": 83, "full": 252}
-
-
-def _claim_services(ledger: Any, engine: Any, target: Any, profile: str, out: TextIO, *, quiet: bool) -> list[str]:
+def _claim_services(ledger: Any, engine: Any, target: Any, profile: Profile, out: TextIO, *, quiet: bool) -> list[str]:
     """Take the services this run may cease from the ledger (so a crash never leaves a ceased service
     looking fresh, and two runs at once never share one), say how many remain, refuse too few."""
     from fibrecert.engine import ServicePool
 
     listed = list(target.ala.active_services)
-    needed = SERVICES_NEEDED[profile]
+    needed = profile.services_needed  # what the profile ceases and a third more (fibrecert/core/profile.py)
     # one step under the ledger's lock: check that `needed` remain and take them (two runs starting
     # together can never both pass the check and then share, or run short of, the services)
-    claimed, remaining = ledger.claim_at_least(engine.run_tag, listed, needed, needed * 3 // 2, profile=profile)
+    claimed, remaining = ledger.claim_at_least(engine.run_tag, listed, needed, needed * 3 // 2,
+                                              profile=profile.name)
     engine.services = ServicePool(claimed)
     if engine.ala is not None:
         engine.ala.services = engine.services
     if not quiet:
         out.write(f"  test data: {remaining} of the target file's {len(listed)} active_services are unused "
-                  f"(ledger {ledger.path.name}); the {profile} profile ceases about {SERVICES_CEASED[profile]} "
+                  f"(ledger {ledger.path.name}); the {profile.name} profile ceases about {profile.services_ceased} "
                   f"and starts with at least {needed}\n")
     return claimed
 
@@ -335,7 +327,7 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
 
                 try:
                     claiming = Ledger.for_target(opts.target)
-                    _claim_services(claiming, engine, target, opts.profile, out, quiet=opts.quiet)
+                    _claim_services(claiming, engine, target, engine.profile, out, quiet=opts.quiet)
                     ledger = claiming  # settled at the end; a run that claimed nothing gives nothing back
                 except LedgerError as exc:
                     err.write(f"fibrecert: {_safe_lines(exc)}\n")

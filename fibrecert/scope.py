@@ -24,7 +24,9 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
-CERTIFYING_PROFILES = ("standard", "full")
+from fibrecert.core.profile import PROFILES, profile_named
+
+CERTIFYING_PROFILES = tuple(p.name for p in PROFILES.values() if p.certifying)
 CATALOGUE_PREFIX = "requirements/"
 REFERENCE_SANDBOX = "reference sandbox"
 VENDOR_TARGET = "vendor target"
@@ -59,12 +61,13 @@ def digests(contracts_root: str | os.PathLike[str] | None = None) -> dict[str, s
     return {"contracts": _digest_of(others), "catalogue": _digest_of(catalogue)}
 
 
-def assess(profile: str, *, embedded: bool, selection: str) -> dict[str, Any]:
+def assess(profile: Any, *, embedded: bool, selection: str) -> dict[str, Any]:
     """The `scope` of a run: whether it is a certification, and if not, why not (each reason a short
     phrase first: "smoke profile", "reference sandbox", "subset")."""
     reasons: list[str] = []
-    if profile not in CERTIFYING_PROFILES:
-        reasons.append(f"{profile} profile: a certification runs the standard or full profile")
+    if not profile_named(profile).certifying:
+        reasons.append(f"{profile_named(profile).name} profile: a certification runs the "
+                       f"{' or '.join(CERTIFYING_PROFILES)} profile")
     if embedded:
         reasons.append("reference sandbox: the target was fibrecert's own embedded sandbox, not an "
                        "implementation under test")

@@ -18,8 +18,9 @@ import pytest
 from _pytest.runner import CallInfo, call_and_report
 
 from fibrecert import contracts
-from fibrecert.engine import (DEFAULT_CONCURRENCY, PROFILES, Engine, NoExamples, OutOfTestData, Profile,
-                              RunInterrupted, share_hypothesis_prng)
+from fibrecert.core.profile import DEFAULT_PROFILE, PROFILES, Profile, profiles_help
+from fibrecert.engine import (DEFAULT_CONCURRENCY, Engine, NoExamples, OutOfTestData, RunInterrupted,
+                              share_hypothesis_prng)
 from fibrecert.events import TestFinished, TestStarted
 from fibrecert.target import TargetError, load_target
 from fibrecert.transport import Exchange, TargetUnreachable
@@ -71,8 +72,8 @@ class Verifier:
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("fibrecert", "fibrecert conformance suites")
     g.addoption("--target", metavar="FILE", help="target file (TOML) to certify")
-    g.addoption("--fibrecert-profile", choices=sorted(PROFILES), default="standard",
-                help="how hard to search (default: standard, the certification profile)")
+    g.addoption("--fibrecert-profile", choices=list(PROFILES), default=DEFAULT_PROFILE,
+                help=f"how hard to search: {profiles_help()} (default: {DEFAULT_PROFILE})")
     g.addoption("--fibrecert-seed", type=int, default=None, help="seed, to reproduce a run exactly")
     g.addoption("--fibrecert-api", choices=["ala", "fibrecafe", "all"], default="all")
     g.addoption("--max-rps", type=float, default=None, help="never send more than R requests per second")

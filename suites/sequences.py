@@ -29,29 +29,12 @@ from typing import Any, Callable
 
 from hypothesis.stateful import RuleBasedStateMachine
 
+from fibrecert.core.profile import SequenceBudget
 from fibrecert.engine import CheckOutcome, OutOfTestData
 from fibrecert.transport import Exchange, TargetUnreachable
 
 
-# ------------------------------------------------------------------------------------ budgets
-@dataclass(frozen=True)
-class SequenceBudget:
-    sequences: int          # generated sequences (Hypothesis examples), at most
-    steps: int              # most steps (rule calls) in one generated sequence
-    ceases: int             # ALA active services the generated sequences may cease
-    shrink_requests: int    # requests the shrinking of failing sequences may send
-    shrink_ceases: int      # ALA active services the shrinking may cease
-    explorers: int = 4      # sequences generated side by side (each explorer: sequences / explorers)
-
-
-BUDGETS = {
-    # Each explorer's first sequence is Hypothesis' simplest (a first order and little else), so the
-    # budgets count one more sequence per explorer than a single explorer would need.
-    "smoke": SequenceBudget(sequences=4, steps=6, ceases=6, shrink_requests=60, shrink_ceases=8, explorers=2),
-    "standard": SequenceBudget(sequences=12, steps=10, ceases=24, shrink_requests=150, shrink_ceases=16, explorers=2),
-    "full": SequenceBudget(sequences=25, steps=25, ceases=60, shrink_requests=400, shrink_ceases=40, explorers=5),
-}
-
+# budgets: the profile's `sequences` (fibrecert/core/profile.py, SequenceBudget)
 IN_FLIGHT = "in_flight"
 CANCEL_PENDING = "cancel_pending"   # ALA: cancellationStatus Pending; Fibre Cafe: cancellation accepted (201)
 ACTIVE, CEASED = "active", "ceased"
@@ -172,7 +155,7 @@ class Session:
 
     def __init__(self, run: Any, verify: Any, *, seed: int, ceases: int | None = None):
         self.run, self.verify = run, verify
-        self.budget = BUDGETS.get(run.profile.name, BUDGETS["standard"])
+        self.budget: SequenceBudget = run.profile.sequences
         self.seed = seed
         self.rng = random.Random(seed)
         self.failures: dict[str, Failure] = {}
