@@ -218,7 +218,7 @@ class _AlaForm(_Form):
     def __init__(self, engine: Any, case: Any):
         from fibrecert import contracts, strategies
         from fibrecert.contracts import soap
-        from fibrecert.strategies._negatives import ala_example
+        from fibrecert.strategies import ala_example
 
         self.engine, self.case, self.client = engine, case, engine.ala
         self.operation = case.operation.split("/", 1)[1]
@@ -248,10 +248,10 @@ class _AlaForm(_Form):
                 _set(self.good, p, _get(self.failing, p))
 
     def facets(self, path: Path) -> dict[str, Any]:
-        from fibrecert.strategies._negatives import _ala_decl
+        from fibrecert.strategies import ala_declaration
 
         try:
-            decl = _ala_decl(self.operation, ".".join(map(str, path)))
+            decl = ala_declaration(self.operation, ".".join(map(str, path)))
         except StopIteration:
             return {}
         t = decl.type
@@ -287,8 +287,7 @@ class _FibreCafeForm(_Form):
 
     def __init__(self, engine: Any, case: Any):
         from fibrecert import contracts
-        from fibrecert.strategies._inventory import COMPONENTS, discriminator_values, resolve
-        from fibrecert.strategies._negatives import json_example
+        from fibrecert.strategies import COMPONENTS, discriminator_values, json_example, resolve
 
         self.engine, self.case, self.client = engine, case, engine.fc
         self.path = case.path
@@ -317,7 +316,7 @@ class _FibreCafeForm(_Form):
         self.validator = contracts.json_validator(self.component)
 
     def facets(self, path: Path) -> dict[str, Any]:
-        from fibrecert.strategies._inventory import resolve
+        from fibrecert.strategies import resolve
 
         node: Any = self.schema
         optional = False
@@ -397,15 +396,10 @@ class Narrower:
             cand.failures.append((event.requirement, event.check, tuple(event.args)))
 
     def _default_identity(self, case: Any) -> bool:
-        from fibrecert import contracts
-        from fibrecert.identity import ALA_BUYER, ALA_SELLER, TENANT_A
+        from fibrecert.apis import dialect
 
-        if case.api == "ala":
-            op = case.operation.split("/", 1)[-1]
-            if op not in contracts.ALA_OPERATIONS:
-                return False
-            return case.identity == (ALA_BUYER if contracts.ALA_OPERATIONS[op][2] == "seller" else ALA_SELLER)
-        return case.identity == TENANT_A and case.endpoint == "api"
+        default = dialect(case.api).default_identity(case.operation)
+        return default is not None and case.identity == default
 
     # -- narrowing
     def after_test(self, test: str) -> None:
@@ -485,7 +479,7 @@ class _Narrowing:
         service_path = self._service_path()
 
         def setup(data: Any) -> list[Any]:
-            from fibrecert.suites.checks import assigned_id
+            from fibrecert.apis import dialect
 
             chain: list[Any] = []
             if order is not None and order.path:
@@ -496,7 +490,7 @@ class _Narrowing:
                 ex = form.client.post("/service-orders", form.client.cease_order_body(),
                                       note="narrowing: places an order to work on")
                 chain.append(ex)
-                new = assigned_id(ex)
+                new = dialect(ex.api).assigned_id(ex)
                 if new is None:
                     raise _Stop(f"no order to work on: creating one got {ex.describe()}")
                 _set(data, tuple(order.path.split(".")), int(new) if form.api == "fibrecafe" else new)

@@ -119,14 +119,13 @@ def load_results(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, 
 
 
 def _set_xml(xml: bytes, path: str, value: str) -> bytes:
+    from fibrecert.contracts.alapath import ElementPath
     from fibrecert.contracts.soap import safe_parser
 
     root = etree.fromstring(xml, safe_parser())
-    el: Any = root
-    for part in path.split("."):
-        el = next((c for c in el if isinstance(c.tag, str) and etree.QName(c).localname == part), None)
-        if el is None:
-            return xml
+    el = ElementPath(path).find(root, namespace=None)  # the core names in whatever namespace was sent
+    if el is None or not path:
+        return xml
     el.text = value
     return etree.tostring(root)
 
@@ -282,9 +281,10 @@ class Replayer:
             self.values[message.value] = f"{message.value}~replay-{self.tag}-{len(self.values) + 1}"
         order = case.binding(ORDER)
         if order is not None and order.source in self.sent:
-            from fibrecert.suites.checks import assigned_id
+            from fibrecert.apis import dialect
 
-            now = assigned_id(self.sent[order.source])
+            earlier = self.sent[order.source]
+            now = dialect(earlier.api).assigned_id(earlier)
             if now is not None:
                 self.values[order.value] = now
         replayed = _substitute(case, self.values).with_(id=f"{case.id}~replay")

@@ -136,7 +136,7 @@ class _Interrupts:
 def _claim_services(ledger: Any, engine: Any, target: Any, profile: Profile, out: TextIO, *, quiet: bool) -> list[str]:
     """Take the services this run may cease from the ledger (so a crash never leaves a ceased service
     looking fresh, and two runs at once never share one), say how many remain, refuse too few."""
-    from fibrecert.engine import ServicePool
+    from fibrecert.core.testdata import ServicePool
 
     listed = list(target.ala.active_services)
     needed = profile.services_needed  # what the profile ceases and a third more (fibrecert/core/profile.py)
@@ -156,8 +156,7 @@ def _claim_services(ledger: Any, engine: Any, target: Any, profile: Profile, out
 
 def _settle_services(ledger: Any, engine: Any) -> None:
     """Give back the claimed services the run did not cease (finished, failed or interrupted)."""
-    consumed = set(engine.services.consumed)
-    unused = [s for s in engine.services._left if s not in consumed]  # noqa: SLF001 - the pool's own list
+    unused = engine.services.unused()
     try:
         ledger.release(engine.run_tag, unused)
     except Exception as exc:  # noqa: BLE001 - never lose the report over the ledger

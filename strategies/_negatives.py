@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from lxml import etree
 
 from fibrecert import contracts
+from fibrecert.contracts.alapath import ElementPath
 from fibrecert.core.profile import PROFILES, Profile, profile_named
 
 from ._inventory import (COMPONENTS, Constraint, Entry, ala_key, branch_name, discriminator_values, entries,
@@ -318,21 +319,8 @@ def _first_or_all(made: Iterator[Negative | None], profile: Profile) -> list[Neg
 
 
 # ------------------------------------------------------------------------------------------ ALA
-def _tag(part: str, namespace: str) -> str:
-    return f"{{{contracts.CFH_NS}}}{part[4:]}" if part.startswith("cfh:") else contracts.ala_qname(part, namespace)
-
-
-def ala_find(root: etree._Element, path: str, namespace: str) -> etree._Element | None:
-    el: etree._Element | None = root
-    for part in [p for p in path.split(".") if p]:
-        if el is None:
-            return None
-        el = el.find(_tag(part, namespace))
-    return el
-
-
 def _ala_decl(operation: str, path: str) -> Any:
-    decl = contracts.ala_schema().elements[contracts.ALA_OPERATIONS[operation][0]]
+    decl = contracts.ala_schema().elements[contracts.ALA_OPERATIONS[operation].request_root]
     for part in [p for p in path.split(".") if p]:
         decl = next(c for c in decl.type.content.iter_elements() if ala_key(c) == part)
     return decl
@@ -350,13 +338,13 @@ def _xsd_example_text(t: Any) -> str:
 def _ala_insert(operation: str, root: etree._Element, path: str, namespace: str) -> etree._Element | None:
     """Add an element the payload left out (optional), at its place in the xs:sequence."""
     parent_path, _, leaf = path.rpartition(".")
-    parent = ala_find(root, parent_path, namespace)
+    parent = ElementPath(parent_path).find(root, namespace)
     if parent is None:
         return None
     order = [ala_key(c) for c in _ala_decl(operation, parent_path).type.content.iter_elements()]
     index = sum(1 for child in parent if isinstance(child.tag, str) and _key_of(child.tag) in order
                 and order.index(_key_of(child.tag)) < order.index(leaf))
-    new = etree.Element(_tag(leaf, namespace))
+    new = etree.Element(ElementPath.tag(leaf, namespace))
     new.tail = None
     parent.insert(index, new)
     decl = _ala_decl(operation, path)
@@ -391,12 +379,12 @@ def ala_example(operation: str, fixed: Mapping[str, str] | None = None) -> dict[
 def ala_example_element(operation: str, namespace: str = "", path: str = "", fixed: Mapping[str, str] | None = None) -> etree._Element:
     data = ala_example(operation, fixed)
     schema = contracts.ala_schema(namespace)
-    element, errors = schema.encode(data, path=contracts.ala_qname(contracts.ALA_OPERATIONS[operation][0], namespace),
+    element, errors = schema.encode(data, path=contracts.ala_qname(contracts.ALA_OPERATIONS[operation].request_root, namespace),
                                     namespaces=contracts.ala_namespaces(namespace), etree_element_class=etree.Element,
                                     indent=0, validation="lax")
     if errors:
         raise ValueError(f"the {operation} example is invalid: {errors[0].reason}")
-    return ala_find(element, path, namespace) if path else element
+    return ElementPath(path).find(element, namespace) if path else element
 
 
 def _ala_tolerated(constraint: Constraint, root: etree._Element, namespace: str) -> bool:
@@ -404,10 +392,10 @@ def _ala_tolerated(constraint: Constraint, root: etree._Element, namespace: str)
     if constraint.family == "blank":
         # XSD's \s is [#x20\t\n\r] only, so text holding any other character (a non-breaking space, an
         # em space) is not blank to a conformant XSD validator, even where xmlschema's reading says so.
-        el = ala_find(root, constraint.path, namespace)
+        el = ElementPath(constraint.path).find(root, namespace)
         return el is not None and any(ch not in " \t\n\r" for ch in el.text or "")
     if constraint.path.endswith("requestedDate"):
-        el = ala_find(root, constraint.path, namespace)
+        el = ElementPath(constraint.path).find(root, namespace)
         date_time = contracts.ala_schema().maps.types["{http://www.w3.org/2001/XMLSchema}dateTime"]
         return el is not None and el.text is not None and date_time.is_valid(el.text)  # profile rule 6
     return False
@@ -465,7 +453,7 @@ def _ala_candidates(operation: str, entry: Entry, root: etree._Element, namespac
     if builder is None:
         raise NotImplementedError(f"no negative builder for ALA ({family}, {keyword})")
     t = entry.node.type
-    existing = ala_find(root, c.path, namespace)
+    existing = ElementPath(c.path).find(root, namespace)
     value = (existing.text or "") if existing is not None else _xsd_example_text(t)
     ctx: dict[str, Any] = {"matches": t.is_valid, "keyword": keyword}
     if family == "enum":
@@ -477,7 +465,7 @@ def _ala_candidates(operation: str, entry: Entry, root: etree._Element, namespac
 
 def _ala_apply(operation: str, root: etree._Element, path: str, namespace: str, op: tuple[Any, ...]) -> bool:
     kind = op[0]
-    target = ala_find(root, path, namespace)
+    target = ElementPath(path).find(root, namespace)
     if kind == "remove":
         if target is None:
             return False

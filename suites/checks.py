@@ -14,6 +14,8 @@ from lxml import etree
 
 from fibrecert import contracts, wirejson, wording
 from fibrecert.contracts import soap
+from fibrecert.apis import dialect
+from fibrecert.contracts.alapath import ElementPath
 from fibrecert.transport import DROPPED, TLS_REFUSED, Exchange
 
 CHECKS: dict[str, Callable[..., Any]] = {}
@@ -108,18 +110,6 @@ def soap_payload(ex: Exchange, namespace: str, root: str) -> etree._Element:
     if error is not None:
         raise CheckFailed(f"Received an invalid {root}: {error.reason or error.message}", declared)
     return payload
-
-
-def ala_text(payload: etree._Element, path: str, namespace: str) -> str | None:
-    """Text of a descendant given as `a/b/c` (core names; `cfh:` prefix for extensions)."""
-    el: etree._Element | None = payload
-    for part in path.split("/"):
-        if el is None:
-            return None
-        tag = (f"{{{contracts.CFH_NS}}}{part[4:]}" if part.startswith("cfh:")
-               else contracts.ala_qname(part, namespace))
-        el = el.find(tag)
-    return None if el is None else (el.text or "")
 
 
 def _find_fault(body: bytes) -> etree._Element | None:
@@ -290,7 +280,7 @@ def json_schema_valid(ex: Exchange, component: str) -> Any:
 def xml_field(ex: Exchange, namespace: str, root: str, path: str, want: str, what: str) -> None:
     """The answer's `root` (a SOAP payload) carries `want` at `path` (`a/b`), e.g. an echoed id."""
     payload = soap_payload(ex, namespace, root)
-    got = ala_text(payload, path, namespace)
+    got = ElementPath(path).text(payload, namespace)
     if got != want:
         raise CheckFailed(f"Received {what} {got!r}", f"{what} {want!r}")
 
@@ -335,24 +325,16 @@ def _request_text(ex: Exchange, local: str) -> str | None:
 def new_message_id(ex: Exchange, namespace: str, root: str) -> None:
     """Profile rule 7: the response message carries a messageId of its own, not the request's."""
     payload = soap_payload(ex, namespace, root)
-    got = ala_text(payload, "message/messageId", namespace)
+    got = ElementPath("message/messageId").text(payload, namespace)
     if got is not None and got == _request_text(ex, "messageId"):
         raise CheckFailed("Received the request's own messageId in the response",
                           "a new messageId for the response message")
 
 
 def assigned_id(ex: Exchange) -> str | None:
-    """The id a target assigned in an answer: an ALA orderResponse's sellerOrderReference, a Fibre Cafe
-    order's or cancellation's `id`."""
-    if ex.status is None or ex.status >= 300:
-        return None
-    if ex.api == "ala":
-        return soap.element_text(ex.response_body, "sellerOrderReference")
-    try:
-        body = wirejson.loads(ex.response_body)
-    except (ValueError, RecursionError):
-        return None
-    return str(body["id"]) if isinstance(body, dict) and "id" in body else None
+    """The id a target assigned in an answer (its API's dialect says where: an ALA orderResponse's
+    sellerOrderReference, a Fibre Cafe order's or cancellation's `id`)."""
+    return dialect(ex.api).assigned_id(ex)
 
 
 @check(relation=True)
@@ -411,9 +393,9 @@ def openapi_conformance(ex: Exchange, path: str) -> None:
     from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                    status_code_conformance)
 
-    from fibrecert.strategies._openapi import operation
+    from fibrecert.strategies import openapi_operation
 
-    op = operation(path)
+    op = openapi_operation(path)
     declared = f"an answer conforming to openapi.yaml for {op.method.upper()} {op.path}"
     try:
         body = json.loads(ex.request_body)
