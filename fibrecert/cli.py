@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return constraints_cli.run(args)
     except InputError as exc:  # the one boundary for an input file that cannot be used
-        from fibrecert.runner import terminal_safe
+        from fibrecert.wording import terminal_safe
 
         sys.stderr.write(f"fibrecert: {terminal_safe(str(exc), 500)}\n")
         return 2
@@ -267,7 +267,7 @@ def _report(args: argparse.Namespace) -> int:
     from fibrecert.reports.json_writer import json_safe
     from fibrecert.reports.model import RunResult
 
-    from fibrecert.runner import terminal_safe
+    from fibrecert.wording import terminal_safe
     from fibrecert.safefiles import load_json
 
     path = Path(args.results)

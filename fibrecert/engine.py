@@ -34,11 +34,12 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from fibrecert import contracts, endpoints
 from fibrecert.apis import Dialect, dialect
+from fibrecert.checking import CheckOutcome, answered_in_time, no_server_error, run_check
 from fibrecert.apis import section as target_section
 from fibrecert.core.profile import Profile, profile_named
 from fibrecert.core.testdata import OutOfTestData, ServicePool
 from fibrecert.case import ORDER, Binding, Body, Case
-from fibrecert.events import CheckDone, EventBus, ExchangeDone, Marked, RunStarted, StoppedEarly
+from fibrecert.events import CheckDone, EventBus, ExchangeDone, Marked, RunFinished, RunStarted, StoppedEarly
 from fibrecert.identity import Credentials, Identity
 from fibrecert.narrowing import Narrower
 from fibrecert.redaction import SecretRegistry
@@ -136,17 +137,6 @@ class NoExamples(Exception):
     """A generator produced no example: what it was to exercise stays not_tested."""
 
 
-@dataclass(frozen=True)
-class CheckOutcome:
-    check: str
-    args: tuple[Any, ...]
-    exercised: bool
-    passed: bool
-    value: Any = None
-    observed: str = ""
-    declared: str = ""
-
-
 def _thread_clock() -> Any:
     """This thread's CPU clock, readable from any thread (Linux), or None: read this thread's own."""
     try:
@@ -162,27 +152,27 @@ def _clock_now(clock: Any) -> float:
 class _Lane:
     """Where a case is made: a test (or the run's preparation) and its position in a fan-out."""
 
-    def __init__(self, prefix: str, test: str = "", serves: tuple[str, ...] = (), api: str = "",
-                 verifier: Any = None, depth: int = 0):
-        self.prefix, self.test, self.serves, self.api, self.verifier = prefix, test, serves, api, verifier
+    def __init__(self, prefix: str, test: str = "", serves: tuple[str, ...] = (), api: str = "", depth: int = 0):
+        self.prefix, self.test, self.serves, self.api = prefix, test, serves, api
         self.depth = depth
         self._steps = itertools.count(1)
         self._lanes = itertools.count(1)
         self._messages = itertools.count(1)
+        self._tokens = itertools.count(1)
         self.sequence: list[Exchange] | None = None  # set while a stateful sequence runs in this lane
+        self.machines = 0  # state machines started in this lane (suites/sequences.py: their seeds)
+        self.explorer_ceases: dict[int, list[int]] = {}  # a session's explorer's own cease budget (sequences.py)
 
     def next_id(self) -> str:
         return f"X{self.prefix}.{next(self._steps)}"
 
     def child(self) -> "_Lane":
-        return _Lane(f"{self.prefix}-{next(self._lanes)}", self.test, self.serves, self.api, self.verifier,
-                     self.depth + 1)
+        return _Lane(f"{self.prefix}-{next(self._lanes)}", self.test, self.serves, self.api, self.depth + 1)
 
     def message_suffix(self) -> str:
         return f"{self.prefix}.{next(self._messages)}"
 
     def next_token(self) -> int:
-        self._tokens = getattr(self, "_tokens", itertools.count(1))
         return next(self._tokens)
 
 
@@ -318,6 +308,7 @@ class Engine:
         self.narrower = Narrower(self)  # names the trigger of a failure on valid input (fibrecert/narrowing.py)
         self.bus.subscribe(self.narrower.observe)
         self.secrets = SecretRegistry(target.secrets())
+        self.bus.secrets = self.secrets  # what leaves memory is redacted once, by the bus
         self.transport = Transport(secrets=self.secrets, limiter=RateLimiter(max_rps), max_in_flight=self.concurrency,
                                    allowed_origins=endpoints.target_origins(target))
         from fibrecert.safefiles import private_tempdir
@@ -347,8 +338,6 @@ class Engine:
         self._jobs = _Jobs()
         self.services = ServicePool([s for a in target.apis for s in dialect(a).active_services(target)])
         self.clients: dict[str, Any] = {a: d.client(self) for a, d in self.dialects.items()}
-        self.ala = self.clients.get("ala")       # the suites' clients, by the names the fixtures give them
-        self.fc = self.clients.get("fibrecafe")
         self.closed = False
         self.interrupted = False
         self.server_certificates: dict[str, str] = {}  # api -> fingerprint of the certificate seen on the wire
@@ -363,6 +352,11 @@ class Engine:
                                  requirements=len(self.requirement_ids()), concurrency=self.concurrency,
                                  target={a: v for a, v in self.target.public().items() if a in self.apis},
                                  test_ids=tuple(test_ids)))
+
+    def finish(self, result: Any) -> None:
+        """The last event of a run: its verdict, once the result is built from the events before it."""
+        self.bus.emit(RunFinished(verdict=result.verdict, counts=dict(result.counts()),
+                                  requests=result.requests_sent, duration_s=round(result.duration_s, 3)))
 
     def warm_up(self) -> None:
         """Load, in one thread, what the tests would otherwise load side by side: the contracts, their
@@ -387,7 +381,10 @@ class Engine:
         (Fibre Cafe's tokens, so that no test's exchange ids depend on which test happened to ask first)."""
         self.warm_up()
         for api_dialect in self.dialects.values():
-            api_dialect.prepare(self)
+            try:
+                api_dialect.prepare(self)
+            except TargetUnreachable:  # said by a StoppedEarly event; the API's tests end at once
+                pass
 
     def close(self) -> None:
         if self.closed:
@@ -407,8 +404,14 @@ class Engine:
         return reqs
 
     # ------------------------------------------------------------------ lanes (where a case is made)
-    def test_lane(self, index: int, test: str, serves: tuple[str, ...], api: str, verifier: Any) -> _Lane:
-        return _Lane(f"{index:03d}", test, serves, api, verifier)
+    def test_lane(self, index: int, test: str, serves: tuple[str, ...], api: str) -> _Lane:
+        return _Lane(f"{index:03d}", test, serves, api)
+
+    def sub_lane(self, suffix: str) -> _Lane:
+        """A lane below the current one, for work of the run's own on a test's behalf (the narrowing of a
+        failure: `X017n.1`)."""
+        lane = self.lane
+        return _Lane(f"{lane.prefix}{suffix}", lane.test, lane.serves, lane.api, lane.depth + 1)
 
     def enter(self, lane: _Lane) -> None:
         stack = getattr(self._local, "stack", None)
@@ -531,7 +534,7 @@ class Engine:
         with self._gen_lock:
             if key not in self._examples:
                 lane = self.lane
-                self.enter(_Lane(lane.prefix, f"example:{key}", lane.serves, lane.api, lane.verifier))
+                self.enter(_Lane(lane.prefix, f"example:{key}", lane.serves, lane.api))
                 try:
                     values = self.draw(strategy, 1)
                 finally:
@@ -691,31 +694,16 @@ class Engine:
     def _robustness(self, ex: Exchange) -> None:
         """ROB-*: no 5xx (judged on every answer), no hang (judged on every exchange that got past the
         handshake; a deliberate credential's refusal is its own requirement's business)."""
-        from fibrecert.suites import checks as c
-
         rob_5xx, rob_hang = dialect(ex.api).rob
         if ex.answered or (ex.status is not None and ex.status >= 500):
-            self.record(rob_5xx, [ex], self.run_check(c.no_server_error, [ex]))
+            self.record(rob_5xx, [ex], self.run_check(no_server_error, [ex]))
         if ex.error in (UNREACHABLE, TLS_REFUSED) or (ex.refusal_expected and ex.error == DROPPED):
             return
-        self.record(rob_hang, [ex], self.run_check(c.answered_in_time, [ex]))
+        self.record(rob_hang, [ex], self.run_check(answered_in_time, [ex]))
 
     # ------------------------------------------------------------------ checks
     def run_check(self, fn: Callable[..., Any], exchanges: Sequence[Exchange], *args: Any) -> CheckOutcome:
-        from fibrecert.suites.checks import CHECK_META, CheckFailed
-
-        name = getattr(fn, "__name__", str(fn))
-        meta = CHECK_META.get(name, {})
-        last = exchanges[-1]
-        if not last.answered and not meta.get("on_refusal"):
-            return CheckOutcome(name, args, exercised=False, passed=False,
-                                observed=f"no complete answer: {last.describe()}")
-        try:
-            value = fn(list(exchanges) if meta.get("relation") else last, *args)
-        except CheckFailed as failure:
-            return CheckOutcome(name, args, exercised=True, passed=False, observed=failure.observed,
-                                declared=failure.declared)
-        return CheckOutcome(name, args, exercised=True, passed=True, value=value if value is not None else True)
+        return run_check(fn, list(exchanges), *args)
 
     def record(self, requirement: str, exchanges: Sequence[Exchange], outcome: CheckOutcome, test: str = "",
                featured: bool = False) -> None:

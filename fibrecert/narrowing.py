@@ -220,7 +220,7 @@ class _AlaForm(_Form):
         from fibrecert.contracts import soap
         from fibrecert.strategies import ala_example
 
-        self.engine, self.case, self.client = engine, case, engine.ala
+        self.engine, self.case, self.client = engine, case, engine.clients["ala"]
         self.operation = case.operation.split("/", 1)[1]
         ns = self.client.namespace
         schema = contracts.ala_schema(ns)
@@ -289,7 +289,7 @@ class _FibreCafeForm(_Form):
         from fibrecert import contracts
         from fibrecert.strategies import COMPONENTS, discriminator_values, json_example, resolve
 
-        self.engine, self.case, self.client = engine, case, engine.fc
+        self.engine, self.case, self.client = engine, case, engine.clients["fibrecafe"]
         self.path = case.path
         self.component = COMPONENTS.get(self.path)
         value = case.body.value
@@ -433,7 +433,7 @@ class _Narrowing:
         self.case = self.original.case
         self.sent = 0
         self.probes = 0
-        from fibrecert.suites.checks import CHECKS
+        from fibrecert.checking import CHECKS
 
         requirement, check, args = next((f for f in cand.failures if f[0] not in _ROB), cand.failures[0])
         self.judge = (CHECKS[check], args)
@@ -540,15 +540,12 @@ class _Narrowing:
     def run(self) -> None:
         engine = self.engine
         form_type = _AlaForm if self.case.api == "ala" else _FibreCafeForm
-        if (self.case.api == "ala" and engine.ala is None) or (self.case.api == "fibrecafe" and engine.fc is None):
+        if engine.clients.get(self.case.api) is None:
             return
         self.form = form_type(engine, self.case)
         if not self.form.ok or not self.form.valid(self.form.failing):
             return  # not a request the contract calls valid: nothing to narrow
-        lane = engine.lane
-        from fibrecert.engine import _Lane
-
-        engine.enter(_Lane(f"{lane.prefix}n", lane.test, lane.serves, lane.api, lane.verifier, lane.depth + 1))
+        engine.enter(engine.sub_lane("n"))
         try:
             minimal, lines = self._search()
         finally:
@@ -680,7 +677,7 @@ class _Narrowing:
         return current, chain, stopped
 
     def _record(self, chain: list[Any], lines: list[str], counted: bool = True) -> None:
-        from fibrecert.suites.checks import CHECKS
+        from fibrecert.checking import CHECKS
 
         note = "\n".join(lines)
         engine = self.engine

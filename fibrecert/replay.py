@@ -39,7 +39,7 @@ class ReplayError(Exception):
 
 
 def _show(value: Any, limit: int = 60) -> str:
-    from fibrecert.runner import terminal_safe
+    from fibrecert.wording import terminal_safe
 
     return terminal_safe(value if isinstance(value, str) else repr(value), limit)
 
@@ -288,7 +288,7 @@ class Replayer:
             if now is not None:
                 self.values[order.value] = now
         replayed = _substitute(case, self.values).with_(id=f"{case.id}~replay")
-        self.engine.enter(self.engine.test_lane(0, case.test, case.serves, case.api, None))
+        self.engine.enter(self.engine.test_lane(0, case.test, case.serves, case.api))
         try:
             ex = self.engine.send(replayed)
         finally:
@@ -341,7 +341,7 @@ class Replayer:
 def replay(results_path: str, exchange_id: str, target_path: str | None = None, *, allow_cease: bool = False,
            requirement: str | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     from fibrecert.redaction import redact
-    from fibrecert.runner import terminal_safe
+    from fibrecert.wording import terminal_safe
 
     out, err = out or sys.stdout, err or sys.stderr  # read now: the streams may have been replaced
 

@@ -10,24 +10,20 @@ Anything else is marked "NOT A CERTIFICATION", with each reason, in results.json
 report's banner, in certificate.json and in `fibrecert verify`'s output. The verdict is unchanged: a
 smoke run can be CONFORMANT, it is just not a certification.
 
-The contracts and the requirement catalogue are bound by digest (`digests` in results.json): the
-SHA-256 of the canonical JSON of {path: SHA-256} of every contract file (the catalogue: the files
-under requirements/; the contracts: every other one), so that two runs against the same contracts carry
-the same two values and a certificate made against other contracts is told apart.
+The contracts and the requirement catalogue are bound by digest (`digests` in results.json, made by
+fibrecert/signing.py): the SHA-256 of the canonical JSON of {path: SHA-256} of every contract file (the
+catalogue: the files under requirements/; the contracts: every other one), so that two runs against the
+same contracts carry the same two values and a certificate made against other contracts is told apart.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from typing import Any
 from urllib.parse import urlsplit
 
 from fibrecert.core.profile import PROFILES, profile_named
 
 CERTIFYING_PROFILES = tuple(p.name for p in PROFILES.values() if p.certifying)
-CATALOGUE_PREFIX = "requirements/"
 REFERENCE_SANDBOX = "reference sandbox"
 VENDOR_TARGET = "vendor target"
 
@@ -44,21 +40,6 @@ def origin_of(url: str) -> str:
         port = None
     port = port or (443 if parts.scheme == "https" else 80)
     return f"{parts.scheme}://{host}:{port}"
-
-
-def _digest_of(files: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(dict(sorted(files.items())), sort_keys=True,
-                                     separators=(",", ":")).encode("ascii")).hexdigest()
-
-
-def digests(contracts_root: str | os.PathLike[str] | None = None) -> dict[str, str]:
-    """{"contracts": hex, "catalogue": hex} of the contracts installed (or under contracts_root)."""
-    from fibrecert.signing import contract_digests
-
-    files = contract_digests(contracts_root)
-    catalogue = {k: v for k, v in files.items() if k.startswith(CATALOGUE_PREFIX)}
-    others = {k: v for k, v in files.items() if not k.startswith(CATALOGUE_PREFIX)}
-    return {"contracts": _digest_of(others), "catalogue": _digest_of(catalogue)}
 
 
 def assess(profile: Any, *, embedded: bool, selection: str) -> dict[str, Any]:

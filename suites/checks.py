@@ -8,39 +8,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 from lxml import etree
 
 from fibrecert import contracts, wirejson, wording
-from fibrecert.contracts import soap
 from fibrecert.apis import dialect
+# the registry, CheckFailed and the robustness checks every exchange is judged by (fibrecert/checking.py)
+from fibrecert.checking import (CHECK_META, CHECKS, CheckFailed, answered_in_time, check,  # noqa: F401
+                                no_server_error)
+from fibrecert.contracts import soap
 from fibrecert.contracts.alapath import ElementPath
 from fibrecert.transport import DROPPED, TLS_REFUSED, Exchange
-
-CHECKS: dict[str, Callable[..., Any]] = {}
-CHECK_META: dict[str, dict[str, bool]] = {}
-
-
-class CheckFailed(AssertionError):
-    """A check's negative result: what was observed, and what the contract declares."""
-
-    def __init__(self, observed: str, declared: str):
-        super().__init__(f"{observed} / Declared: {declared}")
-        self.observed, self.declared = observed, declared
-
-
-def check(fn: Callable[..., Any] | None = None, *, on_refusal: bool = False, relation: bool = False) -> Any:
-    """Register a check. `on_refusal`: the check judges an exchange that got no complete answer too (a
-    refusal at the TLS handshake is what it is about); any other check on such an exchange is not run and
-    exercises nothing. `relation`: the check receives the whole chain of exchanges, not only the last."""
-    def register(f: Callable[..., Any]) -> Callable[..., Any]:
-        assert f.__name__ not in CHECKS, f.__name__
-        CHECKS[f.__name__] = f
-        CHECK_META[f.__name__] = {"on_refusal": on_refusal, "relation": relation}
-        return f
-
-    return register(fn) if fn is not None else register
 
 
 def _answered(ex: Exchange, declared: str) -> None:
@@ -68,21 +47,6 @@ def status_not_in(ex: Exchange, *forbidden: int) -> int | None:
     if ex.status in forbidden:
         raise CheckFailed(f"Received HTTP {ex.status}", "any answer but " + wording.statuses(forbidden))
     return ex.status
-
-
-@check
-def no_server_error(ex: Exchange) -> None:
-    """Profile (ALA rule 12, Fibre Cafe decision 6): nothing the client sends may produce a 5xx."""
-    if ex.status is not None and ex.status >= 500:
-        raise CheckFailed(f"Received HTTP {ex.status}", "no 5xx in answer to any request")
-
-
-@check(on_refusal=True)
-def answered_in_time(ex: Exchange) -> None:
-    """Profile (ALA rule 12, Fibre Cafe decision 6): an answer within the target file's timeout."""
-    if ex.error in ("timeout", "dropped"):
-        raise CheckFailed(f"Received no complete answer: {ex.describe()}",
-                          "an HTTP answer within the request timeout")
 
 
 # ----------------------------------------------------------------------------------- ALA

@@ -30,7 +30,8 @@ from typing import Any, Callable
 from hypothesis.stateful import RuleBasedStateMachine
 
 from fibrecert.core.profile import SequenceBudget
-from fibrecert.engine import CheckOutcome, OutOfTestData
+from fibrecert.checking import CheckOutcome
+from fibrecert.core.testdata import OutOfTestData
 from fibrecert.transport import Exchange, TargetUnreachable
 
 
@@ -182,7 +183,7 @@ class Session:
         """An active service may be ceased (ALA): the target file has one left and the budget allows.
         An explorer spends a share of the budget of its own (`_explorer`), never what the explorers beside
         it have left: which rules a sequence may draw must not depend on how fast the others ran."""
-        if self.run.ala.services.left == 0:
+        if self.run.services.left == 0:
             self.out_of_data = ("active_services in the target file are used up (each is ceased once; "
                                 "add more to test this requirement)")
             return False
@@ -203,7 +204,7 @@ class Session:
                 self.shrink_ceases_left -= 1
             else:
                 self.ceases_left -= 1
-        return self.run.ala.services.take()
+        return self.run.services.take()
 
     def _own_budget(self) -> list[int] | None:
         """The ceases left to the explorer whose lane this is (a one-item list), if it is one."""
@@ -257,7 +258,7 @@ class SequenceMachine(RuleBasedStateMachine):
         self.violations: set[str] = set()
         self.failed = False
         lane = self.run.lane  # a machine's own randomness: deterministic whatever runs beside it
-        lane.machines = getattr(lane, "machines", 0) + 1
+        lane.machines += 1
         self.rng = random.Random(f"{session.seed}:{lane.prefix}:{lane.machines}")
 
     def teardown(self) -> None:
@@ -459,7 +460,7 @@ def _explorer(session: Session, factory: Callable[[], SequenceMachine], seed: in
         phases=[Phase.generate], suppress_health_check=[HealthCheck.too_slow], verbosity=Verbosity.quiet,
         derandomize=False, print_blob=False)
     lane = session.run.lane  # this explorer's own: its share of the ceases is kept there
-    own = lane.explorer_ceases = {**getattr(lane, "explorer_ceases", {}), id(session): [ceases]}
+    lane.explorer_ceases = own = {**lane.explorer_ceases, id(session): [ceases]}
     try:
         run_state_machine_as_test(new_machine, settings=settings)
     except Exception as exc:  # noqa: BLE001 - sorted below: the target's failures, or a fibrecert bug

@@ -20,7 +20,6 @@ from fibrecert.contracts import soap
 from fibrecert.contracts.alapath import ElementPath
 from fibrecert.core.testdata import ServicePool
 from fibrecert.identity import ALA_BUYER, ALA_SELLER, Identity
-from fibrecert.transport import Exchange
 
 from . import Operation, Sending
 
@@ -78,13 +77,13 @@ class AlaDialect:
             return (value, "targetSellerOrderReference") if value is not None else None
         return None
 
-    def assigned_id(self, ex: Exchange) -> str | None:
+    def assigned_id(self, ex: Any) -> str | None:
         """The id the target assigned in a successful answer: an orderResponse's sellerOrderReference."""
         if ex.status is None or ex.status >= 300:
             return None
         return soap.element_text(ex.response_body, "sellerOrderReference")
 
-    def order_assigned(self, ex: Exchange) -> str | None:
+    def order_assigned(self, ex: Any) -> str | None:
         """The order an accepted ceaseOrder placed (its sellerOrderReference), or None."""
         return self.assigned_id(ex) if ex.operation == self.ORDERING and ex.status == 200 else None
 
@@ -112,11 +111,15 @@ class AlaClient:
         self.engine = engine
         self.target = engine.target.ala
         self.namespace = self.target.namespace
-        self.services: ServicePool = engine.services
         # every messageId issued in the run, by its run-unique suffix: a raw body is bound to the one it
         # carries whichever thread issued it (so the case is the same whatever the concurrency)
         self._issued: dict[str, str] = {}
         self._issued_lock = threading.Lock()
+
+    @property
+    def services(self) -> ServicePool:
+        """The run's active services (the engine's pool: the runner hands it the ledger's claim)."""
+        return self.engine.services
 
     def default_identity(self, operation: str) -> Identity:
         identity = ALA.default_identity(operation)
@@ -170,7 +173,7 @@ class AlaClient:
              headers: dict[str, str] | None = None, method: str = "POST", validate: bool = True,
              fresh_message_id: bool = True, constraint: str | None = None, note: str = "",
              bindings: dict[str, Binding] | None = None, refusal_expected: bool = False,
-             header_names: Callable[[str], str] | None = None, tags: tuple[str, ...] = ()) -> Exchange:
+             header_names: Callable[[str], str] | None = None, tags: tuple[str, ...] = ()) -> Any:
         """Send an ALA request: a message dict (encoded through the XSD), a request root element (a
         negative case, sent as it is), or raw bytes (malformed on purpose). `header_names` respells
         the header names (an envelope variant: they are case-insensitive); `tags` names what the case

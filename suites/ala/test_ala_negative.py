@@ -153,7 +153,7 @@ ENDPOINTS = ["ceaseOrder", "cancelOrder", "unsolicitedCeaseRequest"]
 def _endpoint(run, request, operation):  # noqa: ANN001
     from fibrecert.suites.plugin import skip_unless
 
-    ala = run.ala
+    ala = run.clients["ala"]
     if ala is None:
         pytest.skip("the target file has no [ala] section")
     if contracts.ALA_OPERATIONS[operation].role == "buyer":
