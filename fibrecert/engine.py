@@ -635,11 +635,9 @@ class Engine:
         wire = dialect(case.api).sending(case, self.credentials)
 
         def attempt() -> Exchange:
-            return self.transport.send(api=case.api, operation=case.operation, identity=case.identity,
-                                       method=case.method, url=url, headers=wire.headers, body=wire.body,
-                                       verify=str(section.ca_bundle) if section.ca_bundle else True, cert=wire.cert,
-                                       timeout=section.timeout, refusal_expected=case.refusal_expected,
-                                       exchange_id=case.id, case=case)
+            return self.transport.send_case(case, url=url, headers=wire.headers, body=wire.body,
+                                            verify=str(section.ca_bundle) if section.ca_bundle else True,
+                                            cert=wire.cert, timeout=section.timeout)
 
         ex = attempt()
         if ex.error == TLS_REFUSED and not case.refusal_expected and not self.interrupted:

@@ -222,6 +222,15 @@ class Transport:
         for s in sessions:
             s.close()
 
+    def send_case(self, case: Any, *, url: str, headers: dict[str, str], body: bytes, verify: Any = True,
+                  cert: tuple[str, str] | None = None, timeout: float = 10.0) -> Exchange:
+        """Send a Case (fibrecert/case.py): what it is (API, operation, identity, method, id, whether a
+        refusal is its point) comes from the case; what goes on the wire is given (the URL the endpoint
+        guard checked, the headers and body with the credentials the dialect added)."""
+        return self.send(api=case.api, operation=case.operation, identity=case.identity, method=case.method,
+                         url=url, headers=headers, body=body, verify=verify, cert=cert, timeout=timeout,
+                         refusal_expected=case.refusal_expected, exchange_id=case.id, case=case)
+
     def send(self, *, api: str, operation: str, identity: Any, method: str, url: str,
              headers: dict[str, str], body: bytes | str = b"", verify: Any = True,
              cert: tuple[str, str] | None = None, timeout: float = 10.0,

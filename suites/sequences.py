@@ -99,9 +99,15 @@ def _slice(program: list[Step]) -> list[Step]:
     return [program[k] for k in sorted(keep)]
 
 
+class ModelOrder:
+    """What an order of a model (suites/ala/model.py, suites/fibrecafe/model.py) is: a named object
+    (`o1`, `o2`...), passed between the steps of a program by its `name`."""
+
+    name: str
+
+
 def _is_order(value: Any) -> bool:
-    """Orders of the models are named objects (`o1`, `o2`...), passed between steps by name."""
-    return hasattr(value, "name") and type(value).__name__ in ("AlaOrder", "FcOrder")
+    return isinstance(value, ModelOrder)
 
 
 # ------------------------------------------------------------------------------------ engine
