@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
+from fibrecert.case import Case
 from fibrecert.redaction import REDACTED, SecretRegistry, redact
 
 __all__ = ["Exchange", "Transport", "RateLimiter", "SecretRegistry", "REDACTED", "TargetUnreachable",
@@ -86,7 +87,7 @@ class Exchange:
     error_detail: str = ""
     elapsed: float = 0.0
     refusal_expected: bool = False  # a deliberate request without valid credentials
-    case: Any = None                # the fibrecert.case.Case it was sent for
+    case: Case | None = None        # the Case it was sent for (None only in the transport's own tests)
     started: float = 0.0            # time.monotonic() when it was sent
     constraint: str | None = None   # the contract constraint a negative case attacks
     server_certificate: str | None = None  # SHA-256 fingerprint of the server certificate seen on the wire
