@@ -125,7 +125,7 @@ def audit(report: str, target_path: str, *, sample: int = DEFAULT_SAMPLE, seed: 
     from fibrecert.observed import differences, facts
     from fibrecert.redaction import redact
     from fibrecert.replay import Replayer, ReplayError
-    from fibrecert.runner import terminal_safe
+    from fibrecert.wording import terminal_safe
     from fibrecert.transport import TargetUnreachable
 
     try:

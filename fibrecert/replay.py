@@ -39,7 +39,7 @@ class ReplayError(Exception):
 
 
 def _show(value: Any, limit: int = 60) -> str:
-    from fibrecert.runner import terminal_safe
+    from fibrecert.wording import terminal_safe
 
     return terminal_safe(value if isinstance(value, str) else repr(value), limit)
 
@@ -119,14 +119,13 @@ def load_results(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, 
 
 
 def _set_xml(xml: bytes, path: str, value: str) -> bytes:
+    from fibrecert.contracts.alapath import ElementPath
     from fibrecert.contracts.soap import safe_parser
 
     root = etree.fromstring(xml, safe_parser())
-    el: Any = root
-    for part in path.split("."):
-        el = next((c for c in el if isinstance(c.tag, str) and etree.QName(c).localname == part), None)
-        if el is None:
-            return xml
+    el = ElementPath(path).find(root, namespace=None)  # the core names in whatever namespace was sent
+    if el is None or not path:
+        return xml
     el.text = value
     return etree.tostring(root)
 
@@ -282,13 +281,14 @@ class Replayer:
             self.values[message.value] = f"{message.value}~replay-{self.tag}-{len(self.values) + 1}"
         order = case.binding(ORDER)
         if order is not None and order.source in self.sent:
-            from fibrecert.suites.checks import assigned_id
+            from fibrecert.apis import dialect
 
-            now = assigned_id(self.sent[order.source])
+            earlier = self.sent[order.source]
+            now = dialect(earlier.api).assigned_id(earlier)
             if now is not None:
                 self.values[order.value] = now
         replayed = _substitute(case, self.values).with_(id=f"{case.id}~replay")
-        self.engine.enter(self.engine.test_lane(0, case.test, case.serves, case.api, None))
+        self.engine.enter(self.engine.test_lane(0, case.test, case.serves, case.api))
         try:
             ex = self.engine.send(replayed)
         finally:
@@ -341,7 +341,7 @@ class Replayer:
 def replay(results_path: str, exchange_id: str, target_path: str | None = None, *, allow_cease: bool = False,
            requirement: str | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     from fibrecert.redaction import redact
-    from fibrecert.runner import terminal_safe
+    from fibrecert.wording import terminal_safe
 
     out, err = out or sys.stdout, err or sys.stderr  # read now: the streams may have been replaced
 

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
+from fibrecert.case import Case
 from fibrecert.redaction import REDACTED, SecretRegistry, redact
 from fibrecert.throttle import MAX_SENDS, MAX_WAIT, MAX_WAIT_PER_REQUEST, Throttling, throttle_wait
 
@@ -88,7 +89,7 @@ class Exchange:
     error_detail: str = ""
     elapsed: float = 0.0
     refusal_expected: bool = False  # a deliberate request without valid credentials
-    case: Any = None                # the fibrecert.case.Case it was sent for
+    case: Case | None = None        # the Case it was sent for (None only in the transport's own tests)
     started: float = 0.0            # time.monotonic() when it was sent
     constraint: str | None = None   # the contract constraint a negative case attacks
     server_certificate: str | None = None  # SHA-256 fingerprint of the server certificate seen on the wire
@@ -229,6 +230,15 @@ class Transport:
             sessions, self._sessions = list(self._sessions.values()), {}
         for s in sessions:
             s.close()
+
+    def send_case(self, case: Any, *, url: str, headers: dict[str, str], body: bytes, verify: Any = True,
+                  cert: tuple[str, str] | None = None, timeout: float = 10.0) -> Exchange:
+        """Send a Case (fibrecert/case.py): what it is (API, operation, identity, method, id, whether a
+        refusal is its point) comes from the case; what goes on the wire is given (the URL the endpoint
+        guard checked, the headers and body with the credentials the dialect added)."""
+        return self.send(api=case.api, operation=case.operation, identity=case.identity, method=case.method,
+                         url=url, headers=headers, body=body, verify=verify, cert=cert, timeout=timeout,
+                         refusal_expected=case.refusal_expected, exchange_id=case.id, case=case)
 
     def send(self, *, api: str, operation: str, identity: Any, method: str, url: str,
              headers: dict[str, str], body: bytes | str = b"", verify: Any = True,

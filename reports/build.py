@@ -14,7 +14,8 @@ from typing import Any
 from fibrecert import CONTRACT_VERSIONS, __version__, contracts
 from fibrecert.redaction import redact
 from fibrecert.results import Observation, RequirementState
-from fibrecert.scope import assess, digests
+from fibrecert.scope import assess
+from fibrecert.signing import digests
 from fibrecert.wording import LIST_LIMIT, shown_path, statuses
 
 from .model import RequirementResult, RunResult, outcome_for

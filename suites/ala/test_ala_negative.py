@@ -16,6 +16,7 @@ from lxml import etree
 
 from fibrecert import contracts, strategies
 from fibrecert.contracts import soap
+from fibrecert.contracts.alapath import ElementPath
 from fibrecert.suites import checks as c
 from fibrecert.suites.clients import OutOfTestData
 
@@ -28,15 +29,6 @@ FAULTS = {  # operation -> (fault fields, fault envelope) requirements; None: th
 }
 IDENTITY_FIELDS = {"buyer.buyerIdentifier", "seller.sellerIdentifier"}  # a 403 is a fair answer there too
 VALUE_FAMILIES = {"blank", "pattern", "enum", "format", "bounds"}  # the text itself is what is attacked
-
-
-def _elements(root: etree._Element, path: str, namespace: str) -> list[etree._Element]:
-    """Every element at a dotted path (a repeated element's twins too)."""
-    found = [root]
-    for part in path.split("."):
-        tag = f"{{{contracts.CFH_NS}}}{part[4:]}" if part.startswith("cfh:") else contracts.ala_qname(part, namespace)
-        found = [child for el in found for child in el.findall(tag)]
-    return found
 
 
 class _NoOrder(Exception):
@@ -69,15 +61,15 @@ class _Fixture:
         ns, ala = self.ala.namespace, self.ala
         element = copy.deepcopy(n.payload)
         if not self._own(n, "message.messageId"):
-            for el in _elements(element, "message.messageId", ns):
+            for el in ElementPath("message.messageId").find_all(element, ns):
                 el.text = ala.unique_message_id(el.text or "")
         service = None
-        found = _elements(element, "alaCease.serviceIdentifier", ns) if self.operation == "ceaseOrder" else []
+        found = ElementPath("alaCease.serviceIdentifier").find_all(element, ns) if self.operation == "ceaseOrder" else []
         if found and not self._own(n, "alaCease.serviceIdentifier"):
             service = ala.services.take()
             for el in found:
                 el.text = service
-        found = _elements(element, "targetSellerOrderReference", ns) if self.operation == "cancelOrder" else []
+        found = ElementPath("targetSellerOrderReference").find_all(element, ns) if self.operation == "cancelOrder" else []
         if found and not self._own(n, "targetSellerOrderReference"):
             if self.order_ref is None:
                 setup, self.order_ref = place_cease_order(ala)
@@ -161,10 +153,10 @@ ENDPOINTS = ["ceaseOrder", "cancelOrder", "unsolicitedCeaseRequest"]
 def _endpoint(run, request, operation):  # noqa: ANN001
     from fibrecert.suites.plugin import skip_unless
 
-    ala = run.ala
+    ala = run.clients["ala"]
     if ala is None:
         pytest.skip("the target file has no [ala] section")
-    if contracts.ALA_OPERATIONS[operation][2] == "buyer":
+    if contracts.ALA_OPERATIONS[operation].role == "buyer":
         skip_unless(run, request, "buyer" in ala.target.roles, "the target file declares no ALA buyer role (buyer_base_url)")
     return ala
 

@@ -46,7 +46,7 @@ class AlaOrderLifecycles(SequenceMachine):
 
     def __init__(self, session: Session):
         super().__init__(session)
-        self.ala = session.run.ala
+        self.ala = session.run.clients["ala"]
         self.ns = self.ala.namespace
         self.model = AlaModel()
         self.unknown = 0
@@ -242,7 +242,7 @@ FLOW_CEASES = 5  # the flows below cease this many active services (one of them 
 
 def _missing_parties(session: Session, verify) -> bool:  # noqa: ANN001
     """Mark the other-buyer requirements not_tested when the target file has no other buyer."""
-    t = session.run.ala.target
+    t = session.run.clients["ala"].target
     if t.other_client is None:
         verify.not_tested(("SEC-003", "SEC-006"), "the target file gives no other_client_cert (another buyer's identity)")
         return True
@@ -253,7 +253,7 @@ def _missing_parties(session: Session, verify) -> bool:  # noqa: ANN001
 
 def _session(run, verify, ceases: int | None = None) -> Session:  # noqa: ANN001
     session = Session(run, verify, seed=run.case_seed(), ceases=ceases)
-    if not run.ala.services.left:
+    if not run.services.left:
         session.may_cease()  # notes why
     return session
 

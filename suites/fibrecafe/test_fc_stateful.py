@@ -51,7 +51,7 @@ class FibreCafeOrderLifecycles(SequenceMachine):
 
     def __init__(self, session: Session):
         super().__init__(session)
-        self.fc = session.run.fc
+        self.fc = session.run.clients["fibrecafe"]
         self.model = FibreCafeModel()
         self.two_tenants = bool(self.fc.target.other_client_id)
 
