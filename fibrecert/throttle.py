@@ -7,10 +7,12 @@ Bounded, so that a run never hangs on a target that keeps saying "later":
 - one `Retry-After` longer than MAX_WAIT seconds is not waited for;
 - the waits of one request together never exceed MAX_WAIT_PER_REQUEST seconds, and a request is sent at
   most MAX_SENDS times.
-A request that runs into a bound is not sent again: its exchange ends as THROTTLED (no answer), so its
-checks are not exercised (`not_tested` unless another exchange exercised them), and the run's facts say
-how many requests that was. A 429 or 503 without a usable `Retry-After` is an answer like any other
-(a 503 is a 5xx: ROB-001/ROB-011).
+A request that runs into a bound is not sent again. A 429 past the bounds is no answer: its exchange ends
+as THROTTLED, so the checks resting on it are not exercised (`not_tested` unless another exchange exercised
+them). A 503 still 503 past the bounds is kept as the answer: a 5xx to what the client sent, judged by
+ROB-001/ROB-011 like any 5xx. Either way the run's facts say how many requests that was, and a run with any
+is INCOMPLETE at best (reports/model.py). A 429 or 503 without a usable `Retry-After` is an answer like any
+other (a 503 is a 5xx: ROB-001/ROB-011).
 
 `Retry-After` is either a number of seconds (`120`) or an HTTP-date (`Wed, 21 Oct 2026 07:28:00 GMT`).
 """

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from fibrecert.throttle import MAX_WAIT, describe, retry_after, throttle_wait
+from fibrecert.throttle import MAX_SENDS, MAX_WAIT, describe, retry_after, throttle_wait
 from fibrecert.transport import THROTTLED, RateLimiter, SecretRegistry, Transport
 
 NOW = dt.datetime(2026, 12, 2, 16, 0, 0, tzinfo=dt.timezone.utc)
@@ -146,10 +146,18 @@ def test_a_retry_after_longer_than_the_bound_is_not_waited_for(transport, server
     assert "1 requests not sent again" in describe(facts) and "not_tested" in describe(facts)
 
 
-def test_a_target_that_throttles_forever_is_given_up_after_a_bounded_number_of_sends(transport, server) -> None:
-    server.script = [(503, {"Retry-After": "0"})] * 100
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_target_that_throttles_forever_is_given_up_after_a_bounded_number_of_sends(transport, server, status) -> None:
+    """Past the bounds a 429 is no answer (THROTTLED); a 503 still 503 is kept as the answer (a 5xx)."""
+    server.script = [(status, {"Retry-After": "0"})] * 100
     ex = _send(transport, server)
-    assert ex.error == THROTTLED and 2 <= len(server.bodies) <= 10
+    assert len(server.bodies) == MAX_SENDS and transport.sent == MAX_SENDS and ex.throttled == MAX_SENDS
+    assert f"all {MAX_SENDS} sends" in ex.throttle_bound
+    if status == 429:
+        assert ex.error == THROTTLED and not ex.answered
+    else:
+        assert ex.error is None and ex.answered and ex.status == 503
+    assert transport.throttling.facts()["requests_not_resent"] == 1
 
 
 def test_an_interrupt_ends_a_wait_at_once(transport, server) -> None:
@@ -210,9 +218,60 @@ def test_a_run_against_a_target_throttling_past_the_bounds_is_incomplete_never_f
     t = data["throttling"]
     assert t["answers_429"] == t["requests_not_resent"] == t["requests_throttled"] > 0 and t["waited_s"] == 0
     assert f"requests not sent again (Retry-After over 30 s" in text and "their checks are not_tested" in text
+    assert f"{t['requests_not_resent']} requests throttled past fibrecert's bounds were not answered" in text
     cancel = next(x for x in data["exchanges"] if x["operation"] == "POST /service-order-cancellations")
     assert cancel["answer"] == "throttled"
     reason = next(r["reason"] for r in data["requirements"] if r["id"] == "FC-SOC-001")
     assert "throttled" in reason
     assert "Throttling" in (tmp_path / "r" / "index.html").read_text() and "not sent again" in \
         (tmp_path / "r" / "index.html").read_text()
+
+
+def _fibrecafe_run(tmp_path: Any, sb: Any, **kwargs: Any) -> tuple[int, dict, str]:
+    import io
+    import json
+
+    from fibrecert.runner import RunOptions, run
+
+    target = sb.write_target(tmp_path / "t.toml")
+    out, err = io.StringIO(), io.StringIO()
+    options = dict(target=str(target), api="fibrecafe", profile="smoke", seed=1, report_dir=str(tmp_path / "r"))
+    options.update(kwargs)
+    code = run(RunOptions(**options), out=out, err=err)
+    return code, json.loads((tmp_path / "r" / "results.json").read_text()), out.getvalue() + err.getvalue()
+
+
+def test_a_503_still_503_past_the_bounds_is_an_answered_5xx_and_the_run_is_never_conformant(tmp_path, start_sandbox) -> None:
+    """The real sandbox whose Fibre Cafe answers some service orders (the same ones every time they are
+    sent) with 503 and Retry-After: 0: fibrecert sends each again up to its bound, then keeps the 503 as
+    the answer: a 5xx to something the client sent (ROB-011 fails), and the requests not answered within
+    the bounds make the run incomplete in any case; never CONFORMANT."""
+    import hashlib
+
+    sb = start_sandbox()
+    app = sb.servers[2].app
+    hit: list[int] = []
+
+    def unavailable(environ: dict, start_response: Any) -> Any:
+        if environ["PATH_INFO"].endswith("/service-orders") and environ["REQUEST_METHOD"] == "POST":
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            if hashlib.sha256(body).digest()[0] % 4 == 0:
+                hit.append(1)
+                start_response("503 Service Unavailable", [("Retry-After", "0"), ("Content-Length", "0")])
+                return [b""]
+            import io as _io
+
+            environ["wsgi.input"] = _io.BytesIO(body)
+        return app(environ, start_response)
+
+    sb.servers[2].app = unavailable
+    code, data, text = _fibrecafe_run(tmp_path, sb)
+    assert hit, "the wrapper never answered 503"
+    outcomes = {r["id"]: r["outcome"] for r in data["requirements"]}
+    assert data["verdict"] != "CONFORMANT" and code != 0, text
+    assert outcomes["ROB-011"] == "fail", text
+    t = data["throttling"]
+    assert t["answers_503"] > 0 and t["requests_not_resent"] > 0
+    answered_503 = [x for x in data["exchanges"] if x["answer"] == 503]
+    assert answered_503, "a 503 past the bounds is kept as the answer"
+    assert f"{t['requests_not_resent']} requests throttled past fibrecert's bounds were not answered" in text
