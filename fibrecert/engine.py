@@ -803,6 +803,12 @@ class Engine:
         if not last.answered and (not meta.get("on_refusal") or last.error == THROTTLED):
             return CheckOutcome(name, args, exercised=False, passed=False,
                                 observed=f"no complete answer: {last.describe()}")
+        # a chain any step of which was throttled past the bounds (no answer) shows nothing (throttle.py)
+        throttled = next((e for e in exchanges if e.error == THROTTLED), None)
+        if throttled is not None:
+            return CheckOutcome(name, args, exercised=False, passed=False,
+                                observed=f"no complete answer to {throttled.operation} ({throttled.id}) in its "
+                                         f"sequence: {throttled.describe()}")
         try:
             value = fn(list(exchanges) if meta.get("relation") else last, *args)
         except CheckFailed as failure:

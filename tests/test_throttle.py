@@ -275,3 +275,37 @@ def test_a_503_still_503_past_the_bounds_is_an_answered_5xx_and_the_run_is_never
     answered_503 = [x for x in data["exchanges"] if x["answer"] == 503]
     assert answered_503, "a 503 past the bounds is kept as the answer"
     assert f"{t['requests_not_resent']} requests throttled past fibrecert's bounds were not answered" in text
+
+
+def test_a_check_resting_on_a_sequence_with_a_throttled_step_is_not_exercised(tmp_path, start_sandbox) -> None:
+    """The real sandbox whose Fibre Cafe answers only the fraction cancellation (`N.5`) with 429 and
+    Retry-After: 3600: the owner's later 201 alone shows nothing about what the fraction did, so FC-SOC-016
+    (which rests on [setup, fraction, owner]) is not_tested, never pass."""
+    import io as _io
+    import json
+
+    sb = start_sandbox()
+    app = sb.servers[2].app
+    hit: list[int] = []
+
+    def throttling(environ: dict, start_response: Any) -> Any:
+        if environ["PATH_INFO"].endswith("/service-order-cancellations") and environ["REQUEST_METHOD"] == "POST":
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = _io.BytesIO(body)
+            try:
+                order = json.loads(body).get("orderId")
+            except (ValueError, AttributeError):
+                order = None
+            if isinstance(order, float) and order != int(order):
+                hit.append(1)
+                start_response("429 Too Many Requests", [("Retry-After", "3600"), ("Content-Length", "0")])
+                return [b""]
+        return app(environ, start_response)
+
+    sb.servers[2].app = throttling
+    code, data, text = _fibrecafe_run(tmp_path, sb, only=("FC-SOC-016", "FC-SOC-010"))
+    assert hit, "the wrapper never saw a fraction"
+    result = {r["id"]: r for r in data["requirements"]}
+    assert result["FC-SOC-016"]["outcome"] == "not_tested", text
+    assert "throttled" in result["FC-SOC-016"]["reason"]
+    assert data["verdict"] == "INCOMPLETE" and code == 3
