@@ -76,6 +76,7 @@ class Throttling:
         self.waited = 0.0
         self.requests: int = 0      # requests throttled at least once
         self.gave_up: int = 0       # requests not sent again (a bound was reached)
+        self.resent: int = 0        # sends beyond each request's first (not in results' requests_sent)
         self.longest = 0.0          # the longest single wait asked for
 
     def throttled(self, status: int, asked: float, first: bool) -> None:
@@ -86,8 +87,10 @@ class Throttling:
                 self.requests += 1
 
     def waited_for(self, seconds: float) -> None:
+        """Waited `seconds`; the request is sent again next."""
         with self._lock:
             self.waited += seconds
+            self.resent += 1
 
     def give_up(self) -> None:
         with self._lock:
@@ -99,7 +102,8 @@ class Throttling:
             return {"answers_429": self.answers.get(429, 0), "answers_503": self.answers.get(503, 0),
                     "requests_throttled": self.requests, "waited_s": round(self.waited, 3),
                     "longest_retry_after_s": round(self.longest, 3), "requests_not_resent": self.gave_up,
-                    "max_wait_s": MAX_WAIT, "max_wait_per_request_s": MAX_WAIT_PER_REQUEST}
+                    "resends": self.resent, "max_wait_s": MAX_WAIT, "max_wait_per_request_s": MAX_WAIT_PER_REQUEST,
+                    "max_sends": MAX_SENDS}
 
     def line(self) -> str:
         """One line for the terminal and the report, or "" when the target never throttled."""
@@ -113,9 +117,11 @@ def describe(f: dict[str, Any] | None) -> str:
         return ""
     parts = [f"{f[k]} HTTP {k[-3:]}" for k in ("answers_429", "answers_503") if f.get(k)]
     text = (f"throttled: {' and '.join(parts)} with Retry-After on {f.get('requests_throttled', 0)} requests; "
-            f"waited {f.get('waited_s', 0):.1f} s in all and sent each again (a throttle is never a failure)")
+            f"waited {f.get('waited_s', 0):.1f} s in all and sent them again ({f.get('resends', 0)} sends beyond "
+            "the requests' first, not counted in the requests sent; a throttle is never a failure)")
     if f.get("requests_not_resent"):
-        text += (f"; {f['requests_not_resent']} requests not sent again (Retry-After over "
-                 f"{f.get('max_wait_s', MAX_WAIT):g} s, or over {f.get('max_wait_per_request_s', MAX_WAIT_PER_REQUEST):g} s "
-                 "for one request): their checks are not_tested")
+        text += (f"; {f['requests_not_resent']} requests not sent again past a bound (a Retry-After over "
+                 f"{f.get('max_wait_s', MAX_WAIT):g} s, waits over {f.get('max_wait_per_request_s', MAX_WAIT_PER_REQUEST):g} s "
+                 f"for one request, or still throttled after {f.get('max_sends', MAX_SENDS)} sends): a 429 is no answer "
+                 "(its checks are not_tested), a 503 is kept as the answer (a 5xx); the run is INCOMPLETE at best")
     return text

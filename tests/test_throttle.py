@@ -113,6 +113,7 @@ def test_a_429_with_retry_after_in_seconds_is_waited_out_and_the_same_request_se
     assert (facts["answers_429"], facts["answers_503"], facts["requests_throttled"], facts["waited_s"],
             facts["requests_not_resent"]) == (1, 0, 1, 1.0, 0)
     assert describe(facts).startswith("throttled: 1 HTTP 429 with Retry-After on 1 requests; waited 1.0 s")
+    assert facts["resends"] == 1 and "1 sends beyond the requests' first, not counted in the requests sent" in describe(facts)
 
 
 def test_a_503_with_retry_after_as_an_http_date_is_waited_out(transport, server) -> None:
@@ -157,7 +158,9 @@ def test_a_target_that_throttles_forever_is_given_up_after_a_bounded_number_of_s
         assert ex.error == THROTTLED and not ex.answered
     else:
         assert ex.error is None and ex.answered and ex.status == 503
-    assert transport.throttling.facts()["requests_not_resent"] == 1
+    facts = transport.throttling.facts()
+    assert facts["requests_not_resent"] == 1 and facts["resends"] == MAX_SENDS - 1
+    assert f"still throttled after {MAX_SENDS} sends" in describe(facts)
 
 
 def test_an_interrupt_ends_a_wait_at_once(transport, server) -> None:
@@ -220,7 +223,7 @@ def test_a_run_against_a_target_throttling_past_the_bounds_is_incomplete_never_f
     assert outcomes["FC-SO-001"] == "pass" or any("in a row throttled" in r for r in data["stopped_early"]), text
     t = data["throttling"]
     assert t["answers_429"] == t["requests_not_resent"] == t["requests_throttled"] > 0 and t["waited_s"] == 0
-    assert f"requests not sent again (Retry-After over 30 s" in text and "their checks are not_tested" in text
+    assert "requests not sent again past a bound (a Retry-After over 30 s" in text and "its checks are not_tested" in text
     assert f"{t['requests_not_resent']} requests throttled past fibrecert's bounds were not answered" in text
     cancel = next(x for x in data["exchanges"] if x["operation"] == "POST /service-order-cancellations")
     assert cancel["answer"] == "throttled"
