@@ -293,8 +293,10 @@ from fibrecert.ledger import Ledger
 path, run = sys.argv[1], sys.argv[2]
 ledger = Ledger(path)
 services = [f"S{i:04d}" for i in range(400)]
-got = []
-for _ in range(15):
+got = list(ledger.claim_at_least(run, services, 1, 4, running=True)[0])  # in progress from here on
+print("ready", flush=True)
+sys.stdin.readline()  # every claimer is running: the test starts the releaser, then says go
+for _ in range(14):
     got += ledger.claim_at_least(run, services, 1, 4, running=True)[0]
 print(",".join(got), flush=True)
 sys.stdin.read()  # in progress until the test closes stdin
@@ -319,9 +321,16 @@ def test_release_all_at_the_same_time_as_runs_claiming_never_frees_a_service_of_
     Ledger(path).record("old", [f"S{i:04d}" for i in range(300, 400)], WHEN)  # something to release
     claimers = [subprocess.Popen([sys.executable, "-c", _CLAIMER, path, f"run{k}"], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for k in range(3)]
-    releaser = subprocess.run([sys.executable, "-c", _RELEASER, path], capture_output=True, text=True, env=env,
-                              timeout=120)
-    assert releaser.returncode == 0, releaser.stderr
+    for p in claimers:  # every claimer has claimed once and is recorded as running before any release
+        assert p.stdout.readline().strip() == "ready", p.stderr.read() if p.poll() is not None else "not ready"
+    assert {r.run for r in Ledger(path).running()} == {"run0", "run1", "run2"}
+    releasing = subprocess.Popen([sys.executable, "-c", _RELEASER, path], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=env)
+    for p in claimers:  # go: the claims go on while the releaser releases everything over and over
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    _, releaser_err = releasing.communicate(timeout=120)
+    assert releasing.returncode == 0, releaser_err
     claimed = []
     for p in claimers:
         line = p.stdout.readline().strip()
