@@ -61,7 +61,8 @@ def run_check(fn: Callable[..., Any], exchanges: list[Exchange], *args: Any) -> 
     throttled = next((x for x in exchanges if x.error == THROTTLED), None)
     if throttled is not None:
         return CheckOutcome(name, args, exercised=False, passed=False,
-                            observed=f"no complete answer: {throttled.describe()}")
+                            observed=f"no complete answer to {throttled.operation} ({throttled.id}) in its "
+                                     f"sequence: {throttled.describe()}")
     if not last.answered and not meta.get("on_refusal"):
         return CheckOutcome(name, args, exercised=False, passed=False,
                             observed=f"no complete answer: {last.describe()}")

@@ -126,6 +126,7 @@ def _pin_hypothesis_constants() -> None:
                       "a seed may not reproduce the same cases", RuntimeWarning, stacklevel=2)
 
 
+STOP_AFTER_THROTTLES = 3  # requests in a row throttled past the bounds (throttle.py): the API is given up
 DEFAULT_CONCURRENCY = 16
 
 
@@ -324,6 +325,7 @@ class Engine:
         self.started = time.monotonic()
         self.unreachable: dict[str, str] = {}
         self._timeouts: dict[str, int] = {}
+        self._throttled: dict[str, int] = {}  # requests in a row throttled past the bounds, per API
         self._assigned: dict[tuple[str, str], str] = {}    # (api, order value) -> exchange that assigned it
         self._lock = threading.Lock()
         self._gen_lock = threading.RLock()
@@ -667,11 +669,20 @@ class Engine:
                 self._assigned.setdefault((ex.api, value), ex.id)
 
     def _breaker(self, ex: Exchange) -> None:
-        """Stop sending to an API that no longer answers: after the profile's `stop_after_timeouts` consecutive timeouts,
-        or when it cannot be reached with valid credentials, the API is unusable."""
+        """Stop sending to an API that no longer answers: after the profile's `stop_after_timeouts`
+        consecutive timeouts, or STOP_AFTER_THROTTLES requests in a row throttled past fibrecert's bounds
+        (429/503 with Retry-After, not sent again: throttle.py), or when it cannot be reached with valid
+        credentials, the API is unusable."""
         reason = None
+        why = "target unreachable"
         with self._lock:
-            if ex.error == UNREACHABLE or (ex.error == TLS_REFUSED and not ex.refusal_expected):
+            if ex.throttle_bound and not self.interrupted:
+                self._throttled[ex.api] = self._throttled.get(ex.api, 0) + 1
+                if self._throttled[ex.api] >= STOP_AFTER_THROTTLES:
+                    why = "target throttling past fibrecert's bounds"
+                    reason = (f"{ex.api} {ex.url}: {STOP_AFTER_THROTTLES} requests in a row throttled past "
+                              f"the bounds ({ex.throttle_bound})")
+            elif ex.error == UNREACHABLE or (ex.error == TLS_REFUSED and not ex.refusal_expected):
                 reason = f"{ex.api} {ex.url}: {ex.describe()}"
             elif ex.error == TIMEOUT:
                 self._timeouts[ex.api] = self._timeouts.get(ex.api, 0) + 1
@@ -680,12 +691,13 @@ class Engine:
                               "in a row)")
             elif ex.error is None:
                 self._timeouts[ex.api] = 0
+                self._throttled[ex.api] = 0
             if reason and ex.api not in self.unreachable:
                 self.unreachable[ex.api] = reason
             elif reason:
                 reason = None
         if reason:
-            self.bus.emit(StoppedEarly(f"target unreachable: {reason}"))
+            self.bus.emit(StoppedEarly(f"{why}: {reason}"))
             raise TargetUnreachable(reason)
         if ex.api in self.unreachable:
             raise TargetUnreachable(self.unreachable[ex.api])

@@ -24,7 +24,8 @@ runs at once never lose each other's entries and a reader never sees half a file
 
 A run should `claim()` the services it may use before its first request (recorded at once, so that
 a run that crashes midway never leaves a ceased service looking fresh, and two runs at once never get
-the same service), then `release()` those it did not cease. `record()` adds uses after the fact.
+the same service), as in progress (`running=True`: runs, replays and audits alike), then `settle()`
+in a `finally`, giving back those it did not cease. `record()` adds uses after the fact.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ __all__ = ["Ledger", "LedgerError", "NotEnoughServices", "Use", "Running", "Rele
 FORMAT = 1
 LOCK_TIMEOUT = 10.0
 RUN_AT_MOST = _dt.timedelta(days=1)  # a run "running" for longer than this has ended (killed, crashed)
+MAX_PID = 2**31 - 1  # a pid_t; a "running" entry with a pid outside 1..MAX_PID is corrupt
+_STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class LedgerError(Exception):
@@ -78,18 +81,18 @@ class Running:
         try:
             since = _dt.datetime.strptime(self.since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc)
         except ValueError:
-            return False
+            return True  # when it started is unknown: it may be going (the reader rejects such an entry anyway)
         if now - since > RUN_AT_MOST:
             return False
         if self.host != socket.gethostname():
             return True
-        if self.pid <= 0 or self.pid == os.getpid():  # 0 or negative would name a process group: never probed
+        if not 0 < self.pid <= MAX_PID or self.pid == os.getpid():  # 0 or negative would name a process group
             return True
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
             return False
-        except (PermissionError, OSError):
+        except (PermissionError, OSError, OverflowError):
             return True  # another user's process: alive
         return True
 
@@ -167,16 +170,20 @@ class Ledger:
             self._write(uses, running)
 
     def claim(self, run_id: str, active_services: Sequence[str], count: int,
-              when: _dt.datetime | None = None, *, command: str = "") -> list[str]:
+              when: _dt.datetime | None = None, *, command: str = "", running: bool = False) -> list[str]:
         """Atomically take the first `count` unused services for `run_id` and record them as used;
-        returns them (fewer when fewer remain: compare with what the run needs)."""
+        returns them (fewer when fewer remain: compare with what the run needs).
+        `running`: also record `run_id` as in progress (this process) until `settle()`, so that a
+        `--release` meanwhile leaves what it claimed alone (replay and audit --allow-cease)."""
         at = _stamp(when)
         with self._locked():
-            uses, running = self._read_all()
+            uses, runs = self._read_all()
             used = {u.service for u in uses}
             taken = [s for s in active_services if s not in used][: max(count, 0)]
-            if taken:
-                self._write(uses + [Use(s, run_id, at, command) for s in taken], running)
+            if running:
+                runs = [r for r in runs if r.run != run_id] + [Running(run_id, os.getpid(), socket.gethostname(), at)]
+            if taken or running:
+                self._write(uses + [Use(s, run_id, at, command) for s in taken], runs)
         return taken
 
     def claim_at_least(self, run_id: str, active_services: Sequence[str], needed: int, wanted: int, *,
@@ -297,6 +304,12 @@ class Ledger:
                                                    for k in ("run", "host", "since"))
                     and isinstance(item.get("pid"), int) and not isinstance(item.get("pid"), bool)):
                 raise self._corrupt(f"running entry {n} is not {{run, pid, host, since}}")
+            if not 0 < item["pid"] <= MAX_PID:
+                raise self._corrupt(f"running entry {n}: pid is not a process id (1 to {MAX_PID})")
+            try:
+                _dt.datetime.strptime(item["since"], _STAMP)
+            except ValueError:
+                raise self._corrupt(f"running entry {n}: since is not a UTC time like 2026-06-01T10:15:03Z") from None
             running.append(Running(item["run"], item["pid"], item["host"], item["since"]))
         return out, running
 

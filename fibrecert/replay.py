@@ -178,7 +178,16 @@ class Replayer:
         self.tag = uuid.uuid4().hex[:8]
 
     def close(self) -> None:
-        self.engine.close()
+        """The end: no longer in progress in the ledger (what it claimed stays recorded: it was sent to be
+        ceased), then the connections."""
+        try:
+            for run_id in dict.fromkeys(getattr(self, "_claimed_as", [])):
+                try:
+                    self.ledger().settle(run_id, [])
+                except LedgerError as exc:
+                    sys.stderr.write(f"fibrecert: the ledger was not updated: {exc}\n")
+        finally:
+            self.engine.close()
 
     def _case(self, exchange_id: str) -> Case:
         """The recorded case, loaded and checked (fibrecert/endpoints.py: its operation, endpoint, path,
@@ -246,12 +255,14 @@ class Replayer:
         if not plan:
             return plan
         try:
-            claimed = self.ledger().claim(run_id, self._fresh_services(), len(plan), command=command)
+            # in progress until close() settles it: `fibrecert ledger --release-all` meanwhile keeps them
+            claimed = self.ledger().claim(run_id, self._fresh_services(), len(plan), command=command, running=True)
         except LedgerError as exc:
             raise ReplayError(str(exc)) from None
+        self._claimed_as = [*getattr(self, "_claimed_as", []), run_id]
         if len(claimed) < len(plan):
             try:
-                self.ledger().release(run_id, claimed)
+                self.ledger().settle(run_id, claimed)
             except LedgerError:
                 pass
             raise ReplayError("no active service left to replay this ceaseOrder with: the target file's "

@@ -7,10 +7,12 @@ Bounded, so that a run never hangs on a target that keeps saying "later":
 - one `Retry-After` longer than MAX_WAIT seconds is not waited for;
 - the waits of one request together never exceed MAX_WAIT_PER_REQUEST seconds, and a request is sent at
   most MAX_SENDS times.
-A request that runs into a bound is not sent again: its exchange ends as THROTTLED (no answer), so its
-checks are not exercised (`not_tested` unless another exchange exercised them), and the run's facts say
-how many requests that was. A 429 or 503 without a usable `Retry-After` is an answer like any other
-(a 503 is a 5xx: ROB-001/ROB-011).
+A request that runs into a bound is not sent again. A 429 past the bounds is no answer: its exchange ends
+as THROTTLED, so the checks resting on it are not exercised (`not_tested` unless another exchange exercised
+them). A 503 still 503 past the bounds is kept as the answer: a 5xx to what the client sent, judged by
+ROB-001/ROB-011 like any 5xx. Either way the run's facts say how many requests that was, and a run with any
+is INCOMPLETE at best (reports/model.py). A 429 or 503 without a usable `Retry-After` is an answer like any
+other (a 503 is a 5xx: ROB-001/ROB-011).
 
 `Retry-After` is either a number of seconds (`120`) or an HTTP-date (`Wed, 21 Oct 2026 07:28:00 GMT`).
 """
@@ -27,7 +29,7 @@ __all__ = ["THROTTLE_STATUSES", "MAX_WAIT", "MAX_WAIT_PER_REQUEST", "MAX_SENDS",
 
 THROTTLE_STATUSES = frozenset({429, 503})
 MAX_WAIT = 30.0
-MAX_WAIT_PER_REQUEST = 60.0
+MAX_WAIT_PER_REQUEST = 30.0
 MAX_SENDS = 8
 
 _SECONDS = re.compile(r"[0-9]{1,10}")
@@ -74,6 +76,7 @@ class Throttling:
         self.waited = 0.0
         self.requests: int = 0      # requests throttled at least once
         self.gave_up: int = 0       # requests not sent again (a bound was reached)
+        self.resent: int = 0        # sends beyond each request's first (not in results' requests_sent)
         self.longest = 0.0          # the longest single wait asked for
 
     def throttled(self, status: int, asked: float, first: bool) -> None:
@@ -84,8 +87,10 @@ class Throttling:
                 self.requests += 1
 
     def waited_for(self, seconds: float) -> None:
+        """Waited `seconds`; the request is sent again next."""
         with self._lock:
             self.waited += seconds
+            self.resent += 1
 
     def give_up(self) -> None:
         with self._lock:
@@ -97,7 +102,8 @@ class Throttling:
             return {"answers_429": self.answers.get(429, 0), "answers_503": self.answers.get(503, 0),
                     "requests_throttled": self.requests, "waited_s": round(self.waited, 3),
                     "longest_retry_after_s": round(self.longest, 3), "requests_not_resent": self.gave_up,
-                    "max_wait_s": MAX_WAIT, "max_wait_per_request_s": MAX_WAIT_PER_REQUEST}
+                    "resends": self.resent, "max_wait_s": MAX_WAIT, "max_wait_per_request_s": MAX_WAIT_PER_REQUEST,
+                    "max_sends": MAX_SENDS}
 
     def line(self) -> str:
         """One line for the terminal and the report, or "" when the target never throttled."""
@@ -111,9 +117,11 @@ def describe(f: dict[str, Any] | None) -> str:
         return ""
     parts = [f"{f[k]} HTTP {k[-3:]}" for k in ("answers_429", "answers_503") if f.get(k)]
     text = (f"throttled: {' and '.join(parts)} with Retry-After on {f.get('requests_throttled', 0)} requests; "
-            f"waited {f.get('waited_s', 0):.1f} s in all and sent each again (a throttle is never a failure)")
+            f"waited {f.get('waited_s', 0):.1f} s in all and sent them again ({f.get('resends', 0)} sends beyond "
+            "the requests' first, not counted in the requests sent; a throttle is never a failure)")
     if f.get("requests_not_resent"):
-        text += (f"; {f['requests_not_resent']} requests not sent again (Retry-After over "
-                 f"{f.get('max_wait_s', MAX_WAIT):g} s, or over {f.get('max_wait_per_request_s', MAX_WAIT_PER_REQUEST):g} s "
-                 "for one request): their checks are not_tested")
+        text += (f"; {f['requests_not_resent']} requests not sent again past a bound (a Retry-After over "
+                 f"{f.get('max_wait_s', MAX_WAIT):g} s, waits over {f.get('max_wait_per_request_s', MAX_WAIT_PER_REQUEST):g} s "
+                 f"for one request, or still throttled after {f.get('max_sends', MAX_SENDS)} sends): a 429 is no answer "
+                 "(its checks are not_tested), a 503 is kept as the answer (a 5xx); the run is INCOMPLETE at best")
     return text

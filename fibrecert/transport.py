@@ -95,6 +95,7 @@ class Exchange:
     server_certificate: str | None = None  # SHA-256 fingerprint of the server certificate seen on the wire
     throttled: int = 0              # throttled answers (429/503 with Retry-After) before this one (throttle.py)
     throttle_wait: float = 0.0      # seconds waited for them before sending it again
+    throttle_bound: str = ""        # the bound reached when it was not sent again (throttle.py), else ""
 
     @property
     def answered(self) -> bool:
@@ -271,14 +272,17 @@ class Transport:
             bound = (f"over the {MAX_WAIT:g} s fibrecert waits" if asked > MAX_WAIT else
                      f"after {waited:g} s of waits, over the {MAX_WAIT_PER_REQUEST:g} s one request may wait"
                      if waited + asked > MAX_WAIT_PER_REQUEST else
-                     f"on each of {throttled} sends" if throttled >= MAX_SENDS else "")
+                     f"on all {MAX_SENDS} sends fibrecert makes of one request" if throttled >= MAX_SENDS else "")
             if bound:
                 self.throttling.give_up()
-                ex.error = THROTTLED
-                ex.error_detail = f"HTTP {ex.status} with Retry-After {asked:g} s {bound}: not sent again"
+                ex.throttle_bound = f"HTTP {ex.status} with Retry-After {asked:g} s {bound}: not sent again"
+                if ex.status == 429:  # "too many requests" is no answer to the request itself
+                    ex.error, ex.error_detail = THROTTLED, ex.throttle_bound
+                # a 503 still 503 past the bounds is kept as the answer: a 5xx, judged by ROB-001/ROB-011
                 break
             if self._stop.wait(asked):  # interrupted: no answer
                 ex.error, ex.error_detail = THROTTLED, f"HTTP {ex.status} with Retry-After {asked:g} s: the run was interrupted"
+                ex.throttle_bound = ex.error_detail
                 break
             waited += asked
             self.throttling.waited_for(asked)

@@ -85,6 +85,10 @@ class RunResult:
         if self.selection:
             reasons.append(f"the run was limited to a subset of the requirements ({self.selection})")
         reasons.extend(self.stopped_early)
+        not_resent = (self.throttling or {}).get("requests_not_resent") or 0
+        if not_resent:  # fibrecert/throttle.py: what was asked of them was never answered within the bounds
+            reasons.append(f"{not_resent} requests throttled past fibrecert's bounds were not answered "
+                           "(429/503 with Retry-After, not sent again)")
         return reasons
 
     @property

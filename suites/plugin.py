@@ -227,7 +227,9 @@ def _call(engine: Engine, item: pytest.Item, index: int) -> CallInfo:
         exc = call.excinfo.value
         first_line = (str(exc).strip().splitlines() or [""])[0]
         if isinstance(exc, (TargetUnreachable, OutOfTestData)):
-            why = (str(exc) if isinstance(exc, (RunInterrupted, OutOfTestData)) else f"target unreachable: {exc}")
+            why = (str(exc) if isinstance(exc, (RunInterrupted, OutOfTestData)) else
+                   f"target throttling past fibrecert's bounds: {exc}" if "in a row throttled past" in str(exc)
+                   else f"target unreachable: {exc}")
             for r in ids:
                 engine.mark(r, "not_tested", why, item.nodeid)
             call = CallInfo.from_call(lambda: pytest.skip(why), when="call")

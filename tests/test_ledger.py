@@ -293,8 +293,10 @@ from fibrecert.ledger import Ledger
 path, run = sys.argv[1], sys.argv[2]
 ledger = Ledger(path)
 services = [f"S{i:04d}" for i in range(400)]
-got = []
-for _ in range(15):
+got = list(ledger.claim_at_least(run, services, 1, 4, running=True)[0])  # in progress from here on
+print("ready", flush=True)
+sys.stdin.readline()  # every claimer is running: the test starts the releaser, then says go
+for _ in range(14):
     got += ledger.claim_at_least(run, services, 1, 4, running=True)[0]
 print(",".join(got), flush=True)
 sys.stdin.read()  # in progress until the test closes stdin
@@ -319,9 +321,16 @@ def test_release_all_at_the_same_time_as_runs_claiming_never_frees_a_service_of_
     Ledger(path).record("old", [f"S{i:04d}" for i in range(300, 400)], WHEN)  # something to release
     claimers = [subprocess.Popen([sys.executable, "-c", _CLAIMER, path, f"run{k}"], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for k in range(3)]
-    releaser = subprocess.run([sys.executable, "-c", _RELEASER, path], capture_output=True, text=True, env=env,
-                              timeout=120)
-    assert releaser.returncode == 0, releaser.stderr
+    for p in claimers:  # every claimer has claimed once and is recorded as running before any release
+        assert p.stdout.readline().strip() == "ready", p.stderr.read() if p.poll() is not None else "not ready"
+    assert {r.run for r in Ledger(path).running()} == {"run0", "run1", "run2"}
+    releasing = subprocess.Popen([sys.executable, "-c", _RELEASER, path], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=env)
+    for p in claimers:  # go: the claims go on while the releaser releases everything over and over
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    _, releaser_err = releasing.communicate(timeout=120)
+    assert releasing.returncode == 0, releaser_err
     claimed = []
     for p in claimers:
         line = p.stdout.readline().strip()
@@ -382,3 +391,72 @@ def test_the_pool_of_a_run_never_hands_out_more_than_it_was_given() -> None:
     with pytest.raises(OutOfTestData):
         pool.take()
     assert sorted(pool.consumed) == sorted(SERVICES[:3])
+
+
+def test_release_all_during_a_replay_that_ceases_keeps_what_the_replay_claimed(tmp_path, start_sandbox) -> None:
+    """Against the real sandbox: `replay --allow-cease` records itself as in progress when it claims the
+    service it is about to cease; a `--release-all` while its ceaseOrder is on the wire (made by the
+    sandbox's ALA server as the request arrives) keeps that service; once the replay has ended, it is
+    no longer in progress."""
+    import io
+
+    from fibrecert.replay import replay
+    from fibrecert.runner import RunOptions, run
+
+    sb = start_sandbox()
+    target = sb.write_target(tmp_path / "t.toml", services=36)
+    out, err = io.StringIO(), io.StringIO()
+    assert run(RunOptions(target=str(target), api="ala", profile="smoke", seed=5, report_dir=str(tmp_path / "r")),
+               out=out, err=err) == 0, out.getvalue() + err.getvalue()
+    data = json.loads((tmp_path / "r" / "results.json").read_text())
+    cease = next(x for x in data["exchanges"] if x["operation"] == "POST /ceaseOrder" and x["answer"] == 200
+                 and "service" in x["case"].get("bindings", {}))
+    ledger = Ledger.for_target(target)
+    app = sb.servers[0].app
+    during: dict[str, object] = {}
+
+    def releasing(environ: dict, start_response):  # noqa: ANN001
+        if environ["REQUEST_METHOD"] == "POST" and "running" not in during:
+            during["running"] = [r.run for r in ledger.running()]
+            during["released"] = ledger.release_used(None)
+        return app(environ, start_response)
+
+    sb.servers[0].app = releasing
+    out, err = io.StringIO(), io.StringIO()
+    code = replay(str(tmp_path / "r" / "results.json"), cease["id"], allow_cease=True, out=out, err=err)
+    assert code == 0, out.getvalue() + err.getvalue()
+    released = during["released"]
+    replays = [r for r in during["running"] if r.startswith("replay-")]  # type: ignore[union-attr]
+    assert len(replays) == 1, during
+    assert [u.run for u in released.kept] == replays  # type: ignore[union-attr]
+    assert not any(u.run == replays[0] for u in released.released)  # type: ignore[union-attr]
+    ceased = released.kept[0].service  # type: ignore[union-attr]
+    assert ceased not in sb.store.active_services("SPDEV1")  # it was ceased, and is still recorded as used
+    assert [u.service for u in ledger.entries()] == [ceased] and ledger.running() == []
+
+
+@pytest.mark.parametrize("entry, what", [
+    ({"pid": 2**70}, "pid is not a process id"),
+    ({"pid": 0}, "pid is not a process id"),
+    ({"since": "yesterday"}, "since is not a UTC time"),
+])
+def test_a_running_entry_with_an_impossible_pid_or_time_is_a_corrupt_ledger(tmp_path, capsys, entry, what) -> None:
+    """Never a traceback (os.kill on a pid past pid_t overflows), never an entry that counts as over
+    because its time cannot be read: the ledger is refused in one line, exit 2, nothing released."""
+    target = _target(tmp_path, SERVICES)
+    ledger = Ledger.for_target(target)
+    ledger.claim_at_least("live", SERVICES, 3, 3, running=True)
+    data = json.loads(ledger.path.read_text())
+    data["running"][0].update(entry)
+    ledger.path.write_text(json.dumps(data))
+    for args in ((), ("--release-all",)):
+        code, out, err = _cli(capsys, str(target), *args)
+        assert code == 2 and out == "" and what in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(json.loads(ledger.path.read_text())["used"], key=str) == sorted(data["used"], key=str)
+
+
+def test_a_running_entry_whose_time_cannot_be_read_counts_as_in_progress() -> None:
+    from fibrecert.ledger import Running
+
+    assert Running("r", 4711, "elsewhere", "not a time").in_progress()
+    assert Running("r", 2**70, __import__("socket").gethostname(), "2999-01-01T00:00:00Z").in_progress()
