@@ -10,7 +10,9 @@ ceased yet); and a clean run per API. Recorded per run:
   that it does not declare (the self-test's own conditions);
 - first detection: the first failing check on a requirement the defect `violates`, as the request index
   of its exchange (1-based, in the order the exchanges were answered) and its time on the run's clock
-  (`t` of the check event: when the run knew);
+  (`t` of the check event: when the run knew). By default with `--concurrency 1`: one request at a
+  time, so the index is the same from run to run (at 16 in flight it moves by tens with the scheduling)
+  and is what a vendor's rate limit turns into time;
 - requests sent, active services ceased; per test (clean runs): requests and services, each service
   sorted by what it was for: `accepted` (a cease the target accepted: a valid cease, a stateful order),
   `spent` (taken from the pool and not given back, although no cease of it was accepted: a conforming
@@ -93,7 +95,7 @@ def analyse(report: Path, events: Path, defect: str | None) -> dict:
     }
 
 
-def worker(profile: str, jobs: list[tuple[str | None, str]], out: Path, seed: int) -> None:
+def worker(profile: str, jobs: list[tuple[str | None, str]], out: Path, seed: int, concurrency: int) -> None:
     """Runs the given (defect or None, api) in this process, one sandbox per API, appending records."""
     from fibrecert import embedded
     from fibrecert.runner import RunOptions, run
@@ -109,7 +111,7 @@ def worker(profile: str, jobs: list[tuple[str | None, str]], out: Path, seed: in
             report, events = root / f"r{n}", root / f"e{n}.ndjson"
             t0 = time.monotonic()
             code = run(RunOptions(target=str(target), api=api, profile=profile, report_dir=str(report), seed=seed,
-                                  quiet=True, events=str(events)), out=io.StringIO(), err=io.StringIO())
+                                  quiet=True, events=str(events), concurrency=concurrency), out=io.StringIO(), err=io.StringIO())
             record = analyse(report, events, defect)
             record.update({"profile": profile, "api": api, "exit": code, "wall": round(time.monotonic() - t0, 2)})
             with out.open("a") as fh:
@@ -119,7 +121,7 @@ def worker(profile: str, jobs: list[tuple[str | None, str]], out: Path, seed: in
             sb.stop()  # type: ignore[attr-defined]
 
 
-def measure(profiles: list[str], defects: list[str], clean: bool, jobs: int, seed: int) -> list[dict]:
+def measure(profiles: list[str], defects: list[str], clean: bool, jobs: int, seed: int, concurrency: int) -> list[dict]:
     workdir = Path(tempfile.mkdtemp(prefix="fibrecert-budget-"))
     procs = []
     for profile in profiles:
@@ -134,7 +136,8 @@ def measure(profiles: list[str], defects: list[str], clean: bool, jobs: int, see
             spec.write_text(json.dumps(chunk))
             out = workdir / f"out-{profile}-{w}.ndjson"
             procs.append((subprocess.Popen([sys.executable, __file__, "--worker", str(spec), "--profiles", profile,
-                                            "--seed", str(seed), "--out", str(out)]), out))
+                                            "--seed", str(seed), "--concurrency", str(concurrency),
+                                            "--out", str(out)]), out))
         for p, _ in procs:  # profiles one after another: each keeps the machine to itself
             p.wait()
     records = []
@@ -217,6 +220,9 @@ def main() -> None:
     ap.add_argument("--profiles", default="smoke,standard")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--concurrency", type=int, default=1,
+                    help="requests in flight (default 1: one request at a time, so the request index of the first "
+                         "detection is the same from run to run, and is what a rate-limited run would see)")
     ap.add_argument("--defects", default="", help="comma-separated; default: every defect")
     ap.add_argument("--clean-only", action="store_true", help="only the clean runs (requests and services per test)")
     ap.add_argument("--no-clean", action="store_true")
@@ -227,7 +233,8 @@ def main() -> None:
     ap.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        worker(args.profiles, [tuple(j) for j in json.loads(args.worker.read_text())], args.out, args.seed)
+        worker(args.profiles, [tuple(j) for j in json.loads(args.worker.read_text())], args.out, args.seed,
+               args.concurrency)
         return
     if args.compare_only:
         load = [[json.loads(x) for x in p.read_text().splitlines()] for p in args.compare_only]
@@ -236,7 +243,7 @@ def main() -> None:
     from fibrecert.sandbox import DEFECTS
 
     defects = [] if args.clean_only else ([d for d in args.defects.split(",") if d] or sorted(DEFECTS))
-    records = measure(args.profiles.split(","), defects, not args.no_clean, args.jobs, args.seed)
+    records = measure(args.profiles.split(","), defects, not args.no_clean, args.jobs, args.seed, args.concurrency)
     if args.out:
         args.out.write_text("".join(json.dumps(r) + "\n" for r in records))
     print(summary(records))
