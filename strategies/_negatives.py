@@ -4,7 +4,8 @@
 in a valid payload, one fault per negative:
 
 - smoke: one negative per constraint, its most probing variant (the first that applies);
-- standard: every variant once (coverage first: the smoke list comes first, then the other variants);
+- standard: every variant once (coverage first: the smoke list comes first, then the other variants),
+  once per rule: a field of the same name and schema in several places gets its other variants once;
 - full: every variant, then values drawn by Hypothesis from the seed (GENERATED_PER_CONSTRAINT per
   value constraint).
 
@@ -297,16 +298,30 @@ Candidate = tuple[str, str, Any]   # (variant, why, op): op is interpreted per A
 
 
 def _select(per_constraint: list[tuple[Constraint, list[Negative]]], generated: list[tuple[Constraint, list[Negative]]],
-            profile: str) -> list[Negative]:
+            profile: str, rule_of: Callable[[Negative], Any] | None = None) -> list[Negative]:
+    """smoke: each constraint's first negative; standard: then its other variants, each variant once per
+    rule (`rule_of`: a field of the same name and schema in several places, e.g. `supplier` in each oneOf
+    shape, or `name` of the primary and the secondary contact, is one rule: its first, most probing
+    negative is sent in every place, its other variants in the first place only: the same rule attacked
+    with the same value twice buys no verdict); full: every variant everywhere, then the generated values."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r} (one of: {', '.join(PROFILES)})")
     first = [made[0] for _, made in per_constraint if made]
     if profile == "smoke":
         return first
     rest = [n for _, made in per_constraint for n in made[1:]]
+    again: list[Negative] = []
+    if rule_of is not None:
+        seen = {(rule_of(n), n.variant) for n in first}
+        kept = []
+        for n in rest:
+            key = (rule_of(n), n.variant)
+            (again if key in seen else kept).append(n)
+            seen.add(key)
+        rest = kept
     out = first + rest
     if profile == "full":
-        out += [n for _, made in generated for n in made]
+        out += again + [n for _, made in generated for n in made]
     return out
 
 
@@ -569,7 +584,7 @@ def _ala_negatives(operation: str, root: etree._Element, profile: str, seed: int
             if n is not None:
                 made.append(n)
         generated.append((entry.constraint, made))
-    return _select(per, generated, profile)
+    return _select(per, generated, profile)  # ALA: no element's type is attacked in two places
 
 
 def _bound(c: Constraint) -> int | None:
@@ -861,6 +876,7 @@ def _fc_negatives(operation: str, bodies: list[Any], profile: str, seed: int) ->
     seen_by: dict[str, set[str]] = {}
     gen_specs: dict[str, Any] = {}
     gen_ctx: dict[str, tuple[Entry, Any, str | None]] = {}
+    rules: dict[int, Any] = {}  # id of a negative -> the rule it attacks (its field's name and schema)
 
     def build(entry: Entry, body: Any, branch: str | None, variant: str, why: str, op: tuple[Any, ...]) -> Negative | None:
         c = entry.constraint
@@ -891,7 +907,10 @@ def _fc_negatives(operation: str, bodies: list[Any], profile: str, seed: int) ->
         if fingerprint in seen:
             return None
         seen.add(fingerprint)
-        return Negative(c, variant, why, payload, raw, headers)
+        made = Negative(c, variant, why, payload, raw, headers)
+        rules[id(made)] = (c.path.rsplit(".", 1)[-1], c.keyword, json.dumps(entry.node, sort_keys=True, default=str),
+                           json.dumps(entry.extra, sort_keys=True, default=str) if c.family == "required" else "")
+        return made
 
     first = True
     for body in bodies:
@@ -932,7 +951,7 @@ def _fc_negatives(operation: str, bodies: list[Any], profile: str, seed: int) ->
                 and (n := build(entry, body, branch, f"generated-{i}",
                                 f"{entry.constraint.path} = {_short(v)} (drawn by Hypothesis)", ("set", v))) is not None]
         generated.append((entry.constraint, made))
-    return _select(list(per.values()), generated, profile)
+    return _select(list(per.values()), generated, profile, lambda n: rules.get(id(n), n.constraint.id))
 
 
 _VALUE_KEYWORDS = ("type", "enum", "const", "pattern", "minLength", "maxLength", "minimum", "maximum",
