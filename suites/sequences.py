@@ -50,7 +50,7 @@ BUDGETS = {
     # The ceases are few (issue 22: a vendor's test data is rationed): the scripted flows place an order for
     # every lifecycle rule, so generated sequences spend active services only on interleavings.
     "smoke": SequenceBudget(sequences=2, steps=6, ceases=1, shrink_requests=60, shrink_ceases=8, explorers=1),
-    "standard": SequenceBudget(sequences=6, steps=10, ceases=4, shrink_requests=150, shrink_ceases=16, explorers=2),
+    "standard": SequenceBudget(sequences=6, steps=10, ceases=6, shrink_requests=150, shrink_ceases=16, explorers=1),
     "full": SequenceBudget(sequences=25, steps=25, ceases=30, shrink_requests=400, shrink_ceases=40, explorers=5),
 }
 
@@ -223,6 +223,18 @@ class Session:
             else:
                 self.ceases_left -= 1
         return self.run.ala.services.take()
+
+    def give_back(self) -> None:
+        """A service taken with take_service() that the target left active (given back to the pool):
+        it returns to the budget it was taken from."""
+        own = self._own_budget()
+        with self.lock:
+            if own is not None:
+                own[0] += 1
+            elif self.shrinking:
+                self.shrink_ceases_left += 1
+            else:
+                self.ceases_left += 1
 
     def _own_budget(self) -> list[int] | None:
         """The ceases left to the explorer whose lane this is (a one-item list), if it is one."""

@@ -41,7 +41,7 @@ CANCEL_REQS = ("ALA-CANCEL-001", "ALA-CANCEL-002", "ALA-CANCEL-003")
 
 # Generated valid ceaseOrders per profile, each then cancelled by a generated valid cancelOrder: one active
 # service serves both (the boundary-valid suite covers the valid space of each field; these add variety).
-VALID_ORDERS = {"smoke": 1, "standard": 2, "full": 10}
+VALID_ORDERS = {"smoke": 1, "standard": 1, "full": 10}
 
 
 @pytest.mark.requirement("ALA-CEASE-001", "ALA-CEASE-002", "ALA-CEASE-003", *CANCEL_REQS, "ALA-CANCEL-005",
