@@ -141,8 +141,11 @@ def _attack(run, ala, verify, profile, operation):  # noqa: ANN001
             fixture.after(ex, service)
             _expect(verify, ala, operation, n, ex)
 
-    lanes = ORDER_LANES.get(profile.name, LANES) if operation == "cancelOrder" else LANES
-    run.each([negatives[i::lanes] for i in range(lanes) if negatives[i::lanes]], lane)
+    chunks = [negatives[i::LANES] for i in range(LANES)]
+    if operation == "cancelOrder":  # fewer lanes, each the next chunks one after the other: sent one at a
+        per = LANES // ORDER_LANES.get(profile.name, LANES)  # time, the negatives keep their order
+        chunks = [[n for chunk in chunks[g:g + per] for n in chunk] for g in range(0, LANES, per)]
+    run.each([chunk for chunk in chunks if chunk], lane)
 
 
 def _expect(verify, ala, operation, n, ex):  # noqa: ANN001
