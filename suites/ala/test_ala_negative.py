@@ -113,8 +113,8 @@ def test_unsolicited_cease_outside_its_contract_is_rejected_with_a_fault(run, al
 
 
 LANES = 4  # negatives of an operation are sent in this many lanes side by side
-ORDER_LANES = {"smoke": 1, "standard": 2, "full": 4}  # cancelOrder's: each lane places an order of its
-# own (an active service), so fewer
+# cancelOrder's negatives: each lane places an order of its own (an active service), so fewer lanes
+ORDER_LANES = {"smoke": 1, "standard": 2, "full": 4}
 
 
 def _attack(run, ala, verify, profile, operation):  # noqa: ANN001
