@@ -5,9 +5,10 @@ in a valid payload, one fault per negative:
 
 - a profile with `first_negative_only` (smoke): one negative per constraint, its most probing variant
   (the first that applies);
-- otherwise (standard): every variant once (coverage first: the first ones come first, then the others);
-- a profile with `drawn_negatives` (full): every variant, then that many values drawn by Hypothesis from
-  the seed per value constraint (fibrecert/core/profile.py).
+- otherwise (standard): every variant once (coverage first: the first ones come first, then the others),
+  once per rule: a field of the same name and schema in several places gets its other variants once;
+- a profile with `drawn_negatives` (full): every variant everywhere, then that many values drawn by
+  Hypothesis from the seed per value constraint (fibrecert/core/profile.py).
 
 Each variant is a small builder keyed by (family, keyword); the dicts cover the whole vocabulary of the
 inventory, so a family without builders fails loudly. Every candidate is proven invalid by the
@@ -298,12 +299,30 @@ Candidate = tuple[str, str, Any]   # (variant, why, op): op is interpreted per A
 
 
 def _select(per_constraint: list[tuple[Constraint, list[Negative]]], generated: list[tuple[Constraint, list[Negative]]],
-            profile: Profile) -> list[Negative]:
+            profile: Profile, rule_of: Callable[[Negative], Any] | None = None) -> list[Negative]:
+    """first_negative_only (smoke): each constraint's first negative; otherwise (standard) then its other
+    variants, each variant once per rule (`rule_of`: a field of the same name and schema in several
+    places, e.g. `supplier` in each oneOf shape, or `name` of the primary and the secondary contact, is one
+    rule: its first, most probing negative is sent in every place, its other variants in the first place
+    only: the same rule attacked with the same value twice buys no verdict); with drawn_negatives (full):
+    every variant everywhere, then the generated values."""
     first = [made[0] for _, made in per_constraint if made]
     if profile.first_negative_only:
         return first
     rest = [n for _, made in per_constraint for n in made[1:]]
-    return first + rest + [n for _, made in generated for n in made]
+    again: list[Negative] = []
+    if rule_of is not None:
+        seen = {(rule_of(n), n.variant) for n in first}
+        kept = []
+        for n in rest:
+            key = (rule_of(n), n.variant)
+            (again if key in seen else kept).append(n)
+            seen.add(key)
+        rest = kept
+    out = first + rest
+    if profile.drawn_negatives:
+        out += again
+    return out + [n for _, made in generated for n in made]
 
 
 def _first_or_all(made: Iterator[Negative | None], profile: Profile) -> list[Negative]:
@@ -549,7 +568,7 @@ def _ala_negatives(operation: str, root: etree._Element, profile: Profile, seed:
             if n is not None:
                 made.append(n)
         generated.append((entry.constraint, made))
-    return _select(per, generated, profile)
+    return _select(per, generated, profile)  # ALA: no element's type is attacked in two places
 
 
 def _bound(c: Constraint) -> int | None:
@@ -841,6 +860,7 @@ def _fc_negatives(operation: str, bodies: list[Any], profile: Profile, seed: int
     seen_by: dict[str, set[str]] = {}
     gen_specs: dict[str, Any] = {}
     gen_ctx: dict[str, tuple[Entry, Any, str | None]] = {}
+    rules: dict[int, Any] = {}  # id of a negative -> the rule it attacks (its field's name and schema)
 
     def build(entry: Entry, body: Any, branch: str | None, variant: str, why: str, op: tuple[Any, ...]) -> Negative | None:
         c = entry.constraint
@@ -871,7 +891,10 @@ def _fc_negatives(operation: str, bodies: list[Any], profile: Profile, seed: int
         if fingerprint in seen:
             return None
         seen.add(fingerprint)
-        return Negative(c, variant, why, payload, raw, headers)
+        made = Negative(c, variant, why, payload, raw, headers)
+        rules[id(made)] = (c.path.rsplit(".", 1)[-1], c.keyword, json.dumps(entry.node, sort_keys=True, default=str),
+                           json.dumps(entry.extra, sort_keys=True, default=str) if c.family == "required" else "")
+        return made
 
     first = True
     for body in bodies:
@@ -912,7 +935,7 @@ def _fc_negatives(operation: str, bodies: list[Any], profile: Profile, seed: int
                 and (n := build(entry, body, branch, f"generated-{i}",
                                 f"{entry.constraint.path} = {_short(v)} (drawn by Hypothesis)", ("set", v))) is not None]
         generated.append((entry.constraint, made))
-    return _select(list(per.values()), generated, profile)
+    return _select(list(per.values()), generated, profile, lambda n: rules.get(id(n), n.constraint.id))
 
 
 _VALUE_KEYWORDS = ("type", "enum", "const", "pattern", "minLength", "maxLength", "minimum", "maximum",

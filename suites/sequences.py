@@ -212,6 +212,18 @@ class Session:
                 self.ceases_left -= 1
         return self.run.services.take()
 
+    def give_back(self) -> None:
+        """A service taken with take_service() that the target left active (given back to the pool):
+        it returns to the budget it was taken from."""
+        own = self._own_budget()
+        with self.lock:
+            if own is not None:
+                own[0] += 1
+            elif self.shrinking:
+                self.shrink_ceases_left += 1
+            else:
+                self.ceases_left += 1
+
     def _own_budget(self) -> list[int] | None:
         """The ceases left to the explorer whose lane this is (a one-item list), if it is one."""
         if self.shrinking:
