@@ -14,7 +14,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -49,11 +49,17 @@ CATALOGUE_FILES = {"ala": "ala-2.30.yaml", "fibrecafe": "fibrecafe-1.17.yaml"}
 
 CFH_NS = "http://www.cityfibre.com/ala/ext1"
 
-# Operation name -> (request root, success response root, role that serves it). Profile rules 1, 3.
-ALA_OPERATIONS: dict[str, tuple[str, str, str]] = {
-    "ceaseOrder": ("ceaseOrder", "orderResponse", "seller"),
-    "cancelOrder": ("cancelOrder", "cancelOrderResponse", "seller"),
-    "unsolicitedCeaseRequest": ("unsolicitedCeaseRequest", "unsolicitedCeaseResponse", "buyer"),
+class AlaOperation(NamedTuple):
+    request_root: str    # the request's root element
+    response_root: str   # the success answer's root element
+    role: str            # the role that serves it: seller (base_url) or buyer (buyer_base_url)
+
+
+# Operation name -> its roots and role. Profile rules 1, 3.
+ALA_OPERATIONS: dict[str, AlaOperation] = {
+    "ceaseOrder": AlaOperation("ceaseOrder", "orderResponse", "seller"),
+    "cancelOrder": AlaOperation("cancelOrder", "cancelOrderResponse", "seller"),
+    "unsolicitedCeaseRequest": AlaOperation("unsolicitedCeaseRequest", "unsolicitedCeaseResponse", "buyer"),
 }
 
 

@@ -125,7 +125,7 @@ def audit(report: str, target_path: str, *, sample: int = DEFAULT_SAMPLE, seed: 
     from fibrecert.observed import differences, facts
     from fibrecert.redaction import redact
     from fibrecert.replay import Replayer, ReplayError
-    from fibrecert.runner import terminal_safe
+    from fibrecert.wording import terminal_safe
     from fibrecert.transport import TargetUnreachable
 
     try:
@@ -161,7 +161,7 @@ def audit(report: str, target_path: str, *, sample: int = DEFAULT_SAMPLE, seed: 
             replayer.values, replayer.sent, replayer.tag = {}, {}, f"{base_tag}-{n}"
             plan = replayer.plan_services(ids)
             if plan:  # only with --allow-cease (candidates() left consuming chains out otherwise)
-                plan = replayer.claim_services(plan, run_id)
+                plan = replayer.claim_services(plan, run_id, f"fibrecert audit --allow-cease (sample {exchange_id})")
                 replayer.values.update(dict(plan))
             found: list[str] = []
             for i in ids:

@@ -1,4 +1,5 @@
-"""The `fibrecert` command (docs/cli.md, docs/target-file.md): run, sandbox, report, replay."""
+"""The `fibrecert` command (docs/cli.md, docs/target-file.md): run, sandbox, report, replay (and the
+sub-commands that register themselves: keygen, verify, audit, init, requirements, constraints, ledger)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from fibrecert import __version__
 from fibrecert.cli_help import RUN_EXIT_CODES as _RUN_EXIT_CODES
 from fibrecert.cli_help import HelpFormatter, exit_codes
+from fibrecert.core.profile import DEFAULT_PROFILE, PROFILES, profiles_help
 
 
 def _positive_float(text: str) -> float:
@@ -93,8 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--target", metavar="FILE", help="target file (TOML); without it, the embedded sandbox is certified")
     r.add_argument("--api", choices=["ala", "fibrecafe", "all"], default="all",
                    help="which API of the target file to certify")
-    r.add_argument("--profile", choices=["smoke", "standard", "full"], default="standard",
-                   help="how hard to search: smoke (seconds), standard (the certification profile), full (more examples)")
+    r.add_argument("--profile", choices=list(PROFILES), default=DEFAULT_PROFILE,
+                   help=f"how hard to search: {profiles_help()}")
     r.add_argument("--report-dir", metavar="DIR", default="reports/latest",
                    help="where index.html, results.json and junit.xml are written")
     r.add_argument("--seed", type=int, help="reproduce a run's cases exactly (default: a random seed, printed)")
@@ -153,13 +155,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="allow the replay to cease one of the target file's active_services (it names it first)")
     rr.add_argument("--requirement", metavar="ID", help="re-run only the checks of this requirement")
 
-    from fibrecert import audit, constraints_cli, init_template, requirements_cli, signing
+    from fibrecert import audit, constraints_cli, init_template, ledger_cli, requirements_cli, signing
 
     signing.register(sub)  # keygen, verify
     audit.register(sub)
     init_template.register(sub)
     requirements_cli.register(sub)
     constraints_cli.register(sub)
+    ledger_cli.register(sub)
     return p
 
 
@@ -197,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return constraints_cli.run(args)
     except InputError as exc:  # the one boundary for an input file that cannot be used
-        from fibrecert.runner import terminal_safe
+        from fibrecert.wording import terminal_safe
 
         sys.stderr.write(f"fibrecert: {terminal_safe(str(exc), 500)}\n")
         return 2
@@ -217,6 +220,9 @@ def _sandbox(args: argparse.Namespace) -> int:
 
     if args.list_defects:
         for d in DEFECTS.values():
+            if d.conformant:  # a documented throttle: no defect, nothing may fail
+                print(f"{d.name:<34} no defect {'(a run stays CONFORMANT)':<27} {d.description}")
+                continue
             print(f"{d.name:<34} violates {', '.join(d.violates):<28} {d.description}")
             if d.may_also:
                 print(f"{'':<34} may also violate {', '.join(d.may_also)} ({d.why})")
@@ -266,7 +272,7 @@ def _report(args: argparse.Namespace) -> int:
     from fibrecert.reports.json_writer import json_safe
     from fibrecert.reports.model import RunResult
 
-    from fibrecert.runner import terminal_safe
+    from fibrecert.wording import terminal_safe
     from fibrecert.safefiles import load_json
 
     path = Path(args.results)

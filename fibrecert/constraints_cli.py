@@ -17,7 +17,7 @@ import sys
 from collections import Counter
 from typing import Any
 
-PROFILES = ("smoke", "standard", "full")
+from fibrecert.core.profile import PROFILES
 SEED = 0  # the count under full depends on the seed (values drawn by Hypothesis); shown for seed 0
 
 
@@ -78,20 +78,21 @@ def _valid_cell(r: dict[str, Any]) -> str:
 
 
 def _table(items: list[dict[str, Any]], seed: int, extra: list[dict[str, Any]] | None = None) -> str:
-    head = ("constraint", "family", "detail", "requirement", "smoke", "standard", "full", "valid", "rule")
+    head = ("constraint", "family", "detail", "requirement", *PROFILES, "valid", "rule")
     lines = [(r["id"], r["family"], _clip(r["detail"], 60), r["requirement"] or "never sent",
               *(str(r["negatives"][p]) for p in PROFILES), _valid_cell(r), r["rule"]) for r in items]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(head)]
     widths[-1] = 0  # the rule, last: as long as it is
-    fmt = "  ".join(f"{{:{'>' if 4 <= i < 7 else '<'}{w}}}" for i, w in enumerate(widths))
+    counts = range(4, 4 + len(PROFILES))  # the profiles' columns, right-aligned
+    fmt = "  ".join(f"{{:{'>' if i in counts else '<'}{w}}}" for i, w in enumerate(widths))
     text = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
     text += [fmt.format(*line) for line in lines]
     attacked = sum(1 for r in items if r["requirement"])
     totals = {p: sum(r["negatives"][p] for r in items) for p in PROFILES}
     text.append("")
     text.append(f"{len(items)} constraints ({attacked} attacked, {len(items) - attacked} listed only) in "
-                f"{len({r['operation'] for r in items})} operations; negatives sent: smoke {totals['smoke']}, "
-                f"standard {totals['standard']}, full {totals['full']} (seed {seed})")
+                f"{len({r['operation'] for r in items})} operations; negatives sent: "
+                f"{', '.join(f'{p} {n}' for p, n in totals.items())} (seed {seed})")
     bounded = [r for r in items if r["valid"]]
     text.append(f"valid: {sum(len(r['valid']) for r in items)} boundary-valid values next to {len(bounded)} "
                 f"constraints, sent at every profile (\"fact\": a target fact, never varied)")

@@ -2,8 +2,8 @@
 into a URL of the target (docs/security.md).
 
 A URL is never built from recorded text. A case names an API and an *operation*
-(`POST /ceaseOrder`); the operation is looked up in `OPERATIONS` (the contract's operation table),
-which gives the endpoint (the target-file key: seller `base_url`, buyer `buyer_base_url`, Fibre Cafe
+(`POST /ceaseOrder`); the operation is looked up in `OPERATIONS` (the API dialects' operation tables,
+fibrecert/apis/), which gives the endpoint (the target-file key: seller `base_url`, buyer `buyer_base_url`, Fibre Cafe
 `base_url` or `token_url`) and the path below it. The URL is that target-file URL plus that fixed path,
 and its scheme, host and port must be those of the target-file URL: otherwise nothing is sent
 (`EndpointError`, one line, exit 2). A results file received from someone else therefore cannot send
@@ -20,6 +20,9 @@ import re
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
+from fibrecert.apis import DIALECTS, Operation, operations
+from fibrecert.apis import section as apis_section
+
 __all__ = ["EndpointError", "OPERATIONS", "METHODS", "origin", "target_origins", "url_for", "check_credentials",
            "check_request", "check_case", "check_target", "require_origin"]
 
@@ -28,34 +31,19 @@ class EndpointError(ValueError):
     """A request that would leave the target, or carry credentials to the wrong endpoint: nothing is sent."""
 
 
-def _operations() -> dict[tuple[str, str], tuple[str, str]]:
-    from fibrecert.contracts import ALA_OPERATIONS
-
-    table = {("ala", f"POST /{op}"): (role, f"/{op}") for op, (_, _, role) in ALA_OPERATIONS.items()}
-    table.update({
-        ("fibrecafe", "POST /service-orders"): ("api", "/service-orders"),
-        ("fibrecafe", "POST /service-order-cancellations"): ("api", "/service-order-cancellations"),
-        ("fibrecafe", "POST /auth/tenant/access-token"): ("token", ""),  # the token_url itself
-    })
-    return table
-
-
-# (api, operation) -> (endpoint, path below that endpoint's URL)
-OPERATIONS: dict[tuple[str, str], tuple[str, str]] = _operations()
+# (api, operation) -> Operation (its endpoint, and its path below that endpoint's URL)
+OPERATIONS: dict[tuple[str, str], Operation] = operations()
 
 # The methods the suites send (POST, and the others a test sends to be refused with 405).
 METHODS = frozenset({"POST", "GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
-# Which endpoints may receive each kind of credential. Kinds not listed carry no secret (no
-# certificate, no token, a deliberately malformed or never-issued token) and go to any endpoint of
-# their API.
-_CREDENTIAL_ENDPOINTS = {
-    ("ala", "cert"): {"seller", "buyer"},
-    ("fibrecafe", "bearer"): {"api"},
-    ("fibrecafe", "basic"): {"token"},
-}
-_ENDPOINT_KEYS = {("ala", "seller"): "base_url", ("ala", "buyer"): "buyer_base_url",
-                  ("fibrecafe", "api"): "base_url", ("fibrecafe", "token"): "token_url"}
+# Which endpoints may receive each kind of credential (each dialect's `credential_endpoints`). Kinds
+# not listed carry no secret (no certificate, no token, a deliberately malformed or never-issued token)
+# and go to any endpoint of their API.
+_CREDENTIAL_ENDPOINTS = {(d.name, kind): allowed for d in DIALECTS.values()
+                         for kind, allowed in d.credential_endpoints.items()}
+# (api, endpoint) -> the target-file key of its URL (each dialect's `endpoints`)
+_ENDPOINT_KEYS = {(d.name, endpoint): key for d in DIALECTS.values() for endpoint, key in d.endpoints.items()}
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # an HTTP header name (RFC 9110 token)
 MAX_HEADER_VALUE = 8192
@@ -83,7 +71,7 @@ def origin(url: str) -> tuple[str, str, int]:
 
 def endpoint_url(target: Any, api: str, endpoint: str) -> str:
     """The target file's URL for an endpoint (seller/buyer, api/token)."""
-    section = target.ala if api == "ala" else target.fibrecafe if api == "fibrecafe" else None
+    section = apis_section(target, api)
     key = _ENDPOINT_KEYS.get((api, endpoint))
     if section is None or key is None:
         raise EndpointError(f"the target file has no [{api}] {key or endpoint} to send to")
@@ -108,7 +96,7 @@ def check_target(target: Any) -> None:
     """EndpointError (naming the key) for a target-file URL that requests could not be sent to safely: a
     port out of range, user info (`https://user:pw@...`, which would be copied into every report)."""
     for (api, endpoint), key in _ENDPOINT_KEYS.items():
-        section = target.ala if api == "ala" else target.fibrecafe
+        section = apis_section(target, api)
         url = getattr(section, key, None) if section is not None else None
         if not url:
             continue
@@ -139,7 +127,7 @@ def url_for(target: Any, api: str, operation: str, endpoint: str | None = None, 
     if entry is None:
         raise EndpointError(f"{_show(api)} {_show(operation)} is not an operation fibrecert sends "
                             f"(known: {', '.join(sorted(op for a, op in OPERATIONS if a == api)) or 'none'})")
-    want_endpoint, want_path = entry
+    want_endpoint, want_path = entry.endpoint, entry.path
     if endpoint is not None and endpoint != want_endpoint:
         raise EndpointError(f"{operation} goes to the {want_endpoint} endpoint, not {_show(endpoint)}")
     if path is not None and path != want_path:

@@ -31,19 +31,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
-from urllib.parse import urlencode
 
-from fibrecert import contracts, endpoints, wirejson
-from fibrecert.contracts import soap
-from fibrecert.case import ORDER, Binding, Body, Case, JsonBody, SoapBody
-from fibrecert.events import CheckDone, EventBus, ExchangeDone, Marked, RunStarted, StoppedEarly
+from fibrecert import contracts, endpoints
+from fibrecert.apis import Dialect, dialect
+from fibrecert.checking import CheckOutcome, answered_in_time, no_server_error, run_check
+from fibrecert.apis import section as target_section
+from fibrecert.core.profile import Profile, profile_named
+from fibrecert.core.testdata import OutOfTestData, ServicePool
+from fibrecert.case import ORDER, Binding, Body, Case
+from fibrecert.events import CheckDone, EventBus, ExchangeDone, Marked, RunFinished, RunStarted, StoppedEarly
 from fibrecert.identity import Credentials, Identity
 from fibrecert.narrowing import Narrower
 from fibrecert.redaction import SecretRegistry
 from fibrecert.results import ResultModel
 from fibrecert.scope import origin_of
 from fibrecert.target import Target
-from fibrecert.transport import (DROPPED, TIMEOUT, TLS_REFUSED, UNREACHABLE, Exchange, RateLimiter,
+from fibrecert.transport import (DROPPED, THROTTLED, TIMEOUT, TLS_REFUSED, UNREACHABLE, Exchange, RateLimiter,
                                  TargetUnreachable, Transport)
 
 def _serialise_ast_parse() -> None:
@@ -123,13 +126,8 @@ def _pin_hypothesis_constants() -> None:
                       "a seed may not reproduce the same cases", RuntimeWarning, stacklevel=2)
 
 
-ROB = {"ala": ("ROB-001", "ROB-002"), "fibrecafe": ("ROB-011", "ROB-012")}
-STOP_AFTER_TIMEOUTS = 3
+STOP_AFTER_THROTTLES = 3  # requests in a row throttled past the bounds (throttle.py): the API is given up
 DEFAULT_CONCURRENCY = 16
-
-
-class OutOfTestData(Exception):
-    """The target file's test data (e.g. active_services) is exhausted."""
 
 
 class RunInterrupted(TargetUnreachable):
@@ -138,32 +136,6 @@ class RunInterrupted(TargetUnreachable):
 
 class NoExamples(Exception):
     """A generator produced no example: what it was to exercise stays not_tested."""
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    check: str
-    args: tuple[Any, ...]
-    exercised: bool
-    passed: bool
-    value: Any = None
-    observed: str = ""
-    declared: str = ""
-
-
-@dataclass
-class Profile:
-    name: str
-    examples: int          # Hypothesis examples per property (one request each)
-    enum_repeats: int      # requests per documented enum value
-    negatives: str         # boundary-invalid cases: "sample" (one per kind), "each" (one per constraint), "all"
-
-
-PROFILES = {
-    "smoke": Profile("smoke", examples=2, enum_repeats=1, negatives="sample"),
-    "standard": Profile("standard", examples=12, enum_repeats=1, negatives="each"),
-    "full": Profile("full", examples=60, enum_repeats=3, negatives="all"),
-}
 
 
 def _thread_clock() -> Any:
@@ -181,58 +153,28 @@ def _clock_now(clock: Any) -> float:
 class _Lane:
     """Where a case is made: a test (or the run's preparation) and its position in a fan-out."""
 
-    def __init__(self, prefix: str, test: str = "", serves: tuple[str, ...] = (), api: str = "",
-                 verifier: Any = None, depth: int = 0):
-        self.prefix, self.test, self.serves, self.api, self.verifier = prefix, test, serves, api, verifier
+    def __init__(self, prefix: str, test: str = "", serves: tuple[str, ...] = (), api: str = "", depth: int = 0):
+        self.prefix, self.test, self.serves, self.api = prefix, test, serves, api
         self.depth = depth
         self._steps = itertools.count(1)
         self._lanes = itertools.count(1)
         self._messages = itertools.count(1)
+        self._tokens = itertools.count(1)
         self.sequence: list[Exchange] | None = None  # set while a stateful sequence runs in this lane
+        self.machines = 0  # state machines started in this lane (suites/sequences.py: their seeds)
+        self.explorer_ceases: dict[int, list[int]] = {}  # a session's explorer's own cease budget (sequences.py)
 
     def next_id(self) -> str:
         return f"X{self.prefix}.{next(self._steps)}"
 
     def child(self) -> "_Lane":
-        return _Lane(f"{self.prefix}-{next(self._lanes)}", self.test, self.serves, self.api, self.verifier,
-                     self.depth + 1)
+        return _Lane(f"{self.prefix}-{next(self._lanes)}", self.test, self.serves, self.api, self.depth + 1)
 
     def message_suffix(self) -> str:
         return f"{self.prefix}.{next(self._messages)}"
 
     def next_token(self) -> int:
-        self._tokens = getattr(self, "_tokens", itertools.count(1))
         return next(self._tokens)
-
-
-class ServicePool:
-    """`active_services` of the target file: each is leased to one case at a time and ceased at most once."""
-
-    def __init__(self, services: Sequence[str]):
-        self._left = list(services)
-        self._lock = threading.Lock()
-        self.consumed: list[str] = []
-
-    def take(self) -> str:
-        with self._lock:
-            if not self._left:
-                raise OutOfTestData("active_services in the target file are used up "
-                                    "(each is ceased once; add more to test this requirement)")
-            service = self._left.pop(0)
-            self.consumed.append(service)
-            return service
-
-    def release(self, service: str) -> None:
-        """Give back a service the target refused to cease (it is still active)."""
-        with self._lock:
-            if service in self.consumed:
-                self.consumed.remove(service)
-            self._left.insert(0, service)
-
-    @property
-    def left(self) -> int:
-        with self._lock:
-            return len(self._left)
 
 
 class _Jobs:
@@ -350,12 +292,12 @@ class _FanOut:
 
 
 class Engine:
-    def __init__(self, target: Target, *, profile: str = "standard", seed: int | None = None,
+    def __init__(self, target: Target, *, profile: Profile | str = "standard", seed: int | None = None,
                  apis: Iterable[str] | None = None, max_rps: float | None = None,
                  concurrency: int = DEFAULT_CONCURRENCY, selection: set[str] | None = None,
                  selection_text: str = "", report_dir: Path | None = None):
         self.target = target
-        self.profile = PROFILES[profile]
+        self.profile = profile_named(profile)
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(3), "big")
         self.apis = tuple(a for a in target.apis if apis is None or a in tuple(apis))
         self.concurrency = max(1, int(concurrency))
@@ -367,6 +309,7 @@ class Engine:
         self.narrower = Narrower(self)  # names the trigger of a failure on valid input (fibrecert/narrowing.py)
         self.bus.subscribe(self.narrower.observe)
         self.secrets = SecretRegistry(target.secrets())
+        self.bus.secrets = self.secrets  # what leaves memory is redacted once, by the bus
         self.transport = Transport(secrets=self.secrets, limiter=RateLimiter(max_rps), max_in_flight=self.concurrency,
                                    allowed_origins=endpoints.target_origins(target))
         from fibrecert.safefiles import private_tempdir
@@ -374,12 +317,15 @@ class Engine:
         # 0700, owner recorded: the untrusted CA's key made for SEC-002; removed by close() or, after a
         # kill, by the next fibrecert (safefiles.sweep_stale)
         self.workdir = private_tempdir("fibrecert-run-")
+        # the dialects of the APIs this run certifies: the engine itself names no API
+        self.dialects: dict[str, Dialect] = {a: dialect(a) for a in self.apis}
         self.credentials = Credentials(target, self.secrets, self.workdir, token_source=self._fetch_token)
         self.run_tag = f"{random.Random(self.seed).getrandbits(32):08x}{os.urandom(4).hex()}"  # run-unique: a target remembers messageIds across runs
         self.started_at = _now()
         self.started = time.monotonic()
         self.unreachable: dict[str, str] = {}
         self._timeouts: dict[str, int] = {}
+        self._throttled: dict[str, int] = {}  # requests in a row throttled past the bounds, per API
         self._assigned: dict[tuple[str, str], str] = {}    # (api, order value) -> exchange that assigned it
         self._lock = threading.Lock()
         self._gen_lock = threading.RLock()
@@ -392,11 +338,8 @@ class Engine:
         self._prep = _Lane("P")
         self._pool: ThreadPoolExecutor | None = None
         self._jobs = _Jobs()
-        self.services = ServicePool(target.ala.active_services if target.ala else ())
-        from fibrecert.suites.clients import AlaClient, FibreCafeClient
-
-        self.ala = AlaClient(self) if target.ala and "ala" in self.apis else None
-        self.fc = FibreCafeClient(self) if target.fibrecafe and "fibrecafe" in self.apis else None
+        self.services = ServicePool([s for a in target.apis for s in dialect(a).active_services(target)])
+        self.clients: dict[str, Any] = {a: d.client(self) for a, d in self.dialects.items()}
         self.closed = False
         self.interrupted = False
         self.server_certificates: dict[str, str] = {}  # api -> fingerprint of the certificate seen on the wire
@@ -412,6 +355,11 @@ class Engine:
                                  target={a: v for a, v in self.target.public().items() if a in self.apis},
                                  test_ids=tuple(test_ids)))
 
+    def finish(self, result: Any) -> None:
+        """The last event of a run: its verdict, once the result is built from the events before it."""
+        self.bus.emit(RunFinished(verdict=result.verdict, counts=dict(result.counts()),
+                                  requests=result.requests_sent, duration_s=round(result.duration_s, 3)))
+
     def warm_up(self) -> None:
         """Load, in one thread, what the tests would otherwise load side by side: the contracts, their
         validators and the generators' modules (a module imported by two threads at once can be seen
@@ -421,19 +369,8 @@ class Engine:
         with self._gen_lock:
             share_hypothesis_prng()
             strategies.inventory()
-            if "ala" in self.apis:
-                contracts.ala_schema(self.target.ala.namespace)
-                for operation in contracts.ALA_OPERATIONS:
-                    strategies.ala_required_paths(operation, self.target.ala.namespace)
-            if "fibrecafe" in self.apis:
-                from fibrecert.strategies import _openapi
-
-                _openapi.schema()
-                for component in ("ServiceOrderRequest", "ServiceOrderCancellationRequest", "ServiceOrder",
-                                  "ServiceOrderCancellation", "Error"):
-                    contracts.json_validator(component)
-                for path in ("/service-orders", "/service-order-cancellations"):
-                    strategies.example(path)
+            for api_dialect in self.dialects.values():
+                api_dialect.warm_up(self.target)
         # What is loaded now (contracts, validators, strategies) lives as long as the run: the cyclic
         # collector need not walk it again on every full collection while the tests run.
         if not self._frozen:
@@ -442,23 +379,14 @@ class Engine:
             self._frozen = True
 
     def prepare(self) -> None:
-        """Fetch the tenants' tokens up front, so that no test's exchange ids depend on which test
-        happened to ask first."""
+        """Load what the tests use, open the connections and let each dialect fetch what it needs up front
+        (Fibre Cafe's tokens, so that no test's exchange ids depend on which test happened to ask first)."""
         self.warm_up()
-        ala, fc = self.target.ala, self.target.fibrecafe
-        self.transport.prime([ala.base_url, ala.buyer_base_url] if ala is not None else [])
-        self.transport.prime([fc.base_url, fc.token_url] if fc is not None else [])
-        if self.fc is None or "fibrecafe" in self.unreachable:
-            return
-        self.enter(self._prep)
-        try:
-            self.credentials.token("a")
-            if self.target.fibrecafe.other_client_id:
-                self.credentials.token("b")
-        except TargetUnreachable:
-            pass
-        finally:
-            self.leave()
+        for api_dialect in self.dialects.values():
+            try:
+                api_dialect.prepare(self)
+            except TargetUnreachable:  # said by a StoppedEarly event; the API's tests end at once
+                pass
 
     def close(self) -> None:
         if self.closed:
@@ -478,8 +406,14 @@ class Engine:
         return reqs
 
     # ------------------------------------------------------------------ lanes (where a case is made)
-    def test_lane(self, index: int, test: str, serves: tuple[str, ...], api: str, verifier: Any) -> _Lane:
-        return _Lane(f"{index:03d}", test, serves, api, verifier)
+    def test_lane(self, index: int, test: str, serves: tuple[str, ...], api: str) -> _Lane:
+        return _Lane(f"{index:03d}", test, serves, api)
+
+    def sub_lane(self, suffix: str) -> _Lane:
+        """A lane below the current one, for work of the run's own on a test's behalf (the narrowing of a
+        failure: `X017n.1`)."""
+        lane = self.lane
+        return _Lane(f"{lane.prefix}{suffix}", lane.test, lane.serves, lane.api, lane.depth + 1)
 
     def enter(self, lane: _Lane) -> None:
         stack = getattr(self._local, "stack", None)
@@ -494,6 +428,11 @@ class Engine:
     def lane(self) -> _Lane:
         stack = getattr(self._local, "stack", None)
         return stack[-1] if stack else self._prep
+
+    @property
+    def prep_lane(self) -> _Lane:
+        """The run's own preparation (`P.n`: tokens)."""
+        return self._prep
 
     @property
     def current_test(self) -> str:
@@ -597,7 +536,7 @@ class Engine:
         with self._gen_lock:
             if key not in self._examples:
                 lane = self.lane
-                self.enter(_Lane(lane.prefix, f"example:{key}", lane.serves, lane.api, lane.verifier))
+                self.enter(_Lane(lane.prefix, f"example:{key}", lane.serves, lane.api))
                 try:
                     values = self.draw(strategy, 1)
                 finally:
@@ -645,7 +584,7 @@ class Engine:
                     body=body, method=method, headers=tuple((headers or {}).items()), omit_headers=tuple(omit_headers),
                     bindings=tuple(sorted(binds.items())), after=tuple(dict.fromkeys(after)), test=lane.test,
                     serves=lane.serves, constraint=constraint, note=note,
-                    tags=frozenset(tags) | _tags(api, method, identity, body), may_be_refused=may_be_refused)
+                    tags=frozenset(tags) | self._tags(api, method, identity, body), may_be_refused=may_be_refused)
         return case
 
     def message_id(self, generated: str = "") -> str:
@@ -668,15 +607,10 @@ class Engine:
 
     def _order_binding(self, api: str, operation: str, body: Body) -> Binding | None:
         """A case naming an order an earlier answer assigned is bound to it (replay carries the new one)."""
-        value, path = None, None
-        if api == "ala" and operation == "POST /cancelOrder" and isinstance(body, SoapBody):
-            value, path = soap.element_text(body.xml, "targetSellerOrderReference"), "targetSellerOrderReference"
-        elif api == "fibrecafe" and operation == "POST /service-order-cancellations" and isinstance(body, JsonBody) \
-                and isinstance(body.value, dict) and not isinstance(body.value.get("orderId"), bool) \
-                and isinstance(body.value.get("orderId"), int):
-            value, path = str(body.value["orderId"]), "orderId"
-        if value is None:
+        named = dialect(api).order_named(operation, body)
+        if named is None:
             return None
+        value, path = named
         with self._lock:
             source = self._assigned.get((api, value))
         return Binding(value, path, source) if source else None
@@ -689,6 +623,7 @@ class Engine:
     def interrupt(self) -> None:
         """Stop sending: every later send raises RunInterrupted, so the tests in flight end quickly."""
         self.interrupted = True
+        self.transport.interrupt()
 
     def send(self, case: Case) -> Exchange:
         if self.interrupted:
@@ -698,28 +633,14 @@ class Engine:
         test = self.lane.test
         if test and test not in self._generating_before_first:
             self._first_send(test)
-        section = self.target.ala if case.api == "ala" else self.target.fibrecafe
+        section = target_section(self.target, case.api)
         url = endpoints.check_case(self.target, case)  # before any credential is looked at
-        headers = dict(case.headers)
-        cert = None
-        if case.api == "ala":
-            cert = self.credentials.certificate(case.identity)
-        else:
-            auth = self.credentials.authorization(case.identity)
-            if auth is not None:
-                headers["Authorization"] = auth
-        for name in case.omit_headers:
-            headers.pop(name, None)
-        body = case.body.encode()
-        if case.api == "fibrecafe" and case.identity.kind in ("form", "basic+form"):  # credentials in the form
-            body += b"&" + urlencode(self.credentials.form_fields(case.identity)).encode("ascii")
+        wire = dialect(case.api).sending(case, self.credentials)
 
         def attempt() -> Exchange:
-            return self.transport.send(api=case.api, operation=case.operation, identity=case.identity,
-                                       method=case.method, url=url, headers=headers, body=body,
-                                       verify=str(section.ca_bundle) if section.ca_bundle else True, cert=cert,
-                                       timeout=section.timeout, refusal_expected=case.refusal_expected,
-                                       exchange_id=case.id, case=case)
+            return self.transport.send_case(case, url=url, headers=wire.headers, body=wire.body,
+                                            verify=str(section.ca_bundle) if section.ca_bundle else True,
+                                            cert=wire.cert, timeout=section.timeout)
 
         ex = attempt()
         if ex.error == TLS_REFUSED and not case.refusal_expected and not self.interrupted:
@@ -742,38 +663,41 @@ class Engine:
         return ex
 
     def _remember_assigned(self, ex: Exchange) -> None:
-        value = None
-        if ex.api == "ala" and ex.operation == "POST /ceaseOrder" and ex.status == 200:
-            value = soap.element_text(ex.response_body, "sellerOrderReference")
-        elif ex.api == "fibrecafe" and ex.operation == "POST /service-orders" and ex.status == 201:
-            try:
-                data = wirejson.loads(ex.response_body)
-                value = str(data["id"]) if isinstance(data, dict) and isinstance(data.get("id"), int) else None
-            except (ValueError, RecursionError):
-                value = None
+        value = dialect(ex.api).order_assigned(ex)
         if value:
             with self._lock:
                 self._assigned.setdefault((ex.api, value), ex.id)
 
     def _breaker(self, ex: Exchange) -> None:
-        """Stop sending to an API that no longer answers: after STOP_AFTER_TIMEOUTS consecutive timeouts,
-        or when it cannot be reached with valid credentials, the API is unusable."""
+        """Stop sending to an API that no longer answers: after the profile's `stop_after_timeouts`
+        consecutive timeouts, or STOP_AFTER_THROTTLES requests in a row throttled past fibrecert's bounds
+        (429/503 with Retry-After, not sent again: throttle.py), or when it cannot be reached with valid
+        credentials, the API is unusable."""
         reason = None
+        why = "target unreachable"
         with self._lock:
-            if ex.error == UNREACHABLE or (ex.error == TLS_REFUSED and not ex.refusal_expected):
+            if ex.throttle_bound and not self.interrupted:
+                self._throttled[ex.api] = self._throttled.get(ex.api, 0) + 1
+                if self._throttled[ex.api] >= STOP_AFTER_THROTTLES:
+                    why = "target throttling past fibrecert's bounds"
+                    reason = (f"{ex.api} {ex.url}: {STOP_AFTER_THROTTLES} requests in a row throttled past "
+                              f"the bounds ({ex.throttle_bound})")
+            elif ex.error == UNREACHABLE or (ex.error == TLS_REFUSED and not ex.refusal_expected):
                 reason = f"{ex.api} {ex.url}: {ex.describe()}"
             elif ex.error == TIMEOUT:
                 self._timeouts[ex.api] = self._timeouts.get(ex.api, 0) + 1
-                if self._timeouts[ex.api] >= STOP_AFTER_TIMEOUTS:
-                    reason = f"{ex.api} {ex.url}: stopped answering ({STOP_AFTER_TIMEOUTS} timeouts in a row)"
+                if self._timeouts[ex.api] >= self.profile.stop_after_timeouts:
+                    reason = (f"{ex.api} {ex.url}: stopped answering ({self.profile.stop_after_timeouts} timeouts "
+                              "in a row)")
             elif ex.error is None:
                 self._timeouts[ex.api] = 0
+                self._throttled[ex.api] = 0
             if reason and ex.api not in self.unreachable:
                 self.unreachable[ex.api] = reason
             elif reason:
                 reason = None
         if reason:
-            self.bus.emit(StoppedEarly(f"target unreachable: {reason}"))
+            self.bus.emit(StoppedEarly(f"{why}: {reason}"))
             raise TargetUnreachable(reason)
         if ex.api in self.unreachable:
             raise TargetUnreachable(self.unreachable[ex.api])
@@ -781,31 +705,18 @@ class Engine:
     def _robustness(self, ex: Exchange) -> None:
         """ROB-*: no 5xx (judged on every answer), no hang (judged on every exchange that got past the
         handshake; a deliberate credential's refusal is its own requirement's business)."""
-        from fibrecert.suites import checks as c
-
-        rob_5xx, rob_hang = ROB[ex.api]
+        rob_5xx, rob_hang = dialect(ex.api).rob
+        if ex.error == THROTTLED:  # still throttled past fibrecert's bounds: no answer to judge (throttle.py)
+            return
         if ex.answered or (ex.status is not None and ex.status >= 500):
-            self.record(rob_5xx, [ex], self.run_check(c.no_server_error, [ex]))
+            self.record(rob_5xx, [ex], self.run_check(no_server_error, [ex]))
         if ex.error in (UNREACHABLE, TLS_REFUSED) or (ex.refusal_expected and ex.error == DROPPED):
             return
-        self.record(rob_hang, [ex], self.run_check(c.answered_in_time, [ex]))
+        self.record(rob_hang, [ex], self.run_check(answered_in_time, [ex]))
 
     # ------------------------------------------------------------------ checks
     def run_check(self, fn: Callable[..., Any], exchanges: Sequence[Exchange], *args: Any) -> CheckOutcome:
-        from fibrecert.suites.checks import CHECK_META, CheckFailed
-
-        name = getattr(fn, "__name__", str(fn))
-        meta = CHECK_META.get(name, {})
-        last = exchanges[-1]
-        if not last.answered and not meta.get("on_refusal"):
-            return CheckOutcome(name, args, exercised=False, passed=False,
-                                observed=f"no complete answer: {last.describe()}")
-        try:
-            value = fn(list(exchanges) if meta.get("relation") else last, *args)
-        except CheckFailed as failure:
-            return CheckOutcome(name, args, exercised=True, passed=False, observed=failure.observed,
-                                declared=failure.declared)
-        return CheckOutcome(name, args, exercised=True, passed=True, value=value if value is not None else True)
+        return run_check(fn, list(exchanges), *args)
 
     def record(self, requirement: str, exchanges: Sequence[Exchange], outcome: CheckOutcome, test: str = "",
                featured: bool = False) -> None:
@@ -820,60 +731,27 @@ class Engine:
     def stop_early(self, reason: str) -> None:
         self.bus.emit(StoppedEarly(reason))
 
-    # ------------------------------------------------------------------ Fibre Cafe tokens
-    def _fetch_token(self, tenant: str) -> str:
-        assert self.fc is not None
-        from fibrecert.identity import CLIENT_A, Identity
+    # ------------------------------------------------------------------ giving up on an API
+    def give_up(self, api: str, reason: str) -> None:
+        """`api` cannot be used any more (its dialect found it so): nothing more is sent to it."""
+        with self._lock:
+            self.unreachable.setdefault(api, reason)
+        self.bus.emit(StoppedEarly(f"target unreachable: {reason}"))
+        raise TargetUnreachable(reason)
 
-        ex = self.fc.request_token(CLIENT_A if tenant == "a" else Identity("fibrecafe", "basic", tenant))
-        try:
-            token = wirejson.loads(ex.response_body)["access_token"]
-            assert isinstance(token, str) and token
-        except Exception:
-            reason = f"fibrecafe {ex.url}: the token endpoint gave no token for tenant {tenant}: {ex.describe()}"
-            with self._lock:
-                self.unreachable.setdefault("fibrecafe", reason)
-            self.bus.emit(StoppedEarly(f"target unreachable: {reason}"))
-            raise TargetUnreachable(reason) from None
-        return token
+    def _fetch_token(self, tenant: str) -> str:
+        """The credentials' token source: the dialect that issues tokens fetches one."""
+        issuer = next(d for d in self.dialects.values() if hasattr(d, "fetch_token"))
+        return issuer.fetch_token(self, tenant)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _tags(api: str, method: str, identity: Identity, body: Body) -> frozenset[str]:
+        """The values a case exercises, named as requirements name them: `method=GET`, `identity=no-token`,
+        and each documented enum value it sends (`reasonCode=OTHER`, `cfh:newOrderType=WLTO`)."""
+        return frozenset({f"method={method}", f"identity={identity.name}", *dialect(api).enum_tags(body)})
 
 
 def _now() -> str:
     import datetime as _dt
 
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-_ENUM_FIELDS: dict[str, dict[str, frozenset[str]]] | None = None
-
-
-def _enum_fields() -> dict[str, dict[str, frozenset[str]]]:
-    """The documented enum values of the request fields a requirement may name (from the contracts)."""
-    global _ENUM_FIELDS
-    if _ENUM_FIELDS is None:
-        schemas = contracts.openapi_document()["components"]["schemas"]
-        order_types = [*schemas["ProvideOrder"]["properties"]["orderType"]["enum"],
-                       schemas["CeaseOrder"]["properties"]["orderType"]["const"],
-                       schemas["ModifyOrder"]["properties"]["orderType"]["const"]]
-        new_order = contracts.ala_schema().maps.elements[f"{{{contracts.CFH_NS}}}newOrderType"].type.enumeration
-        _ENUM_FIELDS = {"fibrecafe": {"reasonCode": frozenset(contracts.enum_of("ReasonCode")),
-                                      "orderType": frozenset(order_types)},
-                        "ala": {"newOrderType": frozenset(map(str, new_order))}}
-    return _ENUM_FIELDS
-
-
-def _tags(api: str, method: str, identity: Identity, body: Body) -> frozenset[str]:
-    """The values a case exercises, named as requirements name them: `method=GET`, `identity=no-token`,
-    and each documented enum value it sends (`reasonCode=OTHER`, `cfh:newOrderType=WLTO`)."""
-    tags = {f"method={method}", f"identity={identity.name}"}
-    fields = _enum_fields()[api]
-    if isinstance(body, JsonBody) and isinstance(body.value, dict):
-        for key, allowed in fields.items():
-            value = body.value.get(key)
-            if isinstance(value, str) and value in allowed:
-                tags.add(f"{key}={value}")
-    elif isinstance(body, SoapBody) and b"newOrderType" in body.xml:
-        value = soap.element_text(body.xml, "newOrderType")
-        if value in fields["newOrderType"]:
-            tags.add(f"cfh:newOrderType={value}")
-    return frozenset(tags)

@@ -104,17 +104,30 @@ Handler = Callable[[Any], None]
 
 
 class EventBus:
-    """Delivers each event to every handler, one event at a time (handlers need no locking of their own)."""
+    """Delivers each event to every handler, one event at a time (handlers need no locking of their own).
 
-    def __init__(self) -> None:
+    Handlers that take events out of memory (the terminal, the event log) subscribe with `outside=True`:
+    they get the event with its text redacted (every secret of `secrets`), once, here; no output can
+    forget it. The result model, in memory, gets the event as it is (the report builder redacts what it
+    writes)."""
+
+    def __init__(self, secrets: Any = None) -> None:
         self.handlers: list[Handler] = []
+        self.outside: list[Handler] = []
+        self.secrets = secrets
         self._lock = threading.RLock()
 
-    def subscribe(self, handler: Handler) -> None:
+    def subscribe(self, handler: Handler, *, outside: bool = False) -> None:
         with self._lock:
-            self.handlers.append(handler)
+            (self.outside if outside else self.handlers).append(handler)
 
     def emit(self, event: Any) -> None:
+        from fibrecert.redaction import redacted_event
+
         with self._lock:
             for handler in list(self.handlers):
                 handler(event)
+            if self.outside:
+                shown = redacted_event(event, self.secrets)
+                for handler in list(self.outside):
+                    handler(shown)

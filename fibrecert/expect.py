@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from fibrecert.core.profile import profile_named
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -146,9 +148,6 @@ def _where(text: str, message: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ gating
-FULLY_EXERCISING_PROFILES = ("standard", "full")  # smoke sends one case per constraint: fewer than standard
-
-
 def gate(outcomes: Mapping[str, str], verdict: str, entries: Sequence[Deviation], today: _dt.date, *,
          incomplete: bool | None = None, profile: str | None = None) -> GateResult:
     """The exit code of a run under an expect file, and the notices to print and report.
@@ -191,7 +190,7 @@ def gate(outcomes: Mapping[str, str], verdict: str, entries: Sequence[Deviation]
     expired: list[Deviation] = []
     passing: list[Deviation] = []
     unexercised: list[Deviation] = []
-    partial = profile is not None and profile not in FULLY_EXERCISING_PROFILES
+    partial = profile is not None and not profile_named(profile).fully_exercising  # smoke: one case a constraint
     for e in entries:
         matched = [o for r, o in outcomes.items() if e.matches(r)]
         if e.expired(today):

@@ -218,9 +218,9 @@ class _AlaForm(_Form):
     def __init__(self, engine: Any, case: Any):
         from fibrecert import contracts, strategies
         from fibrecert.contracts import soap
-        from fibrecert.strategies._negatives import ala_example
+        from fibrecert.strategies import ala_example
 
-        self.engine, self.case, self.client = engine, case, engine.ala
+        self.engine, self.case, self.client = engine, case, engine.clients["ala"]
         self.operation = case.operation.split("/", 1)[1]
         ns = self.client.namespace
         schema = contracts.ala_schema(ns)
@@ -248,10 +248,10 @@ class _AlaForm(_Form):
                 _set(self.good, p, _get(self.failing, p))
 
     def facets(self, path: Path) -> dict[str, Any]:
-        from fibrecert.strategies._negatives import _ala_decl
+        from fibrecert.strategies import ala_declaration
 
         try:
-            decl = _ala_decl(self.operation, ".".join(map(str, path)))
+            decl = ala_declaration(self.operation, ".".join(map(str, path)))
         except StopIteration:
             return {}
         t = decl.type
@@ -287,10 +287,9 @@ class _FibreCafeForm(_Form):
 
     def __init__(self, engine: Any, case: Any):
         from fibrecert import contracts
-        from fibrecert.strategies._inventory import COMPONENTS, discriminator_values, resolve
-        from fibrecert.strategies._negatives import json_example
+        from fibrecert.strategies import COMPONENTS, discriminator_values, json_example, resolve
 
-        self.engine, self.case, self.client = engine, case, engine.fc
+        self.engine, self.case, self.client = engine, case, engine.clients["fibrecafe"]
         self.path = case.path
         self.component = COMPONENTS.get(self.path)
         value = case.body.value
@@ -317,7 +316,7 @@ class _FibreCafeForm(_Form):
         self.validator = contracts.json_validator(self.component)
 
     def facets(self, path: Path) -> dict[str, Any]:
-        from fibrecert.strategies._inventory import resolve
+        from fibrecert.strategies import resolve
 
         node: Any = self.schema
         optional = False
@@ -397,15 +396,10 @@ class Narrower:
             cand.failures.append((event.requirement, event.check, tuple(event.args)))
 
     def _default_identity(self, case: Any) -> bool:
-        from fibrecert import contracts
-        from fibrecert.identity import ALA_BUYER, ALA_SELLER, TENANT_A
+        from fibrecert.apis import dialect
 
-        if case.api == "ala":
-            op = case.operation.split("/", 1)[-1]
-            if op not in contracts.ALA_OPERATIONS:
-                return False
-            return case.identity == (ALA_BUYER if contracts.ALA_OPERATIONS[op][2] == "seller" else ALA_SELLER)
-        return case.identity == TENANT_A and case.endpoint == "api"
+        default = dialect(case.api).default_identity(case.operation)
+        return default is not None and case.identity == default
 
     # -- narrowing
     def after_test(self, test: str) -> None:
@@ -439,7 +433,7 @@ class _Narrowing:
         self.case = self.original.case
         self.sent = 0
         self.probes = 0
-        from fibrecert.suites.checks import CHECKS
+        from fibrecert.checking import CHECKS
 
         requirement, check, args = next((f for f in cand.failures if f[0] not in _ROB), cand.failures[0])
         self.judge = (CHECKS[check], args)
@@ -485,7 +479,7 @@ class _Narrowing:
         service_path = self._service_path()
 
         def setup(data: Any) -> list[Any]:
-            from fibrecert.suites.checks import assigned_id
+            from fibrecert.apis import dialect
 
             chain: list[Any] = []
             if order is not None and order.path:
@@ -496,7 +490,7 @@ class _Narrowing:
                 ex = form.client.post("/service-orders", form.client.cease_order_body(),
                                       note="narrowing: places an order to work on")
                 chain.append(ex)
-                new = assigned_id(ex)
+                new = dialect(ex.api).assigned_id(ex)
                 if new is None:
                     raise _Stop(f"no order to work on: creating one got {ex.describe()}")
                 _set(data, tuple(order.path.split(".")), int(new) if form.api == "fibrecafe" else new)
@@ -546,15 +540,12 @@ class _Narrowing:
     def run(self) -> None:
         engine = self.engine
         form_type = _AlaForm if self.case.api == "ala" else _FibreCafeForm
-        if (self.case.api == "ala" and engine.ala is None) or (self.case.api == "fibrecafe" and engine.fc is None):
+        if engine.clients.get(self.case.api) is None:
             return
         self.form = form_type(engine, self.case)
         if not self.form.ok or not self.form.valid(self.form.failing):
             return  # not a request the contract calls valid: nothing to narrow
-        lane = engine.lane
-        from fibrecert.engine import _Lane
-
-        engine.enter(_Lane(f"{lane.prefix}n", lane.test, lane.serves, lane.api, lane.verifier, lane.depth + 1))
+        engine.enter(engine.sub_lane("n"))
         try:
             minimal, lines = self._search()
         finally:
@@ -686,7 +677,7 @@ class _Narrowing:
         return current, chain, stopped
 
     def _record(self, chain: list[Any], lines: list[str], counted: bool = True) -> None:
-        from fibrecert.suites.checks import CHECKS
+        from fibrecert.checking import CHECKS
 
         note = "\n".join(lines)
         engine = self.engine

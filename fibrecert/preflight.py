@@ -572,6 +572,10 @@ class _EndpointProbe:
             raise self._fail("token", "the token endpoint answered HTTP 200 without an access_token",
                              "check token_url: it must be the OAuth2 client-credentials endpoint")
         label = f"HTTP {status}" + (f" {error}" if error else "")
+        if status == 429:  # throttled: the endpoint is there; the run waits out throttles (fibrecert/throttle.py)
+            self._add(self._finding("token", True, f"the token endpoint throttled the request for {who} (HTTP 429); "
+                                    "the run checks the credentials"))
+            return
         if status in (400, 401) and error not in ("unsupported_grant_type", "invalid_request", "invalid_scope"):
             raise self._fail("token", f"the token endpoint refused {who} ({label})",
                              "check client_id and client_secret (or client_secret_env)")

@@ -21,7 +21,8 @@ import time
 from typing import Any, TextIO
 
 from fibrecert import contracts
-from fibrecert.wording import one_line, shown_path
+from fibrecert.events import CheckDone, ExchangeDone, RunStarted, TestFinished, TestStarted
+from fibrecert.wording import one_line, shown_path, terminal_safe
 
 _COLOURS = {"pass": "32", "fail": "31", "warn": "33", "skip": "90", "not_tested": "35",
             "CONFORMANT": "1;32", "NON_CONFORMANT": "1;31", "INCOMPLETE": "1;33"}
@@ -36,8 +37,6 @@ ETA_STEADY = 0.6         # the rate of the last window within this factor of the
 
 
 def _safe(text: str, limit: int = 300) -> str:
-    from fibrecert.runner import terminal_safe
-
     return terminal_safe(text, limit)
 
 
@@ -85,8 +84,7 @@ class Progress:
             self.quiet, self.verbose = True, False
 
     def _event(self, event: Any) -> None:
-        kind = event.type
-        if kind == "run_started":
+        if isinstance(event, RunStarted):
             self.total, self.started = event.tests, self.clock()
             table = self._table.get(event.profile, {})
             typical = (statistics.median(r for r, _ in table.values()), statistics.median(s for _, s in table.values())) \
@@ -94,7 +92,7 @@ class Progress:
             tests = getattr(event, "test_ids", ())
             self.weights = {t: table.get(t, typical)[0] + 1.0 for t in tests}
             self.seconds = {t: float(table.get(t, typical)[1]) for t in tests}
-        elif kind == "exchange":
+        elif isinstance(event, ExchangeDone):
             self.requests[event.exchange.api] = self.requests.get(event.exchange.api, 0) + 1
             test = getattr(event.exchange.case, "test", "") or ""
             sent = self.sent_by_test[test] = self.sent_by_test.get(test, 0) + 1
@@ -102,11 +100,11 @@ class Progress:
                 self._work(1.0)
             if self.first_sent is None:
                 self.first_sent = self.clock()
-        elif kind == "check" and event.exercised and not event.passed:
+        elif isinstance(event, CheckDone) and event.exercised and not event.passed:
             (self.failed if self._levels.get(event.requirement) == "MUST" else self.warned).add(event.requirement)
-        elif kind == "test_started":
+        elif isinstance(event, TestStarted):
             self.started_at[event.test] = self.clock()
-        elif kind == "test_finished":
+        elif isinstance(event, TestFinished):
             self.done += 1
             if event.test in self.started_at and self.seconds.get(event.test, 0.0) >= PACE_MIN_SECONDS:
                 self._paces.append((self.clock() - self.started_at[event.test]) / self.seconds[event.test])
@@ -219,6 +217,11 @@ class Progress:
             out.write("\n")
         for reason in result.incomplete_reasons:
             out.write(f"  incomplete: {_safe(reason)}\n")
+        from fibrecert.throttle import describe
+
+        throttled = describe(getattr(result, "throttling", None))
+        if throttled:
+            out.write(f"  {throttled}\n")
         for r in result.requirements:
             if r.outcome in ("fail", "warn", "not_tested"):
                 first = next((e for e in r.evidence if e.get("kind") == "violation"), None)

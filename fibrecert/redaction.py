@@ -61,6 +61,17 @@ def _text(text: str, secrets: SecretRegistry | None) -> str:
     return text
 
 
+def redacted_event(event: Any, secrets: SecretRegistry | None) -> Any:
+    """A copy of a run event (a dataclass of fibrecert/events.py) whose text fields carry no secret: what
+    leaves memory for the terminal or the event log. Exchanges are redacted by the transport already."""
+    import dataclasses
+
+    changes = {f.name: redact(getattr(event, f.name), secrets) for f in dataclasses.fields(event)
+               if isinstance(getattr(event, f.name), (str, dict)) and f.name != "type"}
+    changed = {k: v for k, v in changes.items() if v != getattr(event, k)}
+    return dataclasses.replace(event, **changed) if changed else event
+
+
 def redact(value: Any, secrets: SecretRegistry | None) -> Any:
     """A copy of `value` (str, or JSON-like dicts and lists of them) with every secret replaced by
     [REDACTED]. Header maps are recognised by their keys: an Authorization value keeps its scheme."""

@@ -39,7 +39,7 @@ class ReplayError(Exception):
 
 
 def _show(value: Any, limit: int = 60) -> str:
-    from fibrecert.runner import terminal_safe
+    from fibrecert.wording import terminal_safe
 
     return terminal_safe(value if isinstance(value, str) else repr(value), limit)
 
@@ -119,14 +119,13 @@ def load_results(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, 
 
 
 def _set_xml(xml: bytes, path: str, value: str) -> bytes:
+    from fibrecert.contracts.alapath import ElementPath
     from fibrecert.contracts.soap import safe_parser
 
     root = etree.fromstring(xml, safe_parser())
-    el: Any = root
-    for part in path.split("."):
-        el = next((c for c in el if isinstance(c.tag, str) and etree.QName(c).localname == part), None)
-        if el is None:
-            return xml
+    el = ElementPath(path).find(root, namespace=None)  # the core names in whatever namespace was sent
+    if el is None or not path:
+        return xml
     el.text = value
     return etree.tostring(root)
 
@@ -179,7 +178,16 @@ class Replayer:
         self.tag = uuid.uuid4().hex[:8]
 
     def close(self) -> None:
-        self.engine.close()
+        """The end: no longer in progress in the ledger (what it claimed stays recorded: it was sent to be
+        ceased), then the connections."""
+        try:
+            for run_id in dict.fromkeys(getattr(self, "_claimed_as", [])):
+                try:
+                    self.ledger().settle(run_id, [])
+                except LedgerError as exc:
+                    sys.stderr.write(f"fibrecert: the ledger was not updated: {exc}\n")
+        finally:
+            self.engine.close()
 
     def _case(self, exchange_id: str) -> Case:
         """The recorded case, loaded and checked (fibrecert/endpoints.py: its operation, endpoint, path,
@@ -239,7 +247,7 @@ class Replayer:
         """The target file's test-data ledger (NAME.ledger.json beside it), as a run uses it."""
         return Ledger.for_target(self.target.path)
 
-    def claim_services(self, plan: list[tuple[str, str]], run_id: str) -> list[tuple[str, str]]:
+    def claim_services(self, plan: list[tuple[str, str]], run_id: str, command: str = "") -> list[tuple[str, str]]:
         """Record in the ledger, before anything is sent, the services this replay will cease (atomically,
         as a run claims its own: two replays at once never take the same one); the plan with the
         services actually claimed. Recorded even if the cease then fails: never a ceased service that
@@ -247,12 +255,14 @@ class Replayer:
         if not plan:
             return plan
         try:
-            claimed = self.ledger().claim(run_id, self._fresh_services(), len(plan))
+            # in progress until close() settles it: `fibrecert ledger --release-all` meanwhile keeps them
+            claimed = self.ledger().claim(run_id, self._fresh_services(), len(plan), command=command, running=True)
         except LedgerError as exc:
             raise ReplayError(str(exc)) from None
+        self._claimed_as = [*getattr(self, "_claimed_as", []), run_id]
         if len(claimed) < len(plan):
             try:
-                self.ledger().release(run_id, claimed)
+                self.ledger().settle(run_id, claimed)
             except LedgerError:
                 pass
             raise ReplayError("no active service left to replay this ceaseOrder with: the target file's "
@@ -282,13 +292,14 @@ class Replayer:
             self.values[message.value] = f"{message.value}~replay-{self.tag}-{len(self.values) + 1}"
         order = case.binding(ORDER)
         if order is not None and order.source in self.sent:
-            from fibrecert.suites.checks import assigned_id
+            from fibrecert.apis import dialect
 
-            now = assigned_id(self.sent[order.source])
+            earlier = self.sent[order.source]
+            now = dialect(earlier.api).assigned_id(earlier)
             if now is not None:
                 self.values[order.value] = now
         replayed = _substitute(case, self.values).with_(id=f"{case.id}~replay")
-        self.engine.enter(self.engine.test_lane(0, case.test, case.serves, case.api, None))
+        self.engine.enter(self.engine.test_lane(0, case.test, case.serves, case.api))
         try:
             ex = self.engine.send(replayed)
         finally:
@@ -341,7 +352,7 @@ class Replayer:
 def replay(results_path: str, exchange_id: str, target_path: str | None = None, *, allow_cease: bool = False,
            requirement: str | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     from fibrecert.redaction import redact
-    from fibrecert.runner import terminal_safe
+    from fibrecert.wording import terminal_safe
 
     out, err = out or sys.stdout, err or sys.stderr  # read now: the streams may have been replaced
 
@@ -389,7 +400,7 @@ def replay(results_path: str, exchange_id: str, target_path: str | None = None, 
                 err.write(f"fibrecert: this replay would cease active service(s) {what} of the target file; "
                           "nothing was sent: add --allow-cease to go ahead\n")
                 return 2
-            plan = replayer.claim_services(plan, f"replay-{replayer.tag}")
+            plan = replayer.claim_services(plan, f"replay-{replayer.tag}", f"fibrecert replay {exchange_id}")
             what = ", ".join(f"{new} (in place of {old})" for old, new in plan)
             out.write(f"Ceasing active service(s) {what} (recorded in the ledger {replayer.ledger().path.name}).\n")
             replayer.values.update(dict(plan))

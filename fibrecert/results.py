@@ -90,6 +90,7 @@ class ExchangeRecord:
     elapsed_ms: float
     checks: list[dict[str, Any]] = field(default_factory=list)
     facts: dict[str, Any] | None = None  # fibrecert/observed.py: what `fibrecert audit` compares
+    throttled: dict[str, Any] | None = None  # sent again after 429/503 with Retry-After (fibrecert/throttle.py)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "api": self.api, "operation": self.operation}
@@ -97,6 +98,8 @@ class ExchangeRecord:
             out["test"] = self.test
         out["answer"] = self.status if self.error is None else self.error
         out["elapsed_ms"] = self.elapsed_ms
+        if self.throttled:
+            out["throttled"] = self.throttled
         if self.facts:
             out["facts"] = self.facts
         if self.case is not None:
@@ -164,7 +167,9 @@ class ResultModel:
         self.exchanges[ex.id] = ExchangeRecord(
             id=ex.id, test=getattr(case, "test", ""), case=case.to_json() if case is not None else None,
             api=ex.api, operation=ex.operation, status=ex.status, error=ex.error,
-            elapsed_ms=round(ex.elapsed * 1000, 1), facts=found)
+            elapsed_ms=round(ex.elapsed * 1000, 1), facts=found,
+            throttled={"answers": ex.throttled, "waited_s": round(ex.throttle_wait, 3)}
+            if getattr(ex, "throttled", 0) else None)
 
     def _check(self, event: CheckDone) -> None:
         ex = event.exchange

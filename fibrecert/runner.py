@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from fibrecert.core.profile import Profile
 from fibrecert.target import TargetError, load_target
-from fibrecert.wording import shown_path
+from fibrecert.wording import shown_path, terminal_safe
 
 
 def _suites_dir() -> Path:
@@ -47,13 +48,6 @@ class RunOptions:
     expect: str | None = None      # known deviations: the exit code gates on regressions only
 
 
-def terminal_safe(text: str, limit: int = 300) -> str:
-    """Text that came from the target, made safe for a terminal: control characters (escape sequences
-    included) are shown as escapes, never interpreted, and the line is kept short."""
-    out = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
-    return out if len(out) <= limit else out[: limit - 1] + "…"
-
-
 def _safe_lines(message: object) -> str:
     """An error message for the terminal: each of its lines made terminal_safe (a message may be several
     lines on purpose; a value quoted in it never adds lines or escape sequences)."""
@@ -61,25 +55,26 @@ def _safe_lines(message: object) -> str:
 
 
 class EventLog:
-    """Every event of the run, time-stamped, as NDJSON (secrets redacted): another handler over the stream."""
+    """Every event of the run, time-stamped, as NDJSON: another handler over the stream, subscribed as
+    one that takes events out of memory (the bus hands it events with their secrets redacted)."""
 
-    def __init__(self, path: Path, secrets: Any):
+    def __init__(self, path: Path):
         import json
 
-        self._json, self.secrets = json, secrets
+        self._json = json
         self.started, self.started_unix = time.monotonic(), time.time()
         self.fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
     def __call__(self, event: Any) -> None:
-        from fibrecert.redaction import redact
+        from fibrecert.events import CheckDone, ExchangeDone, RunStarted
 
         record: dict[str, Any] = {"t": round(time.monotonic() - self.started, 4), "type": event.type}
-        if event.type == "exchange":
+        if isinstance(event, ExchangeDone):
             ex = event.exchange
             record.update({"id": ex.id, "api": ex.api, "operation": ex.operation, "identity": str(ex.identity),
                            "test": getattr(ex.case, "test", ""), "answer": ex.status if ex.error is None else ex.error,
                            "elapsed_ms": round(ex.elapsed * 1000, 1)})
-        elif event.type == "check":
+        elif isinstance(event, CheckDone):
             record.update({"requirement": event.requirement, "exchange": event.exchange.id, "check": event.check,
                            "passed": event.passed, "exercised": event.exercised, "test": event.test})
             if event.exercised and not event.passed:
@@ -88,9 +83,9 @@ class EventLog:
                 record["note"] = event.note
         else:
             record.update({k: v for k, v in vars(event).items() if k != "type"})
-            if event.type == "run_started":  # what "t" counts from, as Unix time
+            if isinstance(event, RunStarted):  # what "t" counts from, as Unix time
                 record["t0_unix"] = round(self.started_unix, 4)
-        self.fh.write(self._json.dumps(redact(record, self.secrets), default=str) + "\n")
+        self.fh.write(self._json.dumps(record, default=str) + "\n")
 
     def close(self) -> None:
         self.fh.close()
@@ -132,42 +127,44 @@ class _Interrupts:
         raise KeyboardInterrupt
 
 
-# Active services a profile ceases against a conformant target: measured on the reference sandbox
-# (bench/bench_profiles.py, "active services ceased"; 2026-11-29: smoke 19, standard 59, full 186; since
-# 2026-12-02 three more at every profile: the envelope variants of ceaseOrder, ALA-SOAP-003), and what a
-# run requires before it starts: that and a third more (a target that answers differently, or a failing
-# sequence's shrinking, ceases more; the shrinking's own budget is bounded). A run claims up to half as
-# many again, and gives back what it did not cease.
-SERVICES_CEASED = {"smoke": 22, "standard": 62, "full": 189}
-SERVICES_NEEDED = {"smoke": 30, "standard": 83, "full": 252}
-
-
-def _claim_services(ledger: Any, engine: Any, target: Any, profile: str, out: TextIO, *, quiet: bool) -> list[str]:
+def _claim_services(ledger: Any, engine: Any, target: Any, profile: Profile, out: TextIO, *, quiet: bool,
+                    command: str = "") -> list[str]:
     """Take the services this run may cease from the ledger (so a crash never leaves a ceased service
     looking fresh, and two runs at once never share one), say how many remain, refuse too few."""
-    from fibrecert.engine import ServicePool
+    from fibrecert.core.testdata import ServicePool
 
     listed = list(target.ala.active_services)
-    needed = SERVICES_NEEDED[profile]
+    needed = profile.services_needed  # what the profile ceases and a third more (fibrecert/core/profile.py)
     # one step under the ledger's lock: check that `needed` remain and take them (two runs starting
     # together can never both pass the check and then share, or run short of, the services)
-    claimed, remaining = ledger.claim_at_least(engine.run_tag, listed, needed, needed * 3 // 2, profile=profile)
-    engine.services = ServicePool(claimed)
-    if engine.ala is not None:
-        engine.ala.services = engine.services
+    claimed, remaining = ledger.claim_at_least(engine.run_tag, listed, needed, needed * 3 // 2, profile=profile.name,
+                                               command=command, running=True)
+    engine.services = ServicePool(claimed)  # the ALA client reads the engine's pool
     if not quiet:
+        # the pool holds exactly what was claimed: the run can never cease more (engine.ServicePool)
         out.write(f"  test data: {remaining} of the target file's {len(listed)} active_services are unused "
-                  f"(ledger {ledger.path.name}); the {profile} profile ceases about {SERVICES_CEASED[profile]} "
-                  f"and starts with at least {needed}\n")
+                  f"(ledger {ledger.path.name}); this run ceases at most {len(claimed)} (claimed now; the "
+                  f"{profile.name} profile ceases about {profile.services_ceased}; what it does not cease is given "
+                  f"back at the end)\n")
     return claimed
+
+
+def _command(opts: RunOptions, seed: int) -> str:
+    """What the ledger records as having used a run's services: the run's command, in short."""
+    parts = ["fibrecert run", f"--profile {opts.profile}", f"--seed {seed}"]
+    if opts.api != "all":
+        parts.append(f"--api {opts.api}")
+    if opts.only or opts.skip:
+        parts.append("(a subset)")
+    parts.append(f"--report-dir {opts.report_dir}")
+    return " ".join(parts)
 
 
 def _settle_services(ledger: Any, engine: Any) -> None:
     """Give back the claimed services the run did not cease (finished, failed or interrupted)."""
-    consumed = set(engine.services.consumed)
-    unused = [s for s in engine.services._left if s not in consumed]  # noqa: SLF001 - the pool's own list
+    unused = engine.services.unused()
     try:
-        ledger.release(engine.run_tag, unused)
+        ledger.settle(engine.run_tag, unused)
     except Exception as exc:  # noqa: BLE001 - never lose the report over the ledger
         sys.stderr.write(f"fibrecert: the ledger was not updated: {exc}\n")
 
@@ -200,6 +197,7 @@ def _preflight_failed(engine: Any, failed: list[Any], report_dir: Path, out: Tex
                                                                               if f.api == contracts.requirements()[rid].api))
     engine.start(0)
     result = build_result(engine)
+    engine.finish(result)
     write_all(result, report_dir)
     out.write(f"Report: {shown_path(report_dir)}/index.html (also results.json, junit.xml)\n")
     out.write(f"{result.verdict}: the target failed the preflight; nothing was tested "
@@ -299,7 +297,7 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
                     return 2
             if opts.events:  # opened before anything is sent: a path that cannot be written is a usage error
                 try:
-                    events = EventLog(Path(opts.events), None)
+                    events = EventLog(Path(opts.events))
                 except (OSError, ValueError) as exc:
                     err.write(f"fibrecert: --events {terminal_safe(opts.events, 200)}: cannot write there "
                               f"({getattr(exc, 'strerror', None) or exc})\n")
@@ -327,6 +325,11 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
                           f"{engine.concurrency}, target {where}\n")
                 if selection_text:
                     out.write(f"  selection: {selection_text} (a subset is never CONFORMANT)\n")
+                from fibrecert.request_budget import budget_line
+
+                budget = budget_line(opts.profile, apis, opts.max_rps, subset=bool(selection_text))
+                if budget:
+                    out.write(f"  {budget}\n")
                 out.flush()
             interrupts.engine = engine
             ledger = None
@@ -335,7 +338,8 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
 
                 try:
                     claiming = Ledger.for_target(opts.target)
-                    _claim_services(claiming, engine, target, opts.profile, out, quiet=opts.quiet)
+                    _claim_services(claiming, engine, target, engine.profile, out, quiet=opts.quiet,
+                                    command=_command(opts, engine.seed))
                     ledger = claiming  # settled at the end; a run that claimed nothing gives nothing back
                 except LedgerError as exc:
                     err.write(f"fibrecert: {_safe_lines(exc)}\n")
@@ -343,10 +347,9 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
             if signing_key is not None:
                 engine.signature = {"fingerprint": signing.fingerprint(signing_key), "algorithm": "Ed25519 (JWS EdDSA)"}
             progress = Progress(out, quiet=opts.quiet, verbose=opts.verbose)
-            engine.bus.subscribe(progress)
+            engine.bus.subscribe(progress, outside=True)
             if events:
-                events.secrets = engine.secrets
-                engine.bus.subscribe(events)
+                engine.bus.subscribe(events, outside=True)
             from fibrecert import preflight
 
             findings = preflight.probe(target, apis, timeout=min(5.0, max(t.timeout for t in (target.ala, target.fibrecafe)

@@ -10,22 +10,20 @@ Anything else is marked "NOT A CERTIFICATION", with each reason, in results.json
 report's banner, in certificate.json and in `fibrecert verify`'s output. The verdict is unchanged: a
 smoke run can be CONFORMANT, it is just not a certification.
 
-The contracts and the requirement catalogue are bound by digest (`digests` in results.json): the
-SHA-256 of the canonical JSON of {path: SHA-256} of every contract file (the catalogue: the files
-under requirements/; the contracts: every other one), so that two runs against the same contracts carry
-the same two values and a certificate made against other contracts is told apart.
+The contracts and the requirement catalogue are bound by digest (`digests` in results.json, made by
+fibrecert/signing.py): the SHA-256 of the canonical JSON of {path: SHA-256} of every contract file (the
+catalogue: the files under requirements/; the contracts: every other one), so that two runs against the
+same contracts carry the same two values and a certificate made against other contracts is told apart.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from typing import Any
 from urllib.parse import urlsplit
 
-CERTIFYING_PROFILES = ("standard", "full")
-CATALOGUE_PREFIX = "requirements/"
+from fibrecert.core.profile import PROFILES, profile_named
+
+CERTIFYING_PROFILES = tuple(p.name for p in PROFILES.values() if p.certifying)
 REFERENCE_SANDBOX = "reference sandbox"
 VENDOR_TARGET = "vendor target"
 
@@ -44,27 +42,13 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{host}:{port}"
 
 
-def _digest_of(files: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(dict(sorted(files.items())), sort_keys=True,
-                                     separators=(",", ":")).encode("ascii")).hexdigest()
-
-
-def digests(contracts_root: str | os.PathLike[str] | None = None) -> dict[str, str]:
-    """{"contracts": hex, "catalogue": hex} of the contracts installed (or under contracts_root)."""
-    from fibrecert.signing import contract_digests
-
-    files = contract_digests(contracts_root)
-    catalogue = {k: v for k, v in files.items() if k.startswith(CATALOGUE_PREFIX)}
-    others = {k: v for k, v in files.items() if not k.startswith(CATALOGUE_PREFIX)}
-    return {"contracts": _digest_of(others), "catalogue": _digest_of(catalogue)}
-
-
-def assess(profile: str, *, embedded: bool, selection: str) -> dict[str, Any]:
+def assess(profile: Any, *, embedded: bool, selection: str) -> dict[str, Any]:
     """The `scope` of a run: whether it is a certification, and if not, why not (each reason a short
     phrase first: "smoke profile", "reference sandbox", "subset")."""
     reasons: list[str] = []
-    if profile not in CERTIFYING_PROFILES:
-        reasons.append(f"{profile} profile: a certification runs the standard or full profile")
+    if not profile_named(profile).certifying:
+        reasons.append(f"{profile_named(profile).name} profile: a certification runs the "
+                       f"{' or '.join(CERTIFYING_PROFILES)} profile")
     if embedded:
         reasons.append("reference sandbox: the target was fibrecert's own embedded sandbox, not an "
                        "implementation under test")

@@ -266,6 +266,23 @@ def contract_digests(root: str | os.PathLike[str] | None = None) -> dict[str, st
     return dict(sorted(found.items()))
 
 
+CATALOGUE_PREFIX = "requirements/"
+
+
+def _digest_of(files: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(dict(sorted(files.items())), sort_keys=True,
+                                     separators=(",", ":")).encode("ascii")).hexdigest()
+
+
+def digests(contracts_root: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """{"contracts": hex, "catalogue": hex} of the contracts installed (or under contracts_root): the
+    contracts and the catalogue (the files under requirements/) bound by digest (results.json `digests`)."""
+    files = contract_digests(contracts_root)
+    catalogue = {k: v for k, v in files.items() if k.startswith(CATALOGUE_PREFIX)}
+    others = {k: v for k, v in files.items() if not k.startswith(CATALOGUE_PREFIX)}
+    return {"contracts": _digest_of(others), "catalogue": _digest_of(catalogue)}
+
+
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no spaces, ASCII only, no NaN: the payload's bytes."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
@@ -350,8 +367,6 @@ def sign_report(report_dir: str | os.PathLike[str], private_key: Ed25519PrivateK
             raise SigningError(f"{path}: cannot read ({exc.strerror})") from None
     payload = {**facts, "contracts_sha256": contract_digests(contracts_root), "files_sha256": files}
     if "digests" in facts:  # the run's contract and catalogue digests, of the contracts it signs for
-        from fibrecert.scope import digests
-
         payload["digests"] = digests(contracts_root)
     try:
         payload_bytes = canonical_json(payload)
@@ -492,7 +507,6 @@ def verify_report(report_dir: str | os.PathLike[str], public_key_path: str | os.
 def _check_digests(payload: dict[str, Any], contracts_root: Any, problems: list[str]) -> None:
     """The contracts and catalogue digests the run recorded (fibrecert/scope.py) against the ones of the
     contracts here (a certificate of an older fibrecert carries none: the per-file digests then decide)."""
-    from fibrecert.scope import digests
 
     claimed = payload.get("digests")
     if claimed is None:

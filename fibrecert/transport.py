@@ -21,16 +21,19 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
+from fibrecert.case import Case
 from fibrecert.redaction import REDACTED, SecretRegistry, redact
+from fibrecert.throttle import MAX_SENDS, MAX_WAIT, MAX_WAIT_PER_REQUEST, Throttling, throttle_wait
 
 __all__ = ["Exchange", "Transport", "RateLimiter", "SecretRegistry", "REDACTED", "TargetUnreachable",
-           "UNREACHABLE", "TLS_REFUSED", "TIMEOUT", "DROPPED", "redact_headers", "redact_text"]
+           "UNREACHABLE", "TLS_REFUSED", "TIMEOUT", "DROPPED", "THROTTLED", "redact_headers", "redact_text"]
 
 # Transport outcomes (Exchange.error). None = an HTTP response was received.
 UNREACHABLE = "unreachable"        # no TCP connection (refused, DNS, connect timeout)
 TLS_REFUSED = "tls_refused"        # the TLS handshake failed or was refused by the server
 TIMEOUT = "timeout"                # connected, but no complete answer within the deadline
 DROPPED = "dropped"                # the connection was closed without an answer
+THROTTLED = "throttled"            # 429/503 with Retry-After past fibrecert's bounds: not sent again (throttle.py)
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 EVIDENCE_BODY_LIMIT = 64 * 1024
@@ -86,10 +89,13 @@ class Exchange:
     error_detail: str = ""
     elapsed: float = 0.0
     refusal_expected: bool = False  # a deliberate request without valid credentials
-    case: Any = None                # the fibrecert.case.Case it was sent for
+    case: Case | None = None        # the Case it was sent for (None only in the transport's own tests)
     started: float = 0.0            # time.monotonic() when it was sent
     constraint: str | None = None   # the contract constraint a negative case attacks
     server_certificate: str | None = None  # SHA-256 fingerprint of the server certificate seen on the wire
+    throttled: int = 0              # throttled answers (429/503 with Retry-After) before this one (throttle.py)
+    throttle_wait: float = 0.0      # seconds waited for them before sending it again
+    throttle_bound: str = ""        # the bound reached when it was not sent again (throttle.py), else ""
 
     @property
     def answered(self) -> bool:
@@ -137,6 +143,8 @@ class Exchange:
             "response": response,
             "elapsed_ms": round(self.elapsed * 1000, 1),
         }
+        if self.throttled:  # sent again after a documented throttle (fibrecert/throttle.py)
+            record["throttled"] = {"answers": self.throttled, "waited_s": round(self.throttle_wait, 3)}
         record = redact(record, secrets)
         for part in (record["request"], record["response"]):
             body = part.get("body")
@@ -168,7 +176,9 @@ class Transport:
         self._ids = itertools.count(1)
         self._sessions: dict[Any, requests.Session] = {}
         self._lock = threading.Lock()
-        self.sent = 0
+        self.sent = 0  # HTTP requests sent, each throttled one sent again included
+        self.throttling = Throttling()
+        self._stop = threading.Event()
         # What requests would read from the environment on every request (proxies, the CA bundle that
         # overrides verify=True), read once here instead: requests iterates os.environ, and briefly
         # rewrites it, per request, while pytest rewrites PYTEST_CURRENT_TEST in the run's main thread;
@@ -222,6 +232,15 @@ class Transport:
         for s in sessions:
             s.close()
 
+    def send_case(self, case: Any, *, url: str, headers: dict[str, str], body: bytes, verify: Any = True,
+                  cert: tuple[str, str] | None = None, timeout: float = 10.0) -> Exchange:
+        """Send a Case (fibrecert/case.py): what it is (API, operation, identity, method, id, whether a
+        refusal is its point) comes from the case; what goes on the wire is given (the URL the endpoint
+        guard checked, the headers and body with the credentials the dialect added)."""
+        return self.send(api=case.api, operation=case.operation, identity=case.identity, method=case.method,
+                         url=url, headers=headers, body=body, verify=verify, cert=cert, timeout=timeout,
+                         refusal_expected=case.refusal_expected, exchange_id=case.id, case=case)
+
     def send(self, *, api: str, operation: str, identity: Any, method: str, url: str,
              headers: dict[str, str], body: bytes | str = b"", verify: Any = True,
              cert: tuple[str, str] | None = None, timeout: float = 10.0,
@@ -240,6 +259,47 @@ class Transport:
                       request_body=data.decode("utf-8", errors="replace"),
                       refusal_expected=refusal_expected, case=case,
                       constraint=getattr(case, "constraint", None))
+        waited, throttled = 0.0, 0
+        while True:
+            self._send_once(ex, data, verify, cert, timeout)
+            asked = None if ex.error else throttle_wait(ex.status, ex.response_headers)
+            if asked is None:
+                break
+            # A documented throttle (429/503 with Retry-After): not an answer; wait and send it again,
+            # within the bounds (fibrecert/throttle.py)
+            self.throttling.throttled(ex.status, asked, first=not throttled)
+            throttled += 1
+            bound = (f"over the {MAX_WAIT:g} s fibrecert waits" if asked > MAX_WAIT else
+                     f"after {waited:g} s of waits, over the {MAX_WAIT_PER_REQUEST:g} s one request may wait"
+                     if waited + asked > MAX_WAIT_PER_REQUEST else
+                     f"on all {MAX_SENDS} sends fibrecert makes of one request" if throttled >= MAX_SENDS else "")
+            if bound:
+                self.throttling.give_up()
+                ex.throttle_bound = f"HTTP {ex.status} with Retry-After {asked:g} s {bound}: not sent again"
+                if ex.status == 429:  # "too many requests" is no answer to the request itself
+                    ex.error, ex.error_detail = THROTTLED, ex.throttle_bound
+                # a 503 still 503 past the bounds is kept as the answer: a 5xx, judged by ROB-001/ROB-011
+                break
+            if self._stop.wait(asked):  # interrupted: no answer
+                ex.error, ex.error_detail = THROTTLED, f"HTTP {ex.status} with Retry-After {asked:g} s: the run was interrupted"
+                ex.throttle_bound = ex.error_detail
+                break
+            waited += asked
+            self.throttling.waited_for(asked)
+            for name in ("status", "server_certificate", "error"):
+                setattr(ex, name, None)
+            ex.response_headers, ex.response_body, ex.error_detail = {}, b"", ""
+        ex.throttled, ex.throttle_wait = throttled, waited
+        if self.on_exchange is not None:
+            self.on_exchange(ex)
+        return ex
+
+    def interrupt(self) -> None:
+        """Stop waiting out throttles (the run was interrupted): a waiting request ends at once."""
+        self._stop.set()
+
+    def _send_once(self, ex: Exchange, data: bytes, verify: Any, cert: tuple[str, str] | None,
+                   timeout: float) -> None:
         with self._slots:
             self.limiter.wait()
             with self._lock:
@@ -261,9 +321,6 @@ class Transport:
                 for name in ("status", "response_headers", "response_body", "error", "error_detail", "server_certificate"):
                     setattr(ex, name, getattr(scratch, name))
             ex.elapsed = time.monotonic() - started
-        if self.on_exchange is not None:
-            self.on_exchange(ex)
-        return ex
 
     def _exchange(self, session: requests.Session, ex: Exchange, data: bytes, verify: Any,
                   cert: tuple[str, str] | None, timeout: float, deadline: float) -> None:

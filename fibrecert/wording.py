@@ -90,3 +90,10 @@ def shown_path(path: Any, fallback: str | None = None, base: Any = None) -> str:
     if fallback is not None:
         return fallback
     return "…/" + "/".join(p.parts[-2:])
+
+
+def terminal_safe(text: str, limit: int = 300) -> str:
+    """Text that came from the target, made safe for a terminal: control characters (escape sequences
+    included) are shown as escapes, never interpreted, and the line is kept short."""
+    out = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    return out if len(out) <= limit else out[: limit - 1] + "…"

@@ -14,7 +14,8 @@ from typing import Any
 from fibrecert import CONTRACT_VERSIONS, __version__, contracts
 from fibrecert.redaction import redact
 from fibrecert.results import Observation, RequirementState
-from fibrecert.scope import assess, digests
+from fibrecert.scope import assess
+from fibrecert.signing import digests
 from fibrecert.wording import LIST_LIMIT, shown_path, statuses
 
 from .model import RequirementResult, RunResult, outcome_for
@@ -114,4 +115,5 @@ def build_result(engine: Any, *, interrupted: bool = False) -> RunResult:
         test_data={"active_services_ceased": sorted(engine.services.consumed)} if engine.target.ala else {},
         scope=assess(engine.profile.name, embedded=getattr(engine, "embedded", False), selection=engine.selection_text),
         digests=digests(),
-        server_certificates={o: sorted(fps) for o, fps in sorted(getattr(engine, "certificates_seen", {}).items())})
+        server_certificates={o: sorted(fps) for o, fps in sorted(getattr(engine, "certificates_seen", {}).items())},
+        throttling=engine.transport.throttling.facts())

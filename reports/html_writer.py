@@ -22,13 +22,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from fibrecert import wirejson
 from fibrecert.identity import Identity, curl_arguments
+from fibrecert.transport import EVIDENCE_BODY_LIMIT
 
 from .model import OUTCOMES, RunResult
 from .rules import Rule, rules_of
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-# Requests as long as this were cut when recorded (transport.EVIDENCE_BODY_LIMIT): no exact curl then.
-_BODY_LIMIT = 64 * 1024
 
 # pretty() leaves a body as it came when it is longer or nests deeper than this: the work stays
 # bounded whatever the evidence holds (the suite's own negatives nest JSON 1000 and more deep).
@@ -109,7 +108,7 @@ def curl(step: dict[str, Any], target: dict[str, Any], default_api: str = "") ->
     url, method, body = request.get("url", ""), request.get("method", "POST"), request.get("body", "") or ""
     identity = step.get("identity", "")
     notes: list[str] = []
-    if len(body) >= _BODY_LIMIT:
+    if len(body) >= EVIDENCE_BODY_LIMIT:  # cut when recorded: no exact curl then
         return {"command": None, "notes": ["no curl equivalent: the request body was longer than the evidence "
                                            "keeps; the replay line sends it"]}
     if "\x00" in body:

@@ -75,6 +75,7 @@ class RunResult:
     scope: dict[str, Any] | None = None     # fibrecert/scope.py: a certification or not, and why not
     digests: dict[str, str] = field(default_factory=dict)    # {"contracts", "catalogue"}: SHA-256 (scope.py)
     server_certificates: dict[str, list[str]] = field(default_factory=dict)  # origin -> fingerprints that answered
+    throttling: dict[str, Any] = field(default_factory=dict)  # 429/503 with Retry-After: fibrecert/throttle.py
 
     @property
     def incomplete_reasons(self) -> list[str]:
@@ -84,6 +85,10 @@ class RunResult:
         if self.selection:
             reasons.append(f"the run was limited to a subset of the requirements ({self.selection})")
         reasons.extend(self.stopped_early)
+        not_resent = (self.throttling or {}).get("requests_not_resent") or 0
+        if not_resent:  # fibrecert/throttle.py: what was asked of them was never answered within the bounds
+            reasons.append(f"{not_resent} requests throttled past fibrecert's bounds were not answered "
+                           "(429/503 with Retry-After, not sent again)")
         return reasons
 
     @property
@@ -136,6 +141,7 @@ class RunResult:
             "notes": self.notes,
             **({"signature": self.signature} if self.signature else {}),
             "test_data": self.test_data,
+            "throttling": self.throttling,
             "requirements": [r.to_json() for r in self.requirements],
             "exchanges": self.exchanges,
         }
@@ -158,7 +164,8 @@ class RunResult:
                    interrupted=data.get("interrupted", False), selection=data.get("selection", ""),
                    concurrency=data.get("concurrency", 1), signature=data.get("signature"),
                    test_data=data.get("test_data", {}), scope=data.get("scope"),
-                   digests=data.get("digests", {}), server_certificates=data.get("server_certificates", {}))
+                   digests=data.get("digests", {}), server_certificates=data.get("server_certificates", {}),
+                   throttling=data.get("throttling", {}))
 
 
 def outcome_for(level: str, passes: int, failures: int, not_tested: list[str], skipped: list[str],
@@ -185,7 +192,7 @@ def outcome_for(level: str, passes: int, failures: int, not_tested: list[str], s
         return "skip", "; ".join(dict.fromkeys(skipped))
     if unanswered:
         return "not_tested", (f"no exchange that would exercise it got a complete answer ({unanswered} "
-                              "checked exchange(s) were refused, dropped or timed out)")
+                              "checked exchange(s) were refused, dropped, timed out or throttled)")
     return "not_tested", "no test exercised it in this run"
 
 

@@ -71,6 +71,9 @@ class AlaApp:
 
     # ------------------------------------------------------------------------------ plumbing
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        throttled = self.defects.throttle("ala-throttle-every-5th-request")
+        if throttled:  # a documented throttle: no defect (sandbox/defects.py, `conformant`)
+            return Response("", status=throttled[0], headers={"Retry-After": throttled[1]})(environ, start_response)
         request = Request(environ)
         try:
             response = self._dispatch(request)

@@ -7,10 +7,15 @@ Each defect declares every requirement id it can make fail, in two sets:
 - `may_also` (with `why`): what it breaks only on some paths, which a run takes or not depending on the
   profile, the seed or what a generated sequence tries; never required, always allowed.
 Nothing outside the two sets may fail (tests/test_defect_selftest.py).
+
+A few switches are no defect at all but something a conformant target may do (`conformant`, with the
+reason): a documented throttle (429 with Retry-After). They declare nothing; the self-test asserts that a
+run against them stays CONFORMANT with no warn, and that it reports what they did.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 # How long a "hangs" defect holds its answer: longer than any timeout the project's tests give a run
@@ -27,6 +32,7 @@ class Defect:
     may_also: tuple[str, ...] = ()  # violated only on some paths (see `why`): allowed to fail, never required
     why: str = ""                   # which paths reach `may_also`
     known_miss: str = ""            # set when the suite is known not to catch it: why (the self-test xfails it)
+    conformant: str = ""            # no defect: what a conformant target may do, and why (nothing may fail)
 
     @property
     def declared(self) -> frozenset[str]:
@@ -296,7 +302,19 @@ CATALOGUE: dict[str, Defect] = {d.name: d for d in [
                "tenant's) judge the refusal's status and may judge its body on some paths"),
     Defect("fc-token-expires-in-string", ("FC-AUTH-001", "FC-AUTH-002"),
            "answers the token's expires_in as a JSON string \"3600\" (fact: expires_in is the number 3600)"),
+    # documented throttling (no defect: `conformant`); the run waits and sends again (fibrecert/throttle.py)
+    Defect("ala-throttle-every-5th-request", (),
+           "answers every 5th ALA request (seller and buyer together) with HTTP 429 and Retry-After: 1",
+           conformant="a rate-limited sandbox: 429 with Retry-After asks the client to send again later "
+                      "(RFC 6585); the run waits, sends the same request again and reports the throttling"),
+    Defect("fc-throttle-every-5th-request", (),
+           "answers every 5th Fibre Cafe request (the token endpoint included) with HTTP 429 and Retry-After: 1",
+           conformant="a rate-limited sandbox: 429 with Retry-After asks the client to send again later "
+                      "(RFC 6585); the run waits, sends the same request again and reports the throttling"),
 ]}
+
+# The throttling switches: name -> (every Nth request, the status, its Retry-After)
+THROTTLES = {"ala-throttle-every-5th-request": (5, 429, "1"), "fc-throttle-every-5th-request": (5, 429, "1")}
 
 
 class Defects:
@@ -305,6 +323,8 @@ class Defects:
 
     def __init__(self, names: frozenset[str] | set[str] | tuple[str, ...] = ()):
         self.names = self._checked(names)
+        self._counts: dict[str, int] = {}
+        self._count_lock = threading.Lock()
 
     @staticmethod
     def _checked(names: frozenset[str] | set[str] | tuple[str, ...]) -> frozenset[str]:
@@ -315,6 +335,18 @@ class Defects:
 
     def set(self, names: frozenset[str] | set[str] | tuple[str, ...]) -> None:
         self.names = self._checked(names)
+        with self._count_lock:
+            self._counts = {}
+
+    def throttle(self, name: str) -> tuple[int, str] | None:
+        """(status, Retry-After) when throttling switch `name` is on and this request is its Nth; counted
+        from when the switch was set."""
+        if name not in self.names:
+            return None
+        every, status, retry_after = THROTTLES[name]
+        with self._count_lock:
+            n = self._counts[name] = self._counts.get(name, 0) + 1
+        return (status, retry_after) if n % every == 0 else None
 
     def on(self, name: str) -> bool:
         assert name in CATALOGUE, name

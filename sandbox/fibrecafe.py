@@ -58,6 +58,9 @@ class FibreCafeApp:
         }
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        throttled = self.defects.throttle("fc-throttle-every-5th-request")
+        if throttled:  # a documented throttle: no defect (sandbox/defects.py, `conformant`)
+            return Response("", status=throttled[0], headers={"Retry-After": throttled[1]})(environ, start_response)
         request = Request(environ)
         try:
             response = self._dispatch(request)

@@ -48,7 +48,7 @@ def ala_forgive(defects: Defects, payload: etree._Element) -> etree._Element:
         return payload
     families = _ala_families(operation)
     checked = copy.deepcopy(payload)
-    root = contracts.ala_schema().elements[contracts.ALA_OPERATIONS[operation][0]]
+    root = contracts.ala_schema().elements[contracts.ALA_OPERATIONS[operation].request_root]
 
     def walk(el: etree._Element, decl: Any, path: str) -> None:
         if not decl.type.is_complex() or decl.type.is_empty():
@@ -116,7 +116,7 @@ def ala_read(defects: Defects, data: Any, operation: str) -> Any:
                 value[key] = fill(value.get(key), child)
         return value
 
-    return fill(data, contracts.ala_schema().elements[contracts.ALA_OPERATIONS[operation][0]])
+    return fill(data, contracts.ala_schema().elements[contracts.ALA_OPERATIONS[operation].request_root])
 
 
 @functools.lru_cache(maxsize=None)

@@ -14,6 +14,9 @@ Public face (everything else is private):
   smoke = one per constraint, standard = every variant, full = every variant plus Hypothesis draws.
 - `example(operation, namespace=..., fixed=...)`: a valid payload with every optional part present
   (ALA: the request root; Fibre Cafe: one body per shape of the request).
+- the pieces the narrowing of a failure and the checks build on: `ala_example`, `ala_declaration`,
+  `json_example`, `resolve`, `discriminator_values`, `COMPONENTS` (the Fibre Cafe request components),
+  `openapi_schema()` and `openapi_operation(path)` (schemathesis' view of the OpenAPI document).
 
 A "valid" payload that violates its contract never reaches a target: both sides end in the
 contract's own validator.
@@ -50,7 +53,7 @@ def ala_message(operation: str, *, namespace: str = "", fixed: dict[str, Any] | 
 @functools.lru_cache(maxsize=256)
 def _ala_message(operation: str, namespace: str, fixed: tuple[tuple[str, Any], ...]) -> st.SearchStrategy[dict[str, Any]]:
     """One strategy object per operation and fixed fields: Hypothesis validates a strategy once."""
-    root = contracts.ALA_OPERATIONS[operation][0]
+    root = contracts.ALA_OPERATIONS[operation].request_root
     return message_strategy(root, namespace, dict(fixed))
 
 
@@ -58,7 +61,7 @@ def encode_ala(operation: str, data: dict[str, Any], namespace: str = "", *, val
     """Encode an ALA dict through the XSD (xmlschema). With validate=False, encode what is given,
     so that negative cases (a missing element) can be built and then proven invalid."""
     schema = contracts.ala_schema(namespace)
-    root = contracts.ALA_OPERATIONS[operation][0] if operation in contracts.ALA_OPERATIONS else operation
+    root = contracts.ALA_OPERATIONS[operation].request_root if operation in contracts.ALA_OPERATIONS else operation
     path = contracts.ala_qname(root, namespace)
     element, errors = schema.encode(data, path=path, namespaces=contracts.ala_namespaces(namespace),
                                     etree_element_class=etree.Element, indent=0, validation="lax")
@@ -80,7 +83,7 @@ def without(data: dict[str, Any], path: str) -> dict[str, Any]:
 
 
 def ala_required_paths(operation: str, namespace: str = "") -> list[str]:
-    return required_paths(contracts.ALA_OPERATIONS[operation][0], namespace)
+    return required_paths(contracts.ALA_OPERATIONS[operation].request_root, namespace)
 
 
 def assert_valid_fibrecafe(component: str, body: Any) -> Any:
@@ -119,3 +122,12 @@ from ._boundaries import fixed_fields as boundary_fixed_fields  # noqa: E402
 from ._boundaries import probes as boundary_probes  # noqa: E402
 
 __all__ += ["Boundary", "InvalidBoundary", "Probe", "boundaries", "boundary_fixed_fields", "boundary_probes"]
+
+from ._inventory import COMPONENTS, discriminator_values, resolve  # noqa: E402
+from ._negatives import _ala_decl as ala_declaration  # noqa: E402
+from ._negatives import ala_example, json_example  # noqa: E402
+from ._openapi import operation as openapi_operation  # noqa: E402
+from ._openapi import schema as openapi_schema  # noqa: E402
+
+__all__ += ["COMPONENTS", "discriminator_values", "resolve", "ala_declaration", "ala_example", "json_example",
+            "openapi_operation", "openapi_schema"]

@@ -182,7 +182,7 @@ _NEAR: dict[str, tuple[str, ...]] = {  # the first word of a label -> the bounds
 
 # ------------------------------------------------------------------------------------------ ALA
 def _ala_leaves(operation: str) -> list[tuple[str, Any]]:
-    root = contracts.ala_schema().elements[contracts.ALA_OPERATIONS[operation][0]]
+    root = contracts.ala_schema().elements[contracts.ALA_OPERATIONS[operation].request_root]
     out: list[tuple[str, Any]] = []
 
     def walk(decl: Any, path: str) -> None:
@@ -459,7 +459,7 @@ def boundaries(operation: str, *, fixed: Mapping[str, Any] | None = None) -> lis
         from ._negatives import ala_example
 
         schema = contracts.ala_schema()
-        qname = contracts.ala_qname(contracts.ALA_OPERATIONS[operation][0], "")
+        qname = contracts.ala_qname(contracts.ALA_OPERATIONS[operation].request_root, "")
         for i, row in enumerate(_rows(operation)):
             data = ala_example(operation, fixed)
             for probe in row:

@@ -239,7 +239,7 @@ def _xsd_facets(t: Any) -> Iterator[tuple[str, str, str]]:
 
 
 def _ala_entries(operation: str) -> list[Entry]:
-    root = contracts.ala_schema().elements[contracts.ALA_OPERATIONS[operation][0]]
+    root = contracts.ala_schema().elements[contracts.ALA_OPERATIONS[operation].request_root]
     out: list[Entry] = []
 
     def add(path: str, keyword: str, family: str, detail: str, node: Any) -> None:

@@ -3,10 +3,12 @@
 `negatives(operation, valid_payload, profile, seed)` attacks every constraint of `inventory(operation)`
 in a valid payload, one fault per negative:
 
-- smoke: one negative per constraint, its most probing variant (the first that applies);
-- standard: every variant once (coverage first: the smoke list comes first, then the other variants);
-- full: every variant, then values drawn by Hypothesis from the seed (GENERATED_PER_CONSTRAINT per
-  value constraint).
+- a profile with `first_negative_only` (smoke): one negative per constraint, its most probing variant
+  (the first that applies);
+- otherwise (standard): every variant once (coverage first: the first ones come first, then the others),
+  once per rule: a field of the same name and schema in several places gets its other variants once;
+- a profile with `drawn_negatives` (full): every variant everywhere, then that many values drawn by
+  Hypothesis from the seed per value constraint (fibrecert/core/profile.py).
 
 Each variant is a small builder keyed by (family, keyword); the dicts cover the whole vocabulary of the
 inventory, so a family without builders fails loudly. Every candidate is proven invalid by the
@@ -30,13 +32,13 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from lxml import etree
 
 from fibrecert import contracts
+from fibrecert.contracts.alapath import ElementPath
+from fibrecert.core.profile import PROFILES, Profile, profile_named
 
 from ._inventory import (COMPONENTS, Constraint, Entry, ala_key, branch_name, discriminator_values, entries,
                          json_types, resolve, resolve_parameter)
 from ._xsd import XML_TEXT
 
-PROFILES = ("smoke", "standard", "full")
-GENERATED_PER_CONSTRAINT = 3
 UNKNOWN = "fibrecertUnknown"
 FOREIGN_NS = "urn:fibrecert:unknown-extension"
 RAW = "\u0000fibrecert-raw\u0000"   # placeholder for a number whose literal JSON text matters
@@ -297,50 +299,47 @@ Candidate = tuple[str, str, Any]   # (variant, why, op): op is interpreted per A
 
 
 def _select(per_constraint: list[tuple[Constraint, list[Negative]]], generated: list[tuple[Constraint, list[Negative]]],
-            profile: str) -> list[Negative]:
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r} (one of: {', '.join(PROFILES)})")
+            profile: Profile, rule_of: Callable[[Negative], Any] | None = None) -> list[Negative]:
+    """first_negative_only (smoke): each constraint's first negative; otherwise (standard) then its other
+    variants, each variant once per rule (`rule_of`: a field of the same name and schema in several
+    places, e.g. `supplier` in each oneOf shape, or `name` of the primary and the secondary contact, is one
+    rule: its first, most probing negative is sent in every place, its other variants in the first place
+    only: the same rule attacked with the same value twice buys no verdict); with drawn_negatives (full):
+    every variant everywhere, then the generated values."""
     first = [made[0] for _, made in per_constraint if made]
-    if profile == "smoke":
+    if profile.first_negative_only:
         return first
     rest = [n for _, made in per_constraint for n in made[1:]]
+    again: list[Negative] = []
+    if rule_of is not None:
+        seen = {(rule_of(n), n.variant) for n in first}
+        kept = []
+        for n in rest:
+            key = (rule_of(n), n.variant)
+            (again if key in seen else kept).append(n)
+            seen.add(key)
+        rest = kept
     out = first + rest
-    if profile == "full":
-        out += [n for _, made in generated for n in made]
-    return out
+    if profile.drawn_negatives:
+        out += again
+    return out + [n for _, made in generated for n in made]
 
 
-def _first_or_all(made: Iterator[Negative | None], profile: str) -> list[Negative]:
-    """The negatives a builder makes (None: a candidate that was not one); at smoke only the first."""
+def _first_or_all(made: Iterator[Negative | None], profile: Profile) -> list[Negative]:
+    """The negatives a builder makes (None: a candidate that was not one); only the first where the
+    profile sends the first only."""
     out: list[Negative] = []
     for n in made:
         if n is not None:
             out.append(n)
-            if profile == "smoke":
+            if profile.first_negative_only:
                 break
     return out
 
 
-def _profile_name(profile: Any) -> str:
-    return getattr(profile, "name", profile)
-
-
 # ------------------------------------------------------------------------------------------ ALA
-def _tag(part: str, namespace: str) -> str:
-    return f"{{{contracts.CFH_NS}}}{part[4:]}" if part.startswith("cfh:") else contracts.ala_qname(part, namespace)
-
-
-def ala_find(root: etree._Element, path: str, namespace: str) -> etree._Element | None:
-    el: etree._Element | None = root
-    for part in [p for p in path.split(".") if p]:
-        if el is None:
-            return None
-        el = el.find(_tag(part, namespace))
-    return el
-
-
 def _ala_decl(operation: str, path: str) -> Any:
-    decl = contracts.ala_schema().elements[contracts.ALA_OPERATIONS[operation][0]]
+    decl = contracts.ala_schema().elements[contracts.ALA_OPERATIONS[operation].request_root]
     for part in [p for p in path.split(".") if p]:
         decl = next(c for c in decl.type.content.iter_elements() if ala_key(c) == part)
     return decl
@@ -358,13 +357,13 @@ def _xsd_example_text(t: Any) -> str:
 def _ala_insert(operation: str, root: etree._Element, path: str, namespace: str) -> etree._Element | None:
     """Add an element the payload left out (optional), at its place in the xs:sequence."""
     parent_path, _, leaf = path.rpartition(".")
-    parent = ala_find(root, parent_path, namespace)
+    parent = ElementPath(parent_path).find(root, namespace)
     if parent is None:
         return None
     order = [ala_key(c) for c in _ala_decl(operation, parent_path).type.content.iter_elements()]
     index = sum(1 for child in parent if isinstance(child.tag, str) and _key_of(child.tag) in order
                 and order.index(_key_of(child.tag)) < order.index(leaf))
-    new = etree.Element(_tag(leaf, namespace))
+    new = etree.Element(ElementPath.tag(leaf, namespace))
     new.tail = None
     parent.insert(index, new)
     decl = _ala_decl(operation, path)
@@ -399,12 +398,12 @@ def ala_example(operation: str, fixed: Mapping[str, str] | None = None) -> dict[
 def ala_example_element(operation: str, namespace: str = "", path: str = "", fixed: Mapping[str, str] | None = None) -> etree._Element:
     data = ala_example(operation, fixed)
     schema = contracts.ala_schema(namespace)
-    element, errors = schema.encode(data, path=contracts.ala_qname(contracts.ALA_OPERATIONS[operation][0], namespace),
+    element, errors = schema.encode(data, path=contracts.ala_qname(contracts.ALA_OPERATIONS[operation].request_root, namespace),
                                     namespaces=contracts.ala_namespaces(namespace), etree_element_class=etree.Element,
                                     indent=0, validation="lax")
     if errors:
         raise ValueError(f"the {operation} example is invalid: {errors[0].reason}")
-    return ala_find(element, path, namespace) if path else element
+    return ElementPath(path).find(element, namespace) if path else element
 
 
 def _ala_tolerated(constraint: Constraint, root: etree._Element, namespace: str) -> bool:
@@ -412,10 +411,10 @@ def _ala_tolerated(constraint: Constraint, root: etree._Element, namespace: str)
     if constraint.family == "blank":
         # XSD's \s is [#x20\t\n\r] only, so text holding any other character (a non-breaking space, an
         # em space) is not blank to a conformant XSD validator, even where xmlschema's reading says so.
-        el = ala_find(root, constraint.path, namespace)
+        el = ElementPath(constraint.path).find(root, namespace)
         return el is not None and any(ch not in " \t\n\r" for ch in el.text or "")
     if constraint.path.endswith("requestedDate"):
-        el = ala_find(root, constraint.path, namespace)
+        el = ElementPath(constraint.path).find(root, namespace)
         date_time = contracts.ala_schema().maps.types["{http://www.w3.org/2001/XMLSchema}dateTime"]
         return el is not None and el.text is not None and date_time.is_valid(el.text)  # profile rule 6
     return False
@@ -473,7 +472,7 @@ def _ala_candidates(operation: str, entry: Entry, root: etree._Element, namespac
     if builder is None:
         raise NotImplementedError(f"no negative builder for ALA ({family}, {keyword})")
     t = entry.node.type
-    existing = ala_find(root, c.path, namespace)
+    existing = ElementPath(c.path).find(root, namespace)
     value = (existing.text or "") if existing is not None else _xsd_example_text(t)
     ctx: dict[str, Any] = {"matches": t.is_valid, "keyword": keyword}
     if family == "enum":
@@ -485,7 +484,7 @@ def _ala_candidates(operation: str, entry: Entry, root: etree._Element, namespac
 
 def _ala_apply(operation: str, root: etree._Element, path: str, namespace: str, op: tuple[Any, ...]) -> bool:
     kind = op[0]
-    target = ala_find(root, path, namespace)
+    target = ElementPath(path).find(root, namespace)
     if kind == "remove":
         if target is None:
             return False
@@ -523,7 +522,7 @@ def _ala_apply(operation: str, root: etree._Element, path: str, namespace: str, 
     raise NotImplementedError(kind)
 
 
-def _ala_negatives(operation: str, root: etree._Element, profile: str, seed: int) -> list[Negative]:
+def _ala_negatives(operation: str, root: etree._Element, profile: Profile, seed: int) -> list[Negative]:
     namespace = etree.QName(root).namespace or ""
     schema = contracts.ala_schema(namespace)
     if not schema.is_valid(root):
@@ -554,13 +553,13 @@ def _ala_negatives(operation: str, root: etree._Element, profile: str, seed: int
         made = _first_or_all((build(entry, variant, why, op, seen)
                               for variant, why, op in _ala_candidates(operation, entry, root, namespace)), profile)
         per.append((c, made))
-        if profile == "full" and c.family not in ("required", "closed"):
+        if profile.drawn_negatives and c.family not in ("required", "closed"):
             spec = _gen_strategy(c, {"alphabet": XML_TEXT, "values": [str(v) for v in entry.node.type.enumeration or []],
                                      "format": c.keyword, "bound": _bound(c), "integer": True})
             if spec is not None:
                 gen_specs[c.id], gen_entries[c.id] = spec, entry
     generated: list[tuple[Constraint, list[Negative]]] = []
-    for cid, values in _draw(gen_specs, seed, GENERATED_PER_CONSTRAINT).items():
+    for cid, values in _draw(gen_specs, seed, profile.drawn_negatives).items():
         entry = gen_entries[cid]
         made = []
         for i, v in enumerate(values, 1):
@@ -569,7 +568,7 @@ def _ala_negatives(operation: str, root: etree._Element, profile: str, seed: int
             if n is not None:
                 made.append(n)
         generated.append((entry.constraint, made))
-    return _select(per, generated, profile)
+    return _select(per, generated, profile)  # ALA: no element's type is attacked in two places
 
 
 def _bound(c: Constraint) -> int | None:
@@ -852,7 +851,7 @@ def _header_valid(param: dict[str, Any], value: str | None) -> bool:
     return jsonschema.Draft202012Validator(param["schema"]).is_valid(value)
 
 
-def _fc_negatives(operation: str, bodies: list[Any], profile: str, seed: int) -> list[Negative]:
+def _fc_negatives(operation: str, bodies: list[Any], profile: Profile, seed: int) -> list[Negative]:
     validator = contracts.json_validator(COMPONENTS[operation])
     for body in bodies:
         if not validator.is_valid(body):
@@ -861,6 +860,7 @@ def _fc_negatives(operation: str, bodies: list[Any], profile: str, seed: int) ->
     seen_by: dict[str, set[str]] = {}
     gen_specs: dict[str, Any] = {}
     gen_ctx: dict[str, tuple[Entry, Any, str | None]] = {}
+    rules: dict[int, Any] = {}  # id of a negative -> the rule it attacks (its field's name and schema)
 
     def build(entry: Entry, body: Any, branch: str | None, variant: str, why: str, op: tuple[Any, ...]) -> Negative | None:
         c = entry.constraint
@@ -891,7 +891,10 @@ def _fc_negatives(operation: str, bodies: list[Any], profile: str, seed: int) ->
         if fingerprint in seen:
             return None
         seen.add(fingerprint)
-        return Negative(c, variant, why, payload, raw, headers)
+        made = Negative(c, variant, why, payload, raw, headers)
+        rules[id(made)] = (c.path.rsplit(".", 1)[-1], c.keyword, json.dumps(entry.node, sort_keys=True, default=str),
+                           json.dumps(entry.extra, sort_keys=True, default=str) if c.family == "required" else "")
+        return made
 
     first = True
     for body in bodies:
@@ -906,7 +909,7 @@ def _fc_negatives(operation: str, bodies: list[Any], profile: str, seed: int) ->
                 continue
             elif branch is not None and not shared and parts[0] != branch:
                 continue
-            if profile == "smoke" and c.id in per and per[c.id][1] and c.family != "discriminator":
+            if profile.first_negative_only and c.id in per and per[c.id][1] and c.family != "discriminator":
                 continue
             made = _first_or_all((build(entry, body, branch, variant, why, op)
                                   for variant, why, op in _fc_candidates(operation, entry, body, branch)), profile)
@@ -914,7 +917,7 @@ def _fc_negatives(operation: str, bodies: list[Any], profile: str, seed: int) ->
                 per[c.id][1].extend(made)
             else:
                 per[c.id] = (c, made)
-            if profile == "full" and c.family not in ("required", "closed", "nullable", "header", "discriminator") \
+            if profile.drawn_negatives and c.family not in ("required", "closed", "nullable", "header", "discriminator") \
                     and c.path and c.id not in gen_specs:
                 spec = _gen_strategy(c, {**(_fc_value_ctx(c, entry.node) if c.family != "type" else {}),
                                          "format": entry.node.get("format")})
@@ -924,15 +927,15 @@ def _fc_negatives(operation: str, bodies: list[Any], profile: str, seed: int) ->
     for cid, (c, made) in per.items():
         if c.family == "discriminator":  # most probing first: the smallest body named as another shape
             made.sort(key=lambda n: len(n.payload))
-            del made[1 if profile == "smoke" else len(made):]
+            del made[1 if profile.first_negative_only else len(made):]
     generated: list[tuple[Constraint, list[Negative]]] = []
-    for cid, values in _draw(gen_specs, seed, GENERATED_PER_CONSTRAINT).items():
+    for cid, values in _draw(gen_specs, seed, profile.drawn_negatives).items():
         entry, body, branch = gen_ctx[cid]
         made = [n for i, v in enumerate(values, 1) if _breaks_only(entry, v)
                 and (n := build(entry, body, branch, f"generated-{i}",
                                 f"{entry.constraint.path} = {_short(v)} (drawn by Hypothesis)", ("set", v))) is not None]
         generated.append((entry.constraint, made))
-    return _select(list(per.values()), generated, profile)
+    return _select(list(per.values()), generated, profile, lambda n: rules.get(id(n), n.constraint.id))
 
 
 _VALUE_KEYWORDS = ("type", "enum", "const", "pattern", "minLength", "maxLength", "minimum", "maximum",
@@ -959,9 +962,7 @@ def negatives(operation: str, valid_payload: Any, profile: Any = "standard", see
     ALA: `valid_payload` is the valid request root (lxml element; its namespace is the target's).
     Fibre Cafe: a valid JSON body, or a list of them (one per oneOf shape: each shape's constraints
     are attacked from its own body; the body-wide ones once)."""
-    profile = _profile_name(profile)
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r} (one of: {', '.join(PROFILES)})")
+    profile = profile_named(profile)
     if operation in contracts.ALA_OPERATIONS:
         return _ala_negatives(operation, valid_payload, profile, seed)
     if operation in COMPONENTS:

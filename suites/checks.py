@@ -8,37 +8,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 from lxml import etree
 
 from fibrecert import contracts, wirejson, wording
+from fibrecert.apis import dialect
+# the registry, CheckFailed and the robustness checks every exchange is judged by (fibrecert/checking.py)
+from fibrecert.checking import (CHECK_META, CHECKS, CheckFailed, answered_in_time, check,  # noqa: F401
+                                no_server_error)
 from fibrecert.contracts import soap
+from fibrecert.contracts.alapath import ElementPath
 from fibrecert.transport import DROPPED, TLS_REFUSED, Exchange
-
-CHECKS: dict[str, Callable[..., Any]] = {}
-CHECK_META: dict[str, dict[str, bool]] = {}
-
-
-class CheckFailed(AssertionError):
-    """A check's negative result: what was observed, and what the contract declares."""
-
-    def __init__(self, observed: str, declared: str):
-        super().__init__(f"{observed} / Declared: {declared}")
-        self.observed, self.declared = observed, declared
-
-
-def check(fn: Callable[..., Any] | None = None, *, on_refusal: bool = False, relation: bool = False) -> Any:
-    """Register a check. `on_refusal`: the check judges an exchange that got no complete answer too (a
-    refusal at the TLS handshake is what it is about); any other check on such an exchange is not run and
-    exercises nothing. `relation`: the check receives the whole chain of exchanges, not only the last."""
-    def register(f: Callable[..., Any]) -> Callable[..., Any]:
-        assert f.__name__ not in CHECKS, f.__name__
-        CHECKS[f.__name__] = f
-        CHECK_META[f.__name__] = {"on_refusal": on_refusal, "relation": relation}
-        return f
-
-    return register(fn) if fn is not None else register
 
 
 def _answered(ex: Exchange, declared: str) -> None:
@@ -68,21 +49,6 @@ def status_not_in(ex: Exchange, *forbidden: int) -> int | None:
     return ex.status
 
 
-@check
-def no_server_error(ex: Exchange) -> None:
-    """Profile (ALA rule 12, Fibre Cafe decision 6): nothing the client sends may produce a 5xx."""
-    if ex.status is not None and ex.status >= 500:
-        raise CheckFailed(f"Received HTTP {ex.status}", "no 5xx in answer to any request")
-
-
-@check(on_refusal=True)
-def answered_in_time(ex: Exchange) -> None:
-    """Profile (ALA rule 12, Fibre Cafe decision 6): an answer within the target file's timeout."""
-    if ex.error in ("timeout", "dropped"):
-        raise CheckFailed(f"Received no complete answer: {ex.describe()}",
-                          "an HTTP answer within the request timeout")
-
-
 # ----------------------------------------------------------------------------------- ALA
 @check
 def xml_content_type(ex: Exchange) -> None:
@@ -108,18 +74,6 @@ def soap_payload(ex: Exchange, namespace: str, root: str) -> etree._Element:
     if error is not None:
         raise CheckFailed(f"Received an invalid {root}: {error.reason or error.message}", declared)
     return payload
-
-
-def ala_text(payload: etree._Element, path: str, namespace: str) -> str | None:
-    """Text of a descendant given as `a/b/c` (core names; `cfh:` prefix for extensions)."""
-    el: etree._Element | None = payload
-    for part in path.split("/"):
-        if el is None:
-            return None
-        tag = (f"{{{contracts.CFH_NS}}}{part[4:]}" if part.startswith("cfh:")
-               else contracts.ala_qname(part, namespace))
-        el = el.find(tag)
-    return None if el is None else (el.text or "")
 
 
 def _find_fault(body: bytes) -> etree._Element | None:
@@ -290,7 +244,7 @@ def json_schema_valid(ex: Exchange, component: str) -> Any:
 def xml_field(ex: Exchange, namespace: str, root: str, path: str, want: str, what: str) -> None:
     """The answer's `root` (a SOAP payload) carries `want` at `path` (`a/b`), e.g. an echoed id."""
     payload = soap_payload(ex, namespace, root)
-    got = ala_text(payload, path, namespace)
+    got = ElementPath(path).text(payload, namespace)
     if got != want:
         raise CheckFailed(f"Received {what} {got!r}", f"{what} {want!r}")
 
@@ -335,24 +289,16 @@ def _request_text(ex: Exchange, local: str) -> str | None:
 def new_message_id(ex: Exchange, namespace: str, root: str) -> None:
     """Profile rule 7: the response message carries a messageId of its own, not the request's."""
     payload = soap_payload(ex, namespace, root)
-    got = ala_text(payload, "message/messageId", namespace)
+    got = ElementPath("message/messageId").text(payload, namespace)
     if got is not None and got == _request_text(ex, "messageId"):
         raise CheckFailed("Received the request's own messageId in the response",
                           "a new messageId for the response message")
 
 
 def assigned_id(ex: Exchange) -> str | None:
-    """The id a target assigned in an answer: an ALA orderResponse's sellerOrderReference, a Fibre Cafe
-    order's or cancellation's `id`."""
-    if ex.status is None or ex.status >= 300:
-        return None
-    if ex.api == "ala":
-        return soap.element_text(ex.response_body, "sellerOrderReference")
-    try:
-        body = wirejson.loads(ex.response_body)
-    except (ValueError, RecursionError):
-        return None
-    return str(body["id"]) if isinstance(body, dict) and "id" in body else None
+    """The id a target assigned in an answer (its API's dialect says where: an ALA orderResponse's
+    sellerOrderReference, a Fibre Cafe order's or cancellation's `id`)."""
+    return dialect(ex.api).assigned_id(ex)
 
 
 @check(relation=True)
@@ -411,9 +357,9 @@ def openapi_conformance(ex: Exchange, path: str) -> None:
     from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                    status_code_conformance)
 
-    from fibrecert.strategies._openapi import operation
+    from fibrecert.strategies import openapi_operation
 
-    op = operation(path)
+    op = openapi_operation(path)
     declared = f"an answer conforming to openapi.yaml for {op.method.upper()} {op.path}"
     try:
         body = json.loads(ex.request_body)

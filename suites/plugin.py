@@ -10,7 +10,7 @@ pytest in collection order.
 from __future__ import annotations
 
 import functools
-
+import inspect
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -20,8 +20,9 @@ import pytest
 from _pytest.runner import CallInfo, call_and_report
 
 from fibrecert import contracts
-from fibrecert.engine import (DEFAULT_CONCURRENCY, PROFILES, Engine, NoExamples, OutOfTestData, Profile,
-                              RunInterrupted, share_hypothesis_prng)
+from fibrecert.core.profile import DEFAULT_PROFILE, PROFILES, Profile, profiles_help
+from fibrecert.engine import (DEFAULT_CONCURRENCY, Engine, NoExamples, OutOfTestData, RunInterrupted,
+                              share_hypothesis_prng)
 from fibrecert.events import TestFinished, TestStarted
 from fibrecert.target import TargetError, load_target
 from fibrecert.transport import Exchange, TargetUnreachable
@@ -31,7 +32,6 @@ from .clients import AlaClient, FibreCafeClient
 SUITES_DIR = Path(__file__).resolve().parent
 ENGINE_KEY = pytest.StashKey[Engine]()
 RESULT_KEY = pytest.StashKey[Any]()
-CTX_KEY = ENGINE_KEY  # the name the first round used
 
 
 class Verifier:
@@ -73,8 +73,8 @@ class Verifier:
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("fibrecert", "fibrecert conformance suites")
     g.addoption("--target", metavar="FILE", help="target file (TOML) to certify")
-    g.addoption("--fibrecert-profile", choices=sorted(PROFILES), default="standard",
-                help="how hard to search (default: standard, the certification profile)")
+    g.addoption("--fibrecert-profile", choices=list(PROFILES), default=DEFAULT_PROFILE,
+                help=f"how hard to search: {profiles_help()} (default: {DEFAULT_PROFILE})")
     g.addoption("--fibrecert-seed", type=int, default=None, help="seed, to reproduce a run exactly")
     g.addoption("--fibrecert-api", choices=["ala", "fibrecafe", "all"], default="all")
     g.addoption("--max-rps", type=float, default=None, help="never send more than R requests per second")
@@ -146,6 +146,30 @@ def item_requirements(item: pytest.Item) -> tuple[str, ...]:
     return tuple(dict.fromkeys(ids))
 
 
+def yielding_fixtures(item: pytest.Item) -> list[str]:
+    """The fixtures of `item` that tear down after a `yield` (generator fixtures), by name."""
+    info = getattr(item, "_fixtureinfo", None)
+    names = []
+    for name, defs in (info.name2fixturedefs.items() if info is not None else ()):
+        func = getattr(defs[-1], "func", None) if defs else None
+        if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+            names.append(name)
+    return sorted(names)
+
+
+def refuse_yielding_fixtures(item: pytest.Item) -> None:
+    """A suite test's body runs in a worker thread of the engine, while pytest goes on to set up the next
+    tests and tears this one's fixtures down at once (its setup state is a stack, in the order the tests
+    start): a fixture's teardown after `yield` would run while the test is still sending. Refused, with
+    the way out."""
+    found = yielding_fixtures(item)
+    if found:
+        raise pytest.UsageError(
+            f"{item.nodeid}: uses fixture(s) that tear down after yield ({', '.join(found)}): a suite test's body "
+            "runs concurrently after pytest has torn its fixtures down, so the teardown would run mid-test. "
+            "Return the value from the fixture instead, and undo what the test changed in the test itself.")
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     known = contracts.requirements()
     engine = config.stash.get(ENGINE_KEY, None)
@@ -157,6 +181,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         ids = item_requirements(item)
         if not ids:
             raise pytest.UsageError(f"{item.nodeid}: a suite test must carry @pytest.mark.requirement(...)")
+        refuse_yielding_fixtures(item)
         unknown = [i for i in ids if i not in known]
         if unknown:
             raise pytest.UsageError(f"{item.nodeid}: requirement {unknown[0]} is not in the catalogue")
@@ -179,7 +204,7 @@ def _call(engine: Engine, item: pytest.Item, index: int) -> CallInfo:
     ids = item_requirements(item)
     api = _api_of(item)
     verifier: Verifier | None = getattr(item, "_fibrecert_verifier", None)
-    lane = engine.test_lane(index, item.nodeid, ids, api, verifier)
+    lane = engine.test_lane(index, item.nodeid, ids, api)
     engine.bus.emit(TestStarted(item.nodeid, api))
 
     def body() -> None:
@@ -202,7 +227,9 @@ def _call(engine: Engine, item: pytest.Item, index: int) -> CallInfo:
         exc = call.excinfo.value
         first_line = (str(exc).strip().splitlines() or [""])[0]
         if isinstance(exc, (TargetUnreachable, OutOfTestData)):
-            why = (str(exc) if isinstance(exc, (RunInterrupted, OutOfTestData)) else f"target unreachable: {exc}")
+            why = (str(exc) if isinstance(exc, (RunInterrupted, OutOfTestData)) else
+                   f"target throttling past fibrecert's bounds: {exc}" if "in a row throttled past" in str(exc)
+                   else f"target unreachable: {exc}")
             for r in ids:
                 engine.mark(r, "not_tested", why, item.nodeid)
             call = CallInfo.from_call(lambda: pytest.skip(why), when="call")
@@ -292,6 +319,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     result = build_result(engine, interrupted=interrupted)
+    engine.finish(result)
     session.config.stash[RESULT_KEY] = result
     if engine.report_dir is not None:
         write_all(result, engine.report_dir)
@@ -316,16 +344,16 @@ def verify(request: pytest.FixtureRequest, run: Engine) -> Verifier:
 
 @pytest.fixture
 def ala(run: Engine, request: pytest.FixtureRequest) -> AlaClient:
-    if run.ala is None:
+    if run.clients.get("ala") is None:
         pytest.skip("the target file has no [ala] section")
-    return run.ala
+    return run.clients["ala"]
 
 
 @pytest.fixture
 def fc(run: Engine) -> FibreCafeClient:
-    if run.fc is None:
+    if run.clients.get("fibrecafe") is None:
         pytest.skip("the target file has no [fibrecafe] section")
-    return run.fc
+    return run.clients["fibrecafe"]
 
 
 def skip_unless(run: Engine, request: pytest.FixtureRequest, condition: bool, reason: str) -> None:

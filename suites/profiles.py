@@ -1,5 +1,5 @@
-"""How hard to search: examples per generated test, per profile (cli-and-target.md)."""
+"""How hard to search: the one definition is fibrecert/core/profile.py (re-exported for the suites)."""
 
-from fibrecert.engine import PROFILES, Profile
+from fibrecert.core.profile import PROFILES, Profile
 
 __all__ = ["PROFILES", "Profile"]

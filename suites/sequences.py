@@ -29,29 +29,13 @@ from typing import Any, Callable
 
 from hypothesis.stateful import RuleBasedStateMachine
 
-from fibrecert.engine import CheckOutcome, OutOfTestData
+from fibrecert.core.profile import SequenceBudget
+from fibrecert.checking import CheckOutcome
+from fibrecert.core.testdata import OutOfTestData
 from fibrecert.transport import Exchange, TargetUnreachable
 
 
-# ------------------------------------------------------------------------------------ budgets
-@dataclass(frozen=True)
-class SequenceBudget:
-    sequences: int          # generated sequences (Hypothesis examples), at most
-    steps: int              # most steps (rule calls) in one generated sequence
-    ceases: int             # ALA active services the generated sequences may cease
-    shrink_requests: int    # requests the shrinking of failing sequences may send
-    shrink_ceases: int      # ALA active services the shrinking may cease
-    explorers: int = 4      # sequences generated side by side (each explorer: sequences / explorers)
-
-
-BUDGETS = {
-    # Each explorer's first sequence is Hypothesis' simplest (a first order and little else), so the
-    # budgets count one more sequence per explorer than a single explorer would need.
-    "smoke": SequenceBudget(sequences=4, steps=6, ceases=6, shrink_requests=60, shrink_ceases=8, explorers=2),
-    "standard": SequenceBudget(sequences=12, steps=10, ceases=24, shrink_requests=150, shrink_ceases=16, explorers=2),
-    "full": SequenceBudget(sequences=25, steps=25, ceases=60, shrink_requests=400, shrink_ceases=40, explorers=5),
-}
-
+# budgets: the profile's `sequences` (fibrecert/core/profile.py, SequenceBudget)
 IN_FLIGHT = "in_flight"
 CANCEL_PENDING = "cancel_pending"   # ALA: cancellationStatus Pending; Fibre Cafe: cancellation accepted (201)
 ACTIVE, CEASED = "active", "ceased"
@@ -115,9 +99,15 @@ def _slice(program: list[Step]) -> list[Step]:
     return [program[k] for k in sorted(keep)]
 
 
+class ModelOrder:
+    """What an order of a model (suites/ala/model.py, suites/fibrecafe/model.py) is: a named object
+    (`o1`, `o2`...), passed between the steps of a program by its `name`."""
+
+    name: str
+
+
 def _is_order(value: Any) -> bool:
-    """Orders of the models are named objects (`o1`, `o2`...), passed between steps by name."""
-    return hasattr(value, "name") and type(value).__name__ in ("AlaOrder", "FcOrder")
+    return isinstance(value, ModelOrder)
 
 
 # ------------------------------------------------------------------------------------ engine
@@ -172,7 +162,7 @@ class Session:
 
     def __init__(self, run: Any, verify: Any, *, seed: int, ceases: int | None = None):
         self.run, self.verify = run, verify
-        self.budget = BUDGETS.get(run.profile.name, BUDGETS["standard"])
+        self.budget: SequenceBudget = run.profile.sequences
         self.seed = seed
         self.rng = random.Random(seed)
         self.failures: dict[str, Failure] = {}
@@ -199,7 +189,7 @@ class Session:
         """An active service may be ceased (ALA): the target file has one left and the budget allows.
         An explorer spends a share of the budget of its own (`_explorer`), never what the explorers beside
         it have left: which rules a sequence may draw must not depend on how fast the others ran."""
-        if self.run.ala.services.left == 0:
+        if self.run.services.left == 0:
             self.out_of_data = ("active_services in the target file are used up (each is ceased once; "
                                 "add more to test this requirement)")
             return False
@@ -220,7 +210,19 @@ class Session:
                 self.shrink_ceases_left -= 1
             else:
                 self.ceases_left -= 1
-        return self.run.ala.services.take()
+        return self.run.services.take()
+
+    def give_back(self) -> None:
+        """A service taken with take_service() that the target left active (given back to the pool):
+        it returns to the budget it was taken from."""
+        own = self._own_budget()
+        with self.lock:
+            if own is not None:
+                own[0] += 1
+            elif self.shrinking:
+                self.shrink_ceases_left += 1
+            else:
+                self.ceases_left += 1
 
     def _own_budget(self) -> list[int] | None:
         """The ceases left to the explorer whose lane this is (a one-item list), if it is one."""
@@ -274,7 +276,7 @@ class SequenceMachine(RuleBasedStateMachine):
         self.violations: set[str] = set()
         self.failed = False
         lane = self.run.lane  # a machine's own randomness: deterministic whatever runs beside it
-        lane.machines = getattr(lane, "machines", 0) + 1
+        lane.machines += 1
         self.rng = random.Random(f"{session.seed}:{lane.prefix}:{lane.machines}")
 
     def teardown(self) -> None:
@@ -476,7 +478,7 @@ def _explorer(session: Session, factory: Callable[[], SequenceMachine], seed: in
         phases=[Phase.generate], suppress_health_check=[HealthCheck.too_slow], verbosity=Verbosity.quiet,
         derandomize=False, print_blob=False)
     lane = session.run.lane  # this explorer's own: its share of the ceases is kept there
-    own = lane.explorer_ceases = {**getattr(lane, "explorer_ceases", {}), id(session): [ceases]}
+    lane.explorer_ceases = own = {**lane.explorer_ceases, id(session): [ceases]}
     try:
         run_state_machine_as_test(new_machine, settings=settings)
     except Exception as exc:  # noqa: BLE001 - sorted below: the target's failures, or a fibrecert bug

@@ -11,7 +11,9 @@ def test_there_are_at_least_fifty_defects_each_naming_real_requirements():
     assert len(DEFECTS) >= 50
     known = contracts.requirements()
     for d in DEFECTS.values():
-        assert d.violates and d.description, d.name
+        assert d.description, d.name
+        # a defect breaks something; a `conformant` switch (a documented throttle) breaks nothing
+        assert bool(d.violates) != bool(d.conformant) and not (d.conformant and d.may_also), d.name
         assert set(d.violates) <= set(known), (d.name, set(d.violates) - set(known))
         assert set(d.may_also) <= set(known), (d.name, set(d.may_also) - set(known))
         assert not set(d.may_also) & set(d.violates), d.name  # each requirement in one set
@@ -37,3 +39,15 @@ def test_an_unknown_defect_name_is_refused():
 
     with pytest.raises(ValueError, match="unknown defect"):
         Defects({"no-such-defect"})
+
+
+def test_a_throttle_switch_answers_429_with_retry_after_to_every_fifth_request_counted_from_when_it_is_set():
+    from fibrecert.sandbox.defects import THROTTLES
+
+    assert set(THROTTLES) == {n for n, d in DEFECTS.items() if d.conformant}
+    defects = Defects({"fc-throttle-every-5th-request"})
+    seen = [defects.throttle("fc-throttle-every-5th-request") for _ in range(10)]
+    assert seen == [None] * 4 + [(429, "1")] + [None] * 4 + [(429, "1")]
+    assert defects.throttle("ala-throttle-every-5th-request") is None  # off
+    defects.set({"fc-throttle-every-5th-request"})  # the count starts again
+    assert [defects.throttle("fc-throttle-every-5th-request") for _ in range(5)][-1] == (429, "1")

@@ -50,7 +50,7 @@ def _case_ids(engine: Engine) -> list[list[str]]:
                                        path="/service-orders", identity=TENANT_B, body=JsonBody({"n": n})).id)
         return ids
 
-    engine.enter(engine.test_lane(7, "suite::test_x", ("FC-SO-001",), "fibrecafe", None))
+    engine.enter(engine.test_lane(7, "suite::test_x", ("FC-SO-001",), "fibrecafe"))
     try:
         return engine.each([3, 1, 4, 1, 5, 9, 2, 6], item)
     finally:
@@ -75,7 +75,7 @@ def test_each_runs_items_side_by_side_up_to_the_bound(engine):
         with lock:
             running[0] -= 1
 
-    e.enter(e.test_lane(1, "t", (), "ala", None))
+    e.enter(e.test_lane(1, "t", (), "ala"))
     try:
         e.each(range(12), work)
     finally:
@@ -131,7 +131,7 @@ def _burn(seconds: float) -> None:
 
 def test_generating_before_the_first_request_is_told_apart_from_generating_in_all(engine):
     e = engine(4)
-    e.enter(e.test_lane(2, "suite::test_gen", (), "fibrecafe", None))
+    e.enter(e.test_lane(2, "suite::test_gen", (), "fibrecafe"))
     try:
         with e.generating():
             _burn(0.05)

@@ -18,6 +18,7 @@ from types import SimpleNamespace as NS
 import pytest
 
 from fibrecert import progress as progress_module
+from fibrecert import events as ev  # (imported as a module: pytest would take Test* classes for tests)
 from fibrecert.expected_cost import EXPECTED_COST
 from fibrecert.progress import Progress
 
@@ -34,16 +35,21 @@ class Clock:
 
 def _progress(table: dict, tests: list[str], clock: Clock) -> Progress:
     p = Progress(io.StringIO(), quiet=True, expected={"standard": table}, clock=clock)
-    p(NS(type="run_started", tests=len(tests), profile="standard", test_ids=tuple(tests)))
+    p(_run_started(len(tests), "standard", tuple(tests)))
     return p
 
 
-def _exchange(test: str) -> NS:
-    return NS(type="exchange", exchange=NS(api="fibrecafe", case=NS(test=test)))
+def _run_started(tests: int, profile: str, test_ids: tuple[str, ...]) -> ev.RunStarted:
+    return ev.RunStarted(profile=profile, seed=0, apis=("fibrecafe",), tests=tests, requirements=0, concurrency=16,
+                      test_ids=test_ids)
 
 
-def _finished(test: str) -> NS:
-    return NS(type="test_finished", test=test, api="fibrecafe", outcome="passed", reason="")
+def _exchange(test: str, api: str = "fibrecafe") -> ev.ExchangeDone:
+    return ev.ExchangeDone(NS(api=api, case=NS(test=test)))  # what the progress line reads of an exchange
+
+
+def _finished(test: str, api: str = "fibrecafe", outcome: str = "passed") -> ev.TestFinished:
+    return ev.TestFinished(test=test, api=api, outcome=outcome)
 
 
 def test_no_eta_from_the_first_test_alone():
@@ -53,7 +59,7 @@ def test_no_eta_from_the_first_test_alone():
     tests = [f"t{i}" for i in range(91)]
     p = _progress({t: (10, 1.0) for t in tests}, tests, clock)
     clock.now = 3.0
-    p(NS(type="test_started", test="t0", api="fibrecafe"))
+    p(ev.TestStarted("t0", "fibrecafe"))
     p(_exchange("t0"))
     p(_finished("t0"))
     assert p.eta() is None and "ETA" not in p.status()
@@ -68,7 +74,7 @@ def test_a_steady_run_gets_an_eta_close_to_the_time_left():
     for step in range(2000):  # one request every 5 ms
         test = tests[step // 100]
         if step % 100 == 0:
-            p(NS(type="test_started", test=test, api="fibrecafe"))
+            p(ev.TestStarted(test, "fibrecafe"))
         clock.now = (step + 1) * 0.005
         p(_exchange(test))
         if step % 100 == 99:
@@ -89,9 +95,9 @@ def test_a_long_test_that_sends_little_keeps_the_eta_up():
     bulk = [f"b{i}" for i in range(10)]
     tests = [*bulk, "long"]
     p = _progress({**{t: (100, 1.0) for t in bulk}, "long": (3, 12.0)}, tests, clock)
-    p(NS(type="test_started", test="long", api="fibrecafe"))
+    p(ev.TestStarted("long", "fibrecafe"))
     for i, test in enumerate(bulk):
-        p(NS(type="test_started", test=test, api="fibrecafe"))
+        p(ev.TestStarted(test, "fibrecafe"))
         for _ in range(100):
             clock.now += 0.01
             p(_exchange(test))
@@ -123,19 +129,20 @@ def _replayed(events: list[dict]) -> list[tuple[float, float | None, float]]:
     """Each moment of a recorded run: (t, the ETA the progress line would have shown, the time left)."""
     clock = Clock()
     p = Progress(io.StringIO(), quiet=True, clock=clock)
+    events = [r for r in events if r["type"] != "run_finished"]  # the report is built after the tests
     end = events[-1]["t"]
     out = []
     for r in events:
         clock.now = r["t"]
         kind = r["type"]
         if kind == "run_started":
-            p(NS(type=kind, tests=r["tests"], profile=r["profile"], test_ids=tuple(r["test_ids"])))
+            p(_run_started(r["tests"], r["profile"], tuple(r["test_ids"])))
         elif kind == "exchange":
-            p(NS(type=kind, exchange=NS(api=r["api"], case=NS(test=r["test"]))))
+            p(_exchange(r["test"], r["api"]))
         elif kind == "test_started":
-            p(NS(type=kind, test=r["test"], api=r["api"]))
+            p(ev.TestStarted(r["test"], r["api"]))
         elif kind == "test_finished":
-            p(NS(type=kind, test=r["test"], api=r["api"], outcome=r["outcome"], reason=""))
+            p(_finished(r["test"], r["api"], r["outcome"]))
         else:
             continue
         out.append((r["t"], p.eta(), end - r["t"]))
@@ -155,6 +162,8 @@ def test_a_recorded_run_never_shows_a_wild_eta(tmp_path):
                           capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
     events = [json.loads(line) for line in (tmp_path / "e.ndjson").read_text(encoding="utf-8").splitlines()]
+    assert events[-1]["type"] == "run_finished" and events[-1]["verdict"] == "CONFORMANT"
+    events = events[:-1]  # the tests' events: the report is built after them
     moments = _replayed(events)
     shown = [(t, eta, left) for t, eta, left in moments if eta is not None]
     first_sent = next(r["t"] for r in events if r["type"] == "exchange")

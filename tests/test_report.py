@@ -64,7 +64,7 @@ def test_json_round_trips_and_junit_has_one_case_per_requirement():
 
 
 def test_text_from_the_target_cannot_drive_the_terminal():
-    from fibrecert.runner import terminal_safe
+    from fibrecert.wording import terminal_safe
 
     shown = terminal_safe("Received faultmessage \x1b]0;owned\x07\x1b[2J\rdone\n" + "x" * 1000)
     assert "\x1b" not in shown and "\r" not in shown and "\n" not in shown and "\x07" not in shown

@@ -52,8 +52,9 @@ def test_secrets_a_hostile_target_echoes_reach_no_file_and_no_terminal(tmp_path,
     text = re.sub(r'(?m)^other_client_secret = .*$', 'other_client_secret_env = "FIBRECERT_TEST_OTHER_SECRET"', text)
     target.write_text(text)
     report = tmp_path / "r"
-    done = fibrecert("run", "--target", str(target), "--api", "fibrecafe", "--profile", "smoke",
-                     "--report-dir", str(report), env={"FIBRECERT_TEST_OTHER_SECRET": secret_b})
+    events = tmp_path / "events.ndjson"
+    done = fibrecert("run", "--target", str(target), "--api", "fibrecafe", "--profile", "smoke", "-v",
+                     "--events", str(events), "--report-dir", str(report), env={"FIBRECERT_TEST_OTHER_SECRET": secret_b})
     assert done.returncode == 1, done.stdout + done.stderr
 
     secret_s = sb.tenant_secret("tenant-short-ttl")  # the short-TTL client (SEC-015)
@@ -65,7 +66,8 @@ def test_secrets_a_hostile_target_echoes_reach_no_file_and_no_terminal(tmp_path,
         secrets.extend(ln for ln in ident.key.read_text().splitlines() if ln and "PRIVATE KEY" not in ln)
     written = {p.name: p.read_text(encoding="utf-8") for p in report.iterdir()}
     assert {"index.html", "results.json", "junit.xml"} <= set(written)
-    written["stdout"], written["stderr"] = done.stdout, done.stderr
+    written["stdout"], written["stderr"], written["events"] = done.stdout, done.stderr, events.read_text()
+    assert " FAIL " in done.stdout  # -v: a line for each test, with a failing test's reason
     for where, text in written.items():
         for secret in secrets:
             assert secret not in text, f"a secret reached {where}"
@@ -136,3 +138,29 @@ def test_curl_quotes_any_body_and_url_exactly():
     assert words[:6] == ["curl", "-i", "-sS", "--request", "POST", url]
     assert words[words.index("--data-binary") + 1] == body
     assert "X-Evil: '; rm -rf / #" in words
+
+
+def test_a_failure_reason_quoting_a_secret_reaches_the_verbose_terminal_redacted():
+    """A test's failure reason is the target's text (what a check observed): under -v the progress line
+    prints it, and the bus hands it over redacted, as it does to the event log."""
+    import io
+
+    from fibrecert.events import EventBus, RunStarted, TestFinished, TestStarted
+    from fibrecert.progress import Progress
+    from fibrecert.redaction import SecretRegistry
+
+    token = "tok-9f2c41e07b5d4a8e"
+    bus = EventBus(SecretRegistry([token]))
+    shown, raw = io.StringIO(), io.StringIO()
+    bus.subscribe(Progress(shown, verbose=True, tty=False), outside=True)
+    bus.subscribe(Progress(raw, verbose=True, tty=False))  # in memory, as the result model: not redacted
+    test = "fibrecafe/test_token.py::test_a_token_is_issued"
+    bus.emit(RunStarted(profile="smoke", seed=1, apis=("fibrecafe",), tests=1, requirements=1, concurrency=1,
+                        test_ids=(test,)))
+    bus.emit(TestStarted(test, "fibrecafe"))
+    bus.emit(TestFinished(test, "fibrecafe", "failed", f"SEC-011: Received a body echoing Bearer {token} / "
+                                                         "Declared: no credential in any answer"))
+    assert "FAIL" in shown.getvalue() and "echoing Bearer [REDACTED]" in shown.getvalue()
+    assert token not in shown.getvalue()
+    assert token in raw.getvalue()  # the redaction is the bus's, for handlers that take events out
+

@@ -673,8 +673,8 @@ def hostile_expect_files(draw) -> str:
         return "deviation = " + "[" * draw(st.integers(101, 50_000))
     if choice == "garbage":
         return draw(HOSTILE_TEXT) + "\n[[deviation]]\nid = 1\n"
-    if choice == "shape":
-        return toml_doc({"deviation": draw(TOML_WRONG | HOSTILE_TEXT)})
+    if choice == "shape":  # not an array of tables (an empty array is one: a file of no deviations)
+        return toml_doc({"deviation": draw((TOML_WRONG | HOSTILE_TEXT).filter(lambda v: v != []))})
     entry = {"id": "FC-SOC-001", "reason": "known", "expires": "__DATE__"}
     key = draw(st.sampled_from(["id", "reason", "expires", "extra"]))
     entry[key] = draw(TOML_WRONG | HOSTILE_TEXT) if key != "id" else draw(TOML_WRONG | HOSTILE_TEXT.filter(

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fibrecert.suites.sequences import ACTIVE, CANCEL_PENDING, CEASED, IN_FLIGHT  # noqa: F401
+from fibrecert.suites.sequences import ACTIVE, CANCEL_PENDING, CEASED, IN_FLIGHT, ModelOrder  # noqa: F401
 
 
 @dataclass(eq=False)
-class AlaOrder:
+class AlaOrder(ModelOrder):
     name: str                   # o1, o2, ... within one sequence
     ref: str                    # the sellerOrderReference the target gave
     service: str

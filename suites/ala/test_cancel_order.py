@@ -4,10 +4,14 @@ front; a request missing a required element, or naming an unknown order, is reje
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
+from hypothesis import strategies as st
 
 from fibrecert.suites import checks as c
+
+from .test_cease_order import _accepted_order
 
 
 def place_cease_order(ala):  # noqa: ANN001 - suite helper shared with the security suite
@@ -35,16 +39,30 @@ def place_cease_order(ala):  # noqa: ANN001 - suite helper shared with the secur
 CANCEL_REQS = ("ALA-CANCEL-001", "ALA-CANCEL-002", "ALA-CANCEL-003")
 
 
-@pytest.mark.requirement(*CANCEL_REQS, "ALA-CANCEL-005", "ALA-CANCEL-006")
-def test_cancellation_of_an_in_flight_order_is_pending_or_rejected_up_front(run, ala, verify):
-    def case(data):
-        setup, seller_ref = place_cease_order(ala)
+# Generated valid ceaseOrders per profile, each then cancelled by a generated valid cancelOrder: one active
+# service serves both (the boundary-valid suite covers the valid space of each field; these add variety).
+VALID_ORDERS = {"smoke": 1, "standard": 1, "full": 10}
+
+
+@pytest.mark.requirement("ALA-CEASE-001", "ALA-CEASE-002", "ALA-CEASE-003", *CANCEL_REQS, "ALA-CANCEL-005",
+                         "ALA-CANCEL-006")
+def test_cancellation_of_an_in_flight_order_is_pending_or_rejected_up_front(run, ala, verify, profile):
+    """A generated valid ceaseOrder is accepted with an orderResponse (ALA-CEASE-*), and the order it
+    places is then cancelled with a generated valid cancelOrder."""
+    refs: dict = {}
+    lock = threading.Lock()
+
+    def case(pair):
+        cease, cancel = pair
+        cease["alaCease"]["serviceIdentifier"] = ala.services.take()
+        setup, seller_ref = _accepted_order(ala, verify, cease, refs, lock)
         if seller_ref is None:
             verify.not_tested(CANCEL_REQS, f"no order to cancel: the ceaseOrder that places one got {setup.describe()}")
             return
-        cancel_in_flight(ala, verify, data, setup, seller_ref)
+        cancel_in_flight(ala, verify, cancel, setup, seller_ref)
 
-    run.explore(ala.message("cancelOrder"), case)
+    run.explore(st.tuples(ala.message("ceaseOrder"), ala.message("cancelOrder")), case,
+                examples=VALID_ORDERS.get(profile.name, VALID_ORDERS["standard"]))
 
 
 def cancel_in_flight(ala, verify, data, setup, seller_ref, note=""):  # noqa: ANN001 - shared with the boundary suite

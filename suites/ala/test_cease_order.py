@@ -1,9 +1,9 @@
-"""POST /ceaseOrder (seller role): valid cease orders are accepted with an orderResponse; a request
-missing a required element, or naming a service the buyer cannot cease, is rejected with a fault."""
+"""POST /ceaseOrder (seller role): a request naming a service the buyer cannot cease is rejected with a
+fault. Valid cease orders (accepted with an orderResponse) are sent where an order is needed anyway, so
+that one active service buys several verdicts: test_cancel_order.py cancels each generated one, the
+boundary-valid suite cancels its own, the stateful suite plays lifecycles on them."""
 
 from __future__ import annotations
-
-import threading
 
 import pytest
 
@@ -31,18 +31,6 @@ def _accepted_order(ala, verify, data, refs, lock, note=""):  # noqa: ANN001 - s
         earlier = refs.setdefault(seller_ref, ex)
     verify("ALA-CEASE-003", [earlier, ex] if earlier is not ex else [ex], c.distinct_ids, "sellerOrderReference")
     return ex, seller_ref
-
-
-@pytest.mark.requirement("ALA-CEASE-001", "ALA-CEASE-002", "ALA-CEASE-003")
-def test_valid_cease_orders_are_accepted_with_an_order_response(run, ala, verify):
-    refs: dict = {}
-    lock = threading.Lock()
-
-    def case(data):
-        data["alaCease"]["serviceIdentifier"] = ala.services.take()
-        _accepted_order(ala, verify, data, refs, lock)
-
-    run.explore(ala.message("ceaseOrder"), case)
 
 
 @pytest.mark.requirement("INT-002", "ALA-CEASE-005", "ALA-CEASE-006")

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fibrecert.suites.sequences import CANCEL_PENDING, IN_FLIGHT  # noqa: F401
+from fibrecert.suites.sequences import CANCEL_PENDING, IN_FLIGHT, ModelOrder  # noqa: F401
 
 
 @dataclass(eq=False)
-class FcOrder:
+class FcOrder(ModelOrder):
     name: str
     id: int
     tenant: str                 # "a" or "b"

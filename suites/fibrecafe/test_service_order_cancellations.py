@@ -1,19 +1,22 @@
-"""POST /service-order-cancellations: an in-flight order of the tenant is cancelled with 201 (every
-documented reasonCode); a second cancellation, an unknown order, another tenant's order, missing
+"""POST /service-order-cancellations: an in-flight order of the tenant (a generated valid create order,
+accepted with the order) is cancelled with 201 (every documented reasonCode); a second cancellation, an unknown order, another tenant's order, missing
 fields or headers are refused with the documented error body."""
 
 from __future__ import annotations
 
 import json
+import threading
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import strategies as st
 
 from fibrecert import contracts, strategies
 from fibrecert.identity import MALFORMED_TOKEN, NO_TOKEN, TENANT_A, TENANT_B, UNISSUED_TOKEN
 from fibrecert.suites import checks as c
 
 from .conftest import check_error_answer
+from .test_service_orders import _create, _with_target_supplier
 
 PATH = "/service-order-cancellations"
 REASON_CODES = contracts.enum_of("ReasonCode")
@@ -56,16 +59,23 @@ def _cancel_accepted(fc, verify, case, setup, requirement, note="", headers=None
 NEEDS_ORDER = ("FC-SOC-001", "FC-SOC-003")
 
 
-@pytest.mark.requirement("FC-SOC-001", "FC-SOC-003", *ERRORS)
+@pytest.mark.requirement("FC-SOC-001", "FC-SOC-003", *ERRORS, "FC-SO-001", "FC-SO-002", "FC-SO-004", "FC-SO-005")
 def test_cancellation_of_an_in_flight_order_is_accepted(run, fc, verify):
-    def case(generated):  # noqa: ANN001
-        setup, order_id = create_order(fc)
+    """A generated valid create order (every shape) is accepted with the order (FC-SO-*), and the order
+    it places is then cancelled with a generated valid cancellation: one request pair buys both."""
+    ids: dict = {}
+    lock = threading.Lock()
+
+    def case(pair):  # noqa: ANN001
+        order, generated = pair
+        setup, order_id = _create(fc, verify, order, ids, lock)
         if order_id is None:
             verify.not_tested(NEEDS_ORDER, f"no order to cancel: creating one got {setup.describe()}")
             return
         _cancel_accepted(fc, verify, _cancellation_case(fc, generated, order_id), setup, "FC-SOC-001")
 
-    run.explore(strategies.fibrecafe_cases(PATH), case)
+    orders = strategies.fibrecafe_cases("/service-orders").map(lambda order: _with_target_supplier(fc, order))
+    run.explore(st.tuples(orders, strategies.fibrecafe_cases(PATH)), case)
 
 
 @pytest.mark.requirement("FC-SOC-002", "FC-SOC-001", "FC-SOC-003", *ERRORS)

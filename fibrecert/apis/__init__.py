@@ -1,0 +1,81 @@
+"""API dialects: everything fibrecert knows about one API's wire, in one module per API.
+
+    fibrecert/apis/ala.py        NICC ALA 2.30 (SOAP, mutual TLS)
+    fibrecert/apis/fibrecafe.py  Fibre Cafe 1.17 (JSON, OAuth2 client credentials)
+
+A dialect names its operations (`Operation`: where each is sent), its target-file endpoints and which
+credential may go to each, its robustness requirements, the enum values a case exercises, the order an
+answer assigns and the later request that names it, how an identity's credentials go on the wire, and
+the client the suites send with. The engine, the endpoint guard (fibrecert/endpoints.py), replay and
+preflight ask the dialect; none of them names an API. A third API is a new module here, registered in
+`DIALECTS` (docs/adding-an-api.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation fibrecert sends: `POST /ceaseOrder` of `ala`, to the target file's `seller`
+    endpoint, at the path `/ceaseOrder` below it."""
+
+    api: str
+    name: str        # the method and path as the contract names it: "POST /ceaseOrder"
+    endpoint: str    # the target-file endpoint it goes to (a key of the dialect's `endpoints`)
+    path: str        # the path below that endpoint's URL ("" for the URL itself)
+
+
+@dataclass(frozen=True)
+class Sending:
+    """What the dialect adds to a case on the wire: headers, the body's bytes, a client certificate."""
+
+    headers: dict[str, str]
+    body: bytes
+    cert: tuple[str, str] | None = None
+
+
+class Dialect(Protocol):
+    name: str                                   # the API's name in target files, cases and reports
+    operations: tuple[Operation, ...]
+    endpoints: Mapping[str, str]                # endpoint -> the target-file key of its URL
+    credential_endpoints: Mapping[str, frozenset[str]]  # identity kind -> the endpoints it may go to
+    rob: tuple[str, str]                        # (no server error, no hang): judged on every exchange
+
+    def default_identity(self, operation: str) -> Any: ...
+    def active_services(self, target: Any) -> Sequence[str]: ...
+    def warm_up(self, target: Any) -> None: ...
+    def client(self, engine: Any) -> Any: ...
+    def prepare(self, engine: Any) -> None: ...
+    def sending(self, case: Any, credentials: Any) -> Sending: ...
+    def order_named(self, operation: str, body: Any) -> tuple[str, str] | None: ...
+    def assigned_id(self, ex: Any) -> str | None: ...
+    def order_assigned(self, ex: Any) -> str | None: ...
+    def enum_tags(self, body: Any) -> set[str]: ...
+
+
+def _registry() -> dict[str, Dialect]:
+    from .ala import ALA
+    from .fibrecafe import FIBRECAFE
+
+    return {d.name: d for d in (ALA, FIBRECAFE)}
+
+
+DIALECTS: dict[str, Dialect] = _registry()
+
+
+def dialect(api: str) -> Dialect:
+    """The dialect of `api`; KeyError for an API fibrecert does not know."""
+    return DIALECTS[api]
+
+
+def section(target: Any, api: str) -> Any:
+    """The target file's section for `api` (None when it has none)."""
+    return getattr(target, api, None) if api in DIALECTS else None
+
+
+def operations() -> dict[tuple[str, str], Operation]:
+    """(api, operation name) -> Operation, for every dialect."""
+    return {(d.name, op.name): op for d in DIALECTS.values() for op in d.operations}
