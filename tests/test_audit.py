@@ -123,6 +123,18 @@ def test_audit_of_clean_evidence_against_the_same_target_agrees(vendor):
     assert not any(u.run.startswith("audit-") for u in Ledger.for_target(vendor["target"]).entries())
 
 
+def test_audit_never_samples_an_exchange_whose_meaning_is_its_tokens_age(vendor):
+    """The expiry test's exchanges (a short-lived token while fresh, then past its expires_in) cannot be
+    re-sent as they were: a token fetched now is fresh. They are never in the sample (docs/operator.md)."""
+    from fibrecert.audit import candidates
+
+    data = results(vendor["report"])
+    aged = {e["id"] for e in data["exchanges"] if e.get("case", {}).get("identity") == "tenant-s"}
+    assert aged, "the run holds the expiry test's exchanges"
+    pool, _, _ = candidates(data, allow_cease=True)
+    assert pool and not aged & set(pool)
+
+
 def _restart(vendor, defects=()):
     """Stop the vendor's sandbox and start it again on the same state and PKI (new ports: the target
     file is written again, its ledger stays)."""
