@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any, Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,3 +42,21 @@ def results(report_dir: Path) -> dict:
 
 def outcomes(report_dir: Path) -> dict[str, str]:
     return {r["id"]: r["outcome"] for r in results(report_dir)["requirements"]}
+
+
+@contextlib.contextmanager
+def serving(handler: type, **state: Any) -> Iterator[Any]:
+    """A plain HTTP server on loopback in a thread of its own, answering with `handler`; `state` set as
+    attributes of the server (what the handler records or replays); shut down on exit."""
+    server: Any = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    for name, value in state.items():
+        setattr(server, name, value)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=2)

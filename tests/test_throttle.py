@@ -20,6 +20,8 @@ import pytest
 from fibrecert.throttle import MAX_SENDS, MAX_WAIT, describe, retry_after, throttle_wait
 from fibrecert.transport import THROTTLED, RateLimiter, SecretRegistry, Transport
 
+from helpers import serving
+
 NOW = dt.datetime(2026, 12, 2, 16, 0, 0, tzinfo=dt.timezone.utc)
 
 
@@ -75,15 +77,8 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[Any]:
-    srv: Any = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
-    srv.daemon_threads = True
-    srv.script, srv.bodies, srv.lock = [], [], threading.Lock()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=2)
+    with serving(_Scripted, script=[], bodies=[], lock=threading.Lock()) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from fibrecert.transport import (DROPPED, EVIDENCE_BODY_LIMIT, MAX_RESPONSE_BYTE
                                  TLS_REFUSED, UNREACHABLE, Exchange, RateLimiter, SecretRegistry, Transport,
                                  redact_headers, redact_text)
 
+from helpers import serving
+
 CLIENT_SECRET = "cs-4Hq9Lz2Wv7Np1Xk8"
 OTHER_SECRET = "cs-other-Yt6Rb3Mn0Qw5"
 ACCESS_TOKEN = "at-eyJhbGciOiJIUzI1NiJ9.payload.sig-77Zx"
@@ -171,15 +173,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_server() -> Iterator[http.server.ThreadingHTTPServer]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    server.requests = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=2)
+    with serving(_Handler, requests=[]) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
