@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from fibrecert.case import SERVICE, id_key
+from fibrecert.core.case import SERVICE, id_key
 
 DEFAULT_SAMPLE = 20
 EXIT_AGREES, EXIT_DISAGREES, EXIT_BAD_INPUT = 0, 1, 2
@@ -64,7 +64,7 @@ def _service(record: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-# Sent with the short-lived token of the expiry requirement (fibrecert/identity.py, tenant s): what such an
+# Sent with the short-lived token of the expiry requirement (fibrecert/apis/fibrecafe.py, tenant s): what such an
 # exchange shows depends on the token's age when it was sent (fresh, or past its expires_in), which a
 # re-send with a token fetched now does not reproduce; the audit leaves them out of its sample.
 TOKEN_AGE_IDENTITIES = frozenset({"tenant-s"})
@@ -133,11 +133,11 @@ def _outcome(outcome: Any) -> str:
 
 def audit(report: str, target_path: str, *, sample: int = DEFAULT_SAMPLE, seed: int | None = None,
           allow_cease: bool = False, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    from fibrecert.core.exchange import TargetUnreachable
+    from fibrecert.core.redaction import redact
     from fibrecert.observed import differences, facts
-    from fibrecert.redaction import redact
     from fibrecert.replay import Replayer, ReplayError
     from fibrecert.wording import terminal_safe
-    from fibrecert.transport import TargetUnreachable
 
     try:
         if sample < 1:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from fibrecert.transport import THROTTLED, Exchange
+from fibrecert.core.exchange import THROTTLED, Exchange
 
 CHECKS: dict[str, Callable[..., Any]] = {}
 CHECK_META: dict[str, dict[str, bool]] = {}

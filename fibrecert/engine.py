@@ -28,26 +28,26 @@ import time
 import zlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from fibrecert import contracts, endpoints
+from fibrecert import contracts, endpoints, observed
 from fibrecert.apis import Dialect, dialect
-from fibrecert.checking import CheckOutcome, answered_in_time, no_server_error, run_check
 from fibrecert.apis import section as target_section
+from fibrecert.checking import CheckOutcome, answered_in_time, no_server_error, run_check
+from fibrecert.core.case import ORDER, Binding, Body, Case
+from fibrecert.core.events import CheckDone, EventBus, ExchangeDone, Marked, RunFinished, RunStarted, StoppedEarly
+from fibrecert.core.exchange import DROPPED, THROTTLED, TIMEOUT, TLS_REFUSED, UNREACHABLE, Exchange, TargetUnreachable
+from fibrecert.core.identity import Credentials, Identity
 from fibrecert.core.profile import Profile, profile_named
+from fibrecert.core.redaction import SecretRegistry
+from fibrecert.core.results import ResultModel
 from fibrecert.core.testdata import OutOfTestData, ServicePool
-from fibrecert.case import ORDER, Binding, Body, Case
-from fibrecert.events import CheckDone, EventBus, ExchangeDone, Marked, RunFinished, RunStarted, StoppedEarly
-from fibrecert.identity import Credentials, Identity
 from fibrecert.narrowing import Narrower
-from fibrecert.redaction import SecretRegistry
-from fibrecert.results import ResultModel
 from fibrecert.scope import origin_of
 from fibrecert.target import Target
-from fibrecert.transport import (DROPPED, THROTTLED, TIMEOUT, TLS_REFUSED, UNREACHABLE, Exchange, RateLimiter,
-                                 TargetUnreachable, Transport)
+from fibrecert.transport import RateLimiter, Transport
+
 
 def _serialise_ast_parse() -> None:
     """CPython before 3.13 keeps the AST converter's recursion depth in state shared by threads
@@ -304,7 +304,7 @@ class Engine:
         self.selection, self.selection_text = selection, selection_text
         self.report_dir = report_dir
         self.bus = EventBus()
-        self.results = ResultModel()
+        self.results = ResultModel(facts=observed.facts)
         self.bus.subscribe(self.results)
         self.narrower = Narrower(self)  # names the trigger of a failure on valid input (fibrecert/narrowing.py)
         self.bus.subscribe(self.narrower.observe)

@@ -37,8 +37,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from fibrecert.case import ORDER, JsonBody, SoapBody, id_key
-from fibrecert.events import CheckDone
+from fibrecert.core.case import ORDER, JsonBody, SoapBody, id_key
+from fibrecert.core.events import CheckDone
 
 REQUESTS_PER_FAILURE = 16
 REQUESTS_PER_RUN = 160

@@ -42,7 +42,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from fibrecert import endpoints, wirejson
-from fibrecert.identity import CLIENT_A
+from fibrecert.apis.fibrecafe import CLIENT_A
 from fibrecert.target import ClientIdentity, Target
 
 __all__ = ["Finding", "probe", "failures", "fingerprints", "STAGES"]

@@ -21,7 +21,7 @@ import time
 from typing import Any, TextIO
 
 from fibrecert import contracts
-from fibrecert.events import CheckDone, ExchangeDone, RunStarted, TestFinished, TestStarted
+from fibrecert.core.events import CheckDone, ExchangeDone, RunStarted, TestFinished, TestStarted
 from fibrecert.wording import one_line, shown_path, terminal_safe
 
 _COLOURS = {"pass": "32", "fail": "31", "warn": "33", "skip": "90", "not_tested": "35",

@@ -1,7 +1,7 @@
 """`fibrecert replay RESULTS.json EXCHANGE`: send a recorded case again and re-run the checks it was
 judged by.
 
-results.json holds every exchange of a run as a structured Case (fibrecert/case.py) with the checks run
+results.json holds every exchange of a run as a structured Case (fibrecert/core/case.py) with the checks run
 on it. Replay loads that Case, never parses evidence text:
 - the chain it depends on goes first, in order: the exchanges its test data came from (an order an
   earlier answer assigned) and the exchanges it was judged with (the steps of a sequence, the earlier
@@ -28,10 +28,11 @@ from typing import Any, TextIO
 
 from lxml import etree
 
-from fibrecert.case import MESSAGE_ID, ORDER, SERVICE, Case, JsonBody, RawBody, SoapBody, id_key
+from fibrecert.apis import dialect
+from fibrecert.core.case import MESSAGE_ID, ORDER, SERVICE, Case, JsonBody, RawBody, SoapBody, id_key
+from fibrecert.core.exchange import Exchange
 from fibrecert.ledger import Ledger, LedgerError
 from fibrecert.target import TargetError, load_target
-from fibrecert.transport import Exchange
 
 
 class ReplayError(Exception):
@@ -215,7 +216,7 @@ class Replayer:
         except EndpointError as exc:
             raise ReplayError(f"exchange {_show(exchange_id)}: {exc}") from None
         try:
-            case.body.encode()  # a recorded SOAP body must parse before anything is sent
+            dialect(case.api).encode(case.body)  # a recorded SOAP body must parse before anything is sent
         except Exception as exc:  # noqa: BLE001 - lxml and json raise many kinds: one line, exit 2
             raise ReplayError(f"exchange {_show(exchange_id)}: the recorded body cannot be sent "
                               f"({type(exc).__name__})") from None
@@ -351,7 +352,7 @@ class Replayer:
 
 def replay(results_path: str, exchange_id: str, target_path: str | None = None, *, allow_cease: bool = False,
            requirement: str | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    from fibrecert.redaction import redact
+    from fibrecert.core.redaction import redact
     from fibrecert.wording import terminal_safe
 
     out, err = out or sys.stdout, err or sys.stderr  # read now: the streams may have been replaced
@@ -449,7 +450,7 @@ def replay(results_path: str, exchange_id: str, target_path: str | None = None, 
         err.write(f"fibrecert: {terminal_safe(str(exc), 500)}\n")
         return 2
     except Exception as exc:  # a target that stops answering mid-chain, or anything else: one line
-        from fibrecert.transport import TargetUnreachable
+        from fibrecert.core.exchange import TargetUnreachable
 
         if isinstance(exc, TargetUnreachable):
             err.write(f"fibrecert: the target stopped answering during the replay: {terminal_safe(str(exc))}\n")

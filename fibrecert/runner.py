@@ -66,7 +66,7 @@ class EventLog:
         self.fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
     def __call__(self, event: Any) -> None:
-        from fibrecert.events import CheckDone, ExchangeDone, RunStarted
+        from fibrecert.core.events import CheckDone, ExchangeDone, RunStarted
 
         record: dict[str, Any] = {"t": round(time.monotonic() - self.started, 4), "type": event.type}
         if isinstance(event, ExchangeDone):
@@ -181,9 +181,8 @@ def _fingerprints(target: Any, findings: list[Any]) -> dict[str, str]:
 def _preflight_failed(engine: Any, failed: list[Any], report_dir: Path, out: TextIO, err: TextIO, ledger: Any) -> int:
     """One line per failing endpoint (cause and fix), a report saying the same (INCOMPLETE), and exit 5:
     nothing was tested (not 3, which says the suites ran but something was left untested)."""
-    from fibrecert.cli_help import EXIT_NOTHING_TESTED
-
     from fibrecert import contracts
+    from fibrecert.cli_help import EXIT_NOTHING_TESTED
     from fibrecert.reports.build import build_result
     from fibrecert.reports.writers import write_all
 

@@ -14,40 +14,17 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
 
-from fibrecert.case import Case
-from fibrecert.redaction import REDACTED, SecretRegistry, redact
+from fibrecert.core.exchange import DROPPED, MAX_RESPONSE_BYTES, THROTTLED, TIMEOUT, TLS_REFUSED, UNREACHABLE, Exchange
+from fibrecert.core.redaction import SecretRegistry
 from fibrecert.throttle import MAX_SENDS, MAX_WAIT, MAX_WAIT_PER_REQUEST, Throttling, throttle_wait
 
-__all__ = ["Exchange", "Transport", "RateLimiter", "SecretRegistry", "REDACTED", "TargetUnreachable",
-           "UNREACHABLE", "TLS_REFUSED", "TIMEOUT", "DROPPED", "THROTTLED", "redact_headers", "redact_text"]
-
-# Transport outcomes (Exchange.error). None = an HTTP response was received.
-UNREACHABLE = "unreachable"        # no TCP connection (refused, DNS, connect timeout)
-TLS_REFUSED = "tls_refused"        # the TLS handshake failed or was refused by the server
-TIMEOUT = "timeout"                # connected, but no complete answer within the deadline
-DROPPED = "dropped"                # the connection was closed without an answer
-THROTTLED = "throttled"            # 429/503 with Retry-After past fibrecert's bounds: not sent again (throttle.py)
-
-MAX_RESPONSE_BYTES = 4 * 1024 * 1024
-EVIDENCE_BODY_LIMIT = 64 * 1024
-# Evidence keeps this much more than it shows, so that redaction (which runs before the cut) sees every
-# secret whole even where the cut would fall inside one.
-_TRIM_MARGIN = 4096
-
-
-def redact_headers(headers: dict[str, str], secrets: SecretRegistry) -> dict[str, str]:
-    return redact(dict(headers), secrets)
-
-
-def redact_text(text: str, secrets: SecretRegistry) -> str:
-    return redact(text, secrets)
+__all__ = ["Transport", "RateLimiter"]
 
 
 class RateLimiter:
@@ -68,94 +45,6 @@ class RateLimiter:
         delay = slot - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-
-
-@dataclass
-class Exchange:
-    """One request sent to the target and what came back (or the transport outcome)."""
-
-    id: str
-    api: str
-    operation: str
-    identity: Any          # a fibrecert.identity.Identity (a plain name in low-level uses)
-    method: str
-    url: str
-    request_headers: dict[str, str]
-    request_body: str
-    status: int | None = None
-    response_headers: dict[str, str] = field(default_factory=dict)
-    response_body: bytes = b""
-    error: str | None = None
-    error_detail: str = ""
-    elapsed: float = 0.0
-    refusal_expected: bool = False  # a deliberate request without valid credentials
-    case: Case | None = None        # the Case it was sent for (None only in the transport's own tests)
-    started: float = 0.0            # time.monotonic() when it was sent
-    constraint: str | None = None   # the contract constraint a negative case attacks
-    server_certificate: str | None = None  # SHA-256 fingerprint of the server certificate seen on the wire
-    throttled: int = 0              # throttled answers (429/503 with Retry-After) before this one (throttle.py)
-    throttle_wait: float = 0.0      # seconds waited for them before sending it again
-    throttle_bound: str = ""        # the bound reached when it was not sent again (throttle.py), else ""
-
-    @property
-    def answered(self) -> bool:
-        """A complete HTTP answer came back (a status line, headers and the whole body)."""
-        return self.error is None and self.status is not None
-
-    @property
-    def text(self) -> str:
-        return self.response_body.decode("utf-8", errors="replace")
-
-    def header(self, name: str) -> str | None:
-        for k, v in self.response_headers.items():
-            if k.lower() == name.lower():
-                return v
-        return None
-
-    def describe(self) -> str:
-        if self.error:
-            return f"{self.error} ({self.error_detail})" if self.error_detail else self.error
-        return f"HTTP {self.status}"
-
-    def trimmed(self) -> "Exchange":
-        """A copy whose bodies are cut to what evidence can show (plus a margin for redaction): what a
-        run keeps in memory for the report, whatever the target sent."""
-        keep = EVIDENCE_BODY_LIMIT + _TRIM_MARGIN
-        if len(self.response_body) <= keep and len(self.request_body) <= keep:
-            return self
-        return dataclasses.replace(self, response_body=self.response_body[:keep], request_body=self.request_body[:keep])
-
-    def evidence(self, secrets: SecretRegistry | None) -> dict[str, Any]:
-        """The exchange as evidence: request as sent, response as received, secrets redacted (by the one
-        redaction function), bodies cut at EVIDENCE_BODY_LIMIT after redaction."""
-        response: dict[str, Any]
-        if self.error:
-            response = {"error": self.error, "detail": self.error_detail}
-            if self.status is not None:
-                response["status"] = self.status
-        else:
-            response = {"status": self.status, "headers": dict(self.response_headers), "body": self.text}
-        record = {
-            "exchange": self.id,
-            "identity": str(self.identity),
-            "request": {"method": self.method, "url": self.url, "headers": dict(self.request_headers),
-                        "body": self.request_body},
-            "response": response,
-            "elapsed_ms": round(self.elapsed * 1000, 1),
-        }
-        if self.throttled:  # sent again after a documented throttle (fibrecert/throttle.py)
-            record["throttled"] = {"answers": self.throttled, "waited_s": round(self.throttle_wait, 3)}
-        record = redact(record, secrets)
-        for part in (record["request"], record["response"]):
-            body = part.get("body")
-            if isinstance(body, str) and len(body) > EVIDENCE_BODY_LIMIT:
-                part["body"] = body[:EVIDENCE_BODY_LIMIT]
-                part["truncated"] = True
-        return record
-
-
-class TargetUnreachable(Exception):
-    """The target could not be reached with valid credentials: the run cannot be completed."""
 
 
 class Transport:
@@ -234,7 +123,7 @@ class Transport:
 
     def send_case(self, case: Any, *, url: str, headers: dict[str, str], body: bytes, verify: Any = True,
                   cert: tuple[str, str] | None = None, timeout: float = 10.0) -> Exchange:
-        """Send a Case (fibrecert/case.py): what it is (API, operation, identity, method, id, whether a
+        """Send a Case (fibrecert/core/case.py): what it is (API, operation, identity, method, id, whether a
         refusal is its point) comes from the case; what goes on the wire is given (the URL the endpoint
         guard checked, the headers and body with the credentials the dialect added)."""
         return self.send(api=case.api, operation=case.operation, identity=case.identity, method=case.method,

@@ -1,7 +1,7 @@
 """Build the run's `RunResult` from the result model's typed snapshot and the catalogue.
 
 This is where evidence leaves the engine's memory for the report files: every piece passes through the
-one redaction function (`fibrecert.redaction.redact`, via `Exchange.evidence`) here.
+one redaction function (`fibrecert.core.redaction.redact`, via `Exchange.evidence`) here.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import time
 from typing import Any
 
 from fibrecert import CONTRACT_VERSIONS, __version__, contracts
-from fibrecert.redaction import redact
-from fibrecert.results import Observation, RequirementState
+from fibrecert.core.redaction import redact
+from fibrecert.core.results import Observation, RequirementState
 from fibrecert.scope import assess
 from fibrecert.signing import digests
 from fibrecert.wording import LIST_LIMIT, shown_path, statuses

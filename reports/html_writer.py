@@ -12,8 +12,8 @@ import base64
 import hashlib
 import json
 import re
-import zlib
 import shlex
+import zlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from fibrecert import wirejson
-from fibrecert.identity import Identity, curl_arguments
-from fibrecert.transport import EVIDENCE_BODY_LIMIT
+from fibrecert.apis import dialect
+from fibrecert.core.exchange import EVIDENCE_BODY_LIMIT
+from fibrecert.core.identity import Identity
 
 from .model import OUTCOMES, RunResult
 from .rules import Rule, rules_of
@@ -125,7 +126,7 @@ def curl(step: dict[str, Any], target: dict[str, Any], default_api: str = "") ->
         ident = None
         notes.append(f"identity {identity!r}: present the matching credentials")
     if ident is not None:
-        args, more = curl_arguments(ident)
+        args, more = dialect(ident.api).curl_arguments(ident)
         notes.extend(more)
         if api == "ala":
             tls[:0] = args  # client certificate first, then the CA

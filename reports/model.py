@@ -1,5 +1,5 @@
 """The result model of a run: one per run, rendered by every writer (JSON, JUnit, HTML), so the
-formats cannot disagree. Built from the result model's snapshot (fibrecert/results.py) and the requirement catalogue.
+formats cannot disagree. Built from the result model's snapshot (fibrecert/core/results.py) and the requirement catalogue.
 """
 
 from __future__ import annotations

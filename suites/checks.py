@@ -15,11 +15,10 @@ from lxml import etree
 from fibrecert import contracts, wirejson, wording
 from fibrecert.apis import dialect
 # the registry, CheckFailed and the robustness checks every exchange is judged by (fibrecert/checking.py)
-from fibrecert.checking import (CHECK_META, CHECKS, CheckFailed, answered_in_time, check,  # noqa: F401
-                                no_server_error)
+from fibrecert.checking import CHECK_META, CHECKS, CheckFailed, answered_in_time, check, no_server_error  # noqa: F401
 from fibrecert.contracts import soap
 from fibrecert.contracts.alapath import ElementPath
-from fibrecert.transport import DROPPED, TLS_REFUSED, Exchange
+from fibrecert.core.exchange import DROPPED, TLS_REFUSED, Exchange
 
 
 def _answered(ex: Exchange, declared: str) -> None:

@@ -20,12 +20,12 @@ import pytest
 from _pytest.runner import CallInfo, call_and_report
 
 from fibrecert import contracts
+from fibrecert.core.events import TestFinished, TestStarted
+from fibrecert.core.exchange import Exchange, TargetUnreachable
 from fibrecert.core.profile import DEFAULT_PROFILE, PROFILES, Profile, profiles_help
 from fibrecert.engine import (DEFAULT_CONCURRENCY, Engine, NoExamples, OutOfTestData, RunInterrupted,
                               share_hypothesis_prng)
-from fibrecert.events import TestFinished, TestStarted
 from fibrecert.target import TargetError, load_target
-from fibrecert.transport import Exchange, TargetUnreachable
 
 from .clients import AlaClient, FibreCafeClient
 

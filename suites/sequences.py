@@ -29,11 +29,10 @@ from typing import Any, Callable
 
 from hypothesis.stateful import RuleBasedStateMachine
 
-from fibrecert.core.profile import SequenceBudget
 from fibrecert.checking import CheckOutcome
+from fibrecert.core.exchange import Exchange, TargetUnreachable
+from fibrecert.core.profile import SequenceBudget
 from fibrecert.core.testdata import OutOfTestData
-from fibrecert.transport import Exchange, TargetUnreachable
-
 
 # budgets: the profile's `sequences` (fibrecert/core/profile.py, SequenceBudget)
 IN_FLIGHT = "in_flight"

@@ -16,10 +16,12 @@ import pytest
 import requests
 
 from fibrecert import strategies
+from fibrecert.apis import dialect
+from fibrecert.apis.fibrecafe import (CLIENT_A_BASIC_B_FORM, CLIENT_A_IN_FORM, CLIENT_SHORT_TTL, TENANT_SHORT_TTL,
+                                      authorization, client_credentials, form_fields)
 from fibrecert.contracts import soap
-from fibrecert.identity import (CLIENT_A_BASIC_B_FORM, CLIENT_A_IN_FORM, CLIENT_SHORT_TTL, TENANT_SHORT_TTL,
-                                Credentials, Identity, curl_arguments)
-from fibrecert.redaction import SecretRegistry, redact
+from fibrecert.core.identity import Credentials, Identity
+from fibrecert.core.redaction import SecretRegistry, redact
 from fibrecert.target import TargetError, load_target
 
 CEASE = {"orderType": "CEASE", "supplier": "DUMMY_SUPPLIER", "serviceId": "SVC-1"}
@@ -133,7 +135,7 @@ def test_the_new_identities_round_trip_and_are_refused_by_design_where_they_shou
         assert Identity.parse("fibrecafe", ident.name) == ident
     assert CLIENT_A_BASIC_B_FORM.name == "tenant-a:basic+tenant-b:form" and CLIENT_A_BASIC_B_FORM.refused_by_design
     assert not CLIENT_A_IN_FORM.refused_by_design and not TENANT_SHORT_TTL.refused_by_design
-    args, notes = curl_arguments(CLIENT_SHORT_TTL)
+    args, notes = dialect("fibrecafe").curl_arguments(CLIENT_SHORT_TTL)
     assert args == ['--user "$short_ttl_client_id:$short_ttl_client_secret"'] and not notes
 
 
@@ -150,17 +152,17 @@ def test_form_credentials_and_the_short_ttl_client_come_from_the_target_file(tmp
     assert "ss-secret" in target.secrets()
     registry = SecretRegistry()
     creds = Credentials(target, registry, tmp_path)
-    assert creds.client("s") == ("s", "ss-secret")
-    assert creds.form_fields(CLIENT_A_IN_FORM) == (("client_id", "a"), ("client_secret", "sa-secret"))
-    fields = creds.form_fields(CLIENT_A_BASIC_B_FORM)
+    assert client_credentials(creds, "s") == ("s", "ss-secret")
+    assert form_fields(creds, CLIENT_A_IN_FORM) == (("client_id", "a"), ("client_secret", "sa-secret"))
+    fields = form_fields(creds, CLIENT_A_BASIC_B_FORM)
     assert fields == (("client_id", "b"), ("client_secret", "sb-secret/+&="))
-    assert creds.authorization(CLIENT_A_BASIC_B_FORM).startswith("Basic ")
+    assert authorization(creds, CLIENT_A_BASIC_B_FORM).startswith("Basic ")
     from urllib.parse import quote_plus
     encoded = quote_plus("sb-secret/+&=")  # as it travels in the form, and as a target may echo it
     assert encoded != "sb-secret/+&=" and "sb-secret" not in redact(f"you sent {encoded}", registry)
     # without a short-TTL client, the expiry test looks at tenant a's tokens
     plain = load_target(_target(tmp_path, ""))
-    assert Credentials(plain, SecretRegistry(), tmp_path).client("s") == ("a", "sa-secret")
+    assert client_credentials(Credentials(plain, SecretRegistry(), tmp_path), "s") == ("a", "sa-secret")
 
 
 @pytest.mark.parametrize("extra, key", [('short_ttl_client_id = "s"\n', "short_ttl_client_secret"),

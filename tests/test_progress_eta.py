@@ -16,13 +16,12 @@ import sys
 from types import SimpleNamespace as NS
 
 import pytest
+from helpers import REPO
 
 from fibrecert import progress as progress_module
-from fibrecert import events as ev  # (imported as a module: pytest would take Test* classes for tests)
+from fibrecert.core import events as ev  # (imported as a module: pytest would take Test* classes for tests)
 from fibrecert.expected_cost import EXPECTED_COST
 from fibrecert.progress import Progress
-
-from helpers import REPO
 
 
 class Clock:

@@ -11,11 +11,10 @@ import shlex
 import threading
 
 import pytest
+from helpers import fibrecert, results
 
 from fibrecert.reports.html_writer import curl
 from fibrecert.sandbox.fibrecafe import FibreCafeApp
-
-from helpers import fibrecert, results
 
 HOSTILE = '<script>window.__pwned=1</script>"><img src=x onerror="window.__pwned=2">'
 
@@ -145,9 +144,9 @@ def test_a_failure_reason_quoting_a_secret_reaches_the_verbose_terminal_redacted
     prints it, and the bus hands it over redacted, as it does to the event log."""
     import io
 
-    from fibrecert.events import EventBus, RunStarted, TestFinished, TestStarted
+    from fibrecert.core.events import EventBus, RunStarted, TestFinished, TestStarted
+    from fibrecert.core.redaction import SecretRegistry
     from fibrecert.progress import Progress
-    from fibrecert.redaction import SecretRegistry
 
     token = "tok-9f2c41e07b5d4a8e"
     bus = EventBus(SecretRegistry([token]))

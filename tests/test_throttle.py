@@ -16,11 +16,12 @@ import time
 from typing import Any, Iterator
 
 import pytest
-
-from fibrecert.throttle import MAX_SENDS, MAX_WAIT, describe, retry_after, throttle_wait
-from fibrecert.transport import THROTTLED, RateLimiter, SecretRegistry, Transport
-
 from helpers import serving
+
+from fibrecert.core.exchange import THROTTLED
+from fibrecert.core.redaction import SecretRegistry
+from fibrecert.throttle import MAX_SENDS, MAX_WAIT, describe, retry_after, throttle_wait
+from fibrecert.transport import RateLimiter, Transport
 
 NOW = dt.datetime(2026, 12, 2, 16, 0, 0, tzinfo=dt.timezone.utc)
 

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
+import fibrecert.suites as suites_pkg
 from fibrecert import contracts
 from fibrecert.suites import checks
-
-import fibrecert.suites as suites_pkg
 
 SUITES = Path(suites_pkg.__file__).resolve().parent
 
@@ -79,7 +78,7 @@ def test_every_registered_check_is_used_by_a_suite():
 
 
 def test_checks_raise_typed_failures_with_observed_and_declared():
-    from fibrecert.transport import Exchange
+    from fibrecert.core.exchange import Exchange
 
     ex = Exchange(id="X1", api="ala", operation="POST /ceaseOrder", identity="buyer", method="POST",
                   url="https://x/ceaseOrder", request_headers={}, request_body="", status=418)

@@ -19,14 +19,13 @@ from typing import Any, Callable, Iterator
 
 import pytest
 import requests
-
-from fibrecert.pki import ensure_sandbox_pki
-from fibrecert.redaction import redact
-from fibrecert.transport import (DROPPED, EVIDENCE_BODY_LIMIT, MAX_RESPONSE_BYTES, REDACTED, TIMEOUT,
-                                 TLS_REFUSED, UNREACHABLE, Exchange, RateLimiter, SecretRegistry, Transport,
-                                 redact_headers, redact_text)
-
 from helpers import serving
+
+from fibrecert.core.exchange import (DROPPED, EVIDENCE_BODY_LIMIT, MAX_RESPONSE_BYTES, TIMEOUT, TLS_REFUSED,
+                                     UNREACHABLE, Exchange, redact_headers, redact_text)
+from fibrecert.core.redaction import REDACTED, SecretRegistry, redact
+from fibrecert.pki import ensure_sandbox_pki
+from fibrecert.transport import RateLimiter, Transport
 
 CLIENT_SECRET = "cs-4Hq9Lz2Wv7Np1Xk8"
 OTHER_SECRET = "cs-other-Yt6Rb3Mn0Qw5"

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from fibrecert import wirejson
+from fibrecert.core.exchange import Exchange
 from fibrecert.suites import checks
-from fibrecert.transport import Exchange
 
 DEEP = ["[" * 50_000 + "]" * 50_000, '{"a":' * 20_000 + "1" + "}" * 20_000, "[" * 2_000_000]
 

@@ -15,15 +15,68 @@ from typing import Any, Callable, Sequence
 from lxml import etree
 
 from fibrecert import contracts
-from fibrecert.case import MESSAGE_ID, SERVICE, Binding, RawBody, SoapBody
 from fibrecert.contracts import soap
 from fibrecert.contracts.alapath import ElementPath
+from fibrecert.core.case import MESSAGE_ID, SERVICE, Binding, RawBody, SoapBody
+from fibrecert.core.identity import Credentials, Identity, register_scheme
 from fibrecert.core.testdata import ServicePool
-from fibrecert.identity import ALA_BUYER, ALA_SELLER, Identity
 
 from . import Operation, Sending
 
-__all__ = ["ALA", "AlaDialect", "AlaClient", "ElementPath"]
+__all__ = ["ALA", "AlaDialect", "AlaClient", "ElementPath", "ALA_PARTIES", "ALA_BUYER", "ALA_OTHER_BUYER",
+           "ALA_SELLER", "ALA_UNTRUSTED", "ALA_NO_CERT", "certificate"]
+
+# Identities (profile rule 10): a caller is its client certificate: the buyer's, another buyer's, the
+# seller's (when the suite plays the seller against a buyer endpoint), one from a CA made at run time that
+# no target trusts, or none at all. Each is named by its party ("buyer"), or "none".
+ALA_PARTIES = ("buyer", "other_buyer", "seller", "untrusted")
+ALA_BUYER = Identity("ala", "cert", "buyer")
+ALA_OTHER_BUYER = Identity("ala", "cert", "other_buyer")
+ALA_SELLER = Identity("ala", "cert", "seller")
+ALA_UNTRUSTED = Identity("ala", "cert", "untrusted")
+ALA_NO_CERT = Identity("ala", "none")
+
+# Target-file keys that hold each party's certificate and key (the report's curl placeholders).
+_CERT_KEYS = {"buyer": ("client_cert", "client_key"), "other_buyer": ("other_client_cert", "other_client_key"),
+              "seller": ("seller_client_cert", "seller_client_key"), "untrusted": ("untrusted_cert", "untrusted_key")}
+
+
+class _AlaIdentities:
+    def name(self, identity: Identity) -> str:
+        return identity.party if identity.kind == "cert" else "none"
+
+    def parse(self, name: str) -> Identity:
+        if name == "none":
+            return ALA_NO_CERT
+        if name in ALA_PARTIES:
+            return Identity("ala", "cert", name)
+        raise ValueError(f"not a ala identity: {name!r}")
+
+    def refused_by_design(self, identity: Identity) -> bool:
+        return identity.kind == "none" or identity.party == "untrusted" or identity.wrong_secret
+
+
+register_scheme("ala", _AlaIdentities())
+
+
+def certificate(credentials: Credentials, identity: Identity) -> tuple[str, str] | None:
+    """The (certificate, key) files `identity` presents for the credentials' target; None: no certificate.
+    The untrusted one is made once per run, from a CA made at run time."""
+    if identity.kind != "cert":
+        return None
+    ala = credentials.target.ala
+    if identity.party == "untrusted":
+        def make() -> tuple[str, str]:
+            from fibrecert.pki import make_untrusted_identity
+
+            made = make_untrusted_identity(credentials.workdir, ala.buyer_identifier)
+            return (str(made.cert), str(made.key))
+
+        return credentials.made_once("ala-untrusted", make)
+    held = {"buyer": ala.client, "other_buyer": ala.other_client, "seller": ala.seller_client}[identity.party]
+    if held is None:
+        raise LookupError(f"the target file gives no certificate for the {identity.party} identity")
+    return (str(held.cert), str(held.key))
 
 _SUFFIX = re.compile(rb"[0-9A-Za-z.\-]{0,64}")  # what follows "~<run tag>-" in a messageId: the lane and count
 
@@ -68,7 +121,22 @@ class AlaDialect:
         headers = dict(case.headers)
         for name in case.omit_headers:
             headers.pop(name, None)
-        return Sending(headers, case.body.encode(), credentials.certificate(case.identity))
+        return Sending(headers, self.encode(case.body), certificate(credentials, case.identity))
+
+    def encode(self, body: Any) -> bytes:
+        """The bytes a body goes as: an ALA message in a SOAP 1.1 envelope, anything else as it is."""
+        if isinstance(body, SoapBody):
+            return soap.build_envelope(etree.fromstring(body.xml, soap.safe_parser()))
+        return body.encode()
+
+    def curl_arguments(self, identity: Identity) -> tuple[list[str], list[str]]:
+        """(curl arguments, notes) presenting `identity`: shell variables named after target-file keys."""
+        if identity.kind != "cert":
+            return [], []
+        cert, key = _CERT_KEYS[identity.party]
+        notes = (["untrusted_cert/untrusted_key: any certificate and key from a CA the target does not trust"]
+                 if identity.party == "untrusted" else [])
+        return [f'--cert "${cert}"', f'--key "${key}"'], notes
 
     def order_named(self, operation: str, body: Any) -> tuple[str, str] | None:
         """(value, path) of the order a request names (a cancelOrder's target), or None."""
@@ -96,6 +164,47 @@ class AlaDialect:
             AlaDialect._enum = frozenset(map(str, element.type.enumeration))
         value = soap.element_text(body.xml, "newOrderType")
         return {f"cfh:newOrderType={value}"} if value in AlaDialect._enum else set()
+
+    ECHOED = ("correlationId", "buyerOrderReference")
+    _WANTED = frozenset(("fault", "faultcode", "cancellationStatus", *ECHOED))
+    FACTS_LIMIT = 64 * 1024
+
+    def facts(self, ex: Any) -> dict[str, Any]:
+        """Whether the answer is a fault and its faultcode, the cancellation status, and which values
+        the profile says are echoed the answer echoed (those the Case's message carries)."""
+        try:
+            got = _first_texts(soap.parse_xml(ex.response_body, limit=self.FACTS_LIMIT), self._WANTED)
+        except soap.EnvelopeError:
+            return {"body": "not XML"} if ex.response_body else {}
+        out: dict[str, Any] = {}
+        if "fault" in got:
+            out["fault"] = True
+            if "faultcode" in got:
+                out["code"] = got["faultcode"][:80]
+        if "cancellationStatus" in got:
+            out["state"] = got["cancellationStatus"][:80]
+        if any(name in got for name in self.ECHOED) and ex.case is not None and isinstance(ex.case.body, SoapBody):
+            try:
+                sent = _first_texts(soap.parse_xml(ex.case.body.xml, limit=self.FACTS_LIMIT), frozenset(self.ECHOED))
+            except (soap.EnvelopeError, ValueError):
+                sent = {}
+            echo = {name: got[name] == sent[name] for name in self.ECHOED if name in got and name in sent}
+            if echo:
+                out["echo"] = echo
+        return out
+
+
+def _first_texts(root: Any, wanted: frozenset[str]) -> dict[str, str]:
+    """{local name: stripped text of its first element} for the wanted names, in one pass."""
+    found: dict[str, str] = {}
+    for el in root.iter():
+        tag = el.tag
+        if not isinstance(tag, str):
+            continue
+        local = tag.rpartition("}")[2]
+        if local in wanted and local not in found:
+            found[local] = (el.text or "").strip()
+    return found
 
 
 ALA = AlaDialect()

@@ -8,17 +8,134 @@ endpoint. The order an answer assigns is a created service order's `id`; a cance
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from typing import Any, Callable, Sequence
-from urllib.parse import urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 from fibrecert import contracts, wirejson
-from fibrecert.case import FormBody, JsonBody, RawBody
-from fibrecert.identity import CLIENT_A, TENANT_A, Identity
+from fibrecert.core.case import FormBody, JsonBody, RawBody
+from fibrecert.core.identity import Credentials, Identity, register_scheme
 
 from . import Operation, Sending
 
-__all__ = ["FIBRECAFE", "FibreCafeDialect", "FibreCafeClient"]
+__all__ = ["FIBRECAFE", "FibreCafeDialect", "FibreCafeClient", "TENANT_A", "TENANT_B", "NO_TOKEN",
+           "MALFORMED_TOKEN", "UNISSUED_TOKEN", "CLIENT_A", "CLIENT_A_WRONG_SECRET", "CLIENT_A_IN_FORM",
+           "CLIENT_A_BASIC_B_FORM", "CLIENT_SHORT_TTL", "TENANT_SHORT_TTL", "BAD_TOKENS", "WRONG_SECRET",
+           "basic_credentials", "client_credentials", "authorization", "form_fields", "form_party"]
+
+# Identities: a caller of the API is an OAuth2 bearer token (tenant a = `client_id`, tenant b =
+# `other_client_id`, s = `short_ttl_client_id`, whose tokens expire within seconds), deliberately none
+# or a bad one; a caller of the token endpoint is its client credentials: in HTTP Basic (or with a
+# deliberately wrong secret), in the form, or in both naming two different clients (refused by design).
+TENANT_A = Identity("fibrecafe", "bearer", "a")
+TENANT_B = Identity("fibrecafe", "bearer", "b")
+TENANT_SHORT_TTL = Identity("fibrecafe", "bearer", "s")
+NO_TOKEN = Identity("fibrecafe", "none")
+MALFORMED_TOKEN = Identity("fibrecafe", "bad-token", "malformed")
+UNISSUED_TOKEN = Identity("fibrecafe", "bad-token", "unissued")
+CLIENT_A = Identity("fibrecafe", "basic", "a")
+CLIENT_A_WRONG_SECRET = Identity("fibrecafe", "basic", "a", wrong_secret=True)
+CLIENT_A_IN_FORM = Identity("fibrecafe", "form", "a")            # client credentials in the form, not HTTP Basic
+CLIENT_A_BASIC_B_FORM = Identity("fibrecafe", "basic+form", "a")  # two clients' credentials in one request
+CLIENT_SHORT_TTL = Identity("fibrecafe", "basic", "s")
+
+# Deliberately bad credentials (not secrets): replay and curl lines re-create them from the identity.
+BAD_TOKENS = {
+    "malformed": "!! not a token !!",
+    "unissued": "fibrecert-never-issued-0123456789abcdef0123456789abcdef",
+}
+WRONG_SECRET = "fibrecert-wrong-client-secret"
+
+# Target-file keys that hold each tenant's client credentials, and the curl lines' token variable.
+_CLIENT_KEYS = {"a": ("client_id", "client_secret", "FIBRECAFE_TOKEN"),
+                "b": ("other_client_id", "other_client_secret", "FIBRECAFE_OTHER_TOKEN"),
+                "s": ("short_ttl_client_id", "short_ttl_client_secret", "FIBRECAFE_SHORT_TTL_TOKEN")}
+
+
+def form_party(identity: Identity) -> str:
+    """basic+form: the tenant whose credentials travel in the form (the other of a and b)."""
+    return "b" if identity.party == "a" else "a"
+
+
+class _FibreCafeIdentities:
+    def name(self, identity: Identity) -> str:
+        kind, party = identity.kind, identity.party
+        if kind == "bearer":
+            return f"tenant-{party}"
+        if kind == "basic":
+            return f"tenant-{party}:basic" + (":wrong-secret" if identity.wrong_secret else "")
+        if kind == "form":
+            return f"tenant-{party}:form"
+        if kind == "basic+form":
+            return f"tenant-{party}:basic+tenant-{form_party(identity)}:form"
+        if kind == "bad-token":
+            return f"{party}-token"
+        return "no-token"
+
+    def parse(self, name: str) -> Identity:
+        if name == "no-token":
+            return NO_TOKEN
+        if name in ("malformed-token", "unissued-token"):
+            return Identity("fibrecafe", "bad-token", name.split("-")[0])
+        if name in ("tenant-a", "tenant-b", "tenant-s"):
+            return Identity("fibrecafe", "bearer", name[-1])
+        if name in ("tenant-a:basic", "tenant-b:basic", "tenant-s:basic", "tenant-a:basic:wrong-secret",
+                    "tenant-b:basic:wrong-secret"):
+            return Identity("fibrecafe", "basic", name[7], wrong_secret=name.endswith(":wrong-secret"))
+        if name in ("tenant-a:form", "tenant-b:form", "tenant-s:form"):
+            return Identity("fibrecafe", "form", name[7])
+        if name in ("tenant-a:basic+tenant-b:form", "tenant-b:basic+tenant-a:form"):
+            return Identity("fibrecafe", "basic+form", name[7])
+        raise ValueError(f"not a fibrecafe identity: {name!r}")
+
+    def refused_by_design(self, identity: Identity) -> bool:
+        return identity.kind in ("none", "bad-token", "basic+form") or identity.wrong_secret
+
+
+register_scheme("fibrecafe", _FibreCafeIdentities())
+
+
+def basic_credentials(client_id: str, secret: str) -> str:
+    """RFC 6749 section 2.3.1: client id and secret form-urlencoded, then HTTP Basic."""
+    raw = f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode("utf-8")
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def client_credentials(credentials: Credentials, tenant: str) -> tuple[str, str]:
+    """(client_id, client_secret) of a tenant in the credentials' target file, the secret registered."""
+    t = credentials.target.fibrecafe
+    if tenant == "s" and t.short_ttl_client_id and t.short_ttl_client_secret:
+        return t.short_ttl_client_id, credentials.secret(t.short_ttl_client_secret.reveal())
+    if tenant in ("a", "s"):  # no short-TTL client: the expiry test looks at tenant a's tokens
+        return t.client_id, credentials.secret(t.client_secret.reveal())
+    if tenant == "b" and t.other_client_id and t.other_client_secret:
+        return t.other_client_id, credentials.secret(t.other_client_secret.reveal())
+    raise LookupError("the target file gives no other_client_id/other_client_secret (a second tenant)")
+
+
+def authorization(credentials: Credentials, identity: Identity) -> str | None:
+    """The Authorization header value for an identity (None: send none)."""
+    if identity.kind == "bearer":
+        return f"Bearer {credentials.token(identity.party)}"
+    if identity.kind == "bad-token":
+        return f"Bearer {BAD_TOKENS[identity.party]}"
+    if identity.kind in ("basic", "basic+form"):
+        client_id, secret = client_credentials(credentials, identity.party)
+        return basic_credentials(client_id, WRONG_SECRET if identity.wrong_secret else secret)
+    return None
+
+
+def form_fields(credentials: Credentials, identity: Identity) -> tuple[tuple[str, str], ...]:
+    """The client credentials an identity puts in a token request's form (RFC 6749 section 2.3.1),
+    registered as secrets in the form they travel in too (percent-encoded)."""
+    if identity.kind not in ("form", "basic+form"):
+        return ()
+    client_id, secret = client_credentials(credentials,
+                                           identity.party if identity.kind == "form" else form_party(identity))
+    credentials.secret(quote_plus(secret))
+    return (("client_id", client_id), ("client_secret", secret))
 
 TOKEN_OPERATION = "POST /auth/tenant/access-token"
 
@@ -77,15 +194,38 @@ class FibreCafeDialect:
 
     def sending(self, case: Any, credentials: Any) -> Sending:
         headers = dict(case.headers)
-        auth = credentials.authorization(case.identity)
+        auth = authorization(credentials, case.identity)
         if auth is not None:
             headers["Authorization"] = auth
         for name in case.omit_headers:
             headers.pop(name, None)
-        body = case.body.encode()
+        body = self.encode(case.body)
         if case.identity.kind in ("form", "basic+form"):  # client credentials in the form
-            body += b"&" + urlencode(credentials.form_fields(case.identity)).encode("ascii")
+            body += b"&" + urlencode(form_fields(credentials, case.identity)).encode("ascii")
         return Sending(headers, body)
+
+    def encode(self, body: Any) -> bytes:
+        """The bytes a body goes as (JSON, a form, raw bytes: each as it is)."""
+        return body.encode()
+
+    def curl_arguments(self, identity: Identity) -> tuple[list[str], list[str]]:
+        """(curl arguments, notes) presenting `identity`, with shell variables named after target-file
+        keys for every credential: no credential value is ever written."""
+        notes: list[str] = []
+        if identity.kind == "bearer":
+            return [f'-H "Authorization: Bearer ${_CLIENT_KEYS[identity.party][2]}"'], notes
+        if identity.kind == "bad-token":
+            return [f"-H 'Authorization: Bearer {BAD_TOKENS[identity.party]}'"], notes
+        args: list[str] = []
+        if identity.kind in ("basic", "basic+form"):
+            client_id, secret_key, _ = _CLIENT_KEYS[identity.party]
+            secret = WRONG_SECRET if identity.wrong_secret else f"${secret_key}"
+            args = [f'--user "${client_id}:{secret}"']
+        if identity.kind in ("form", "basic+form"):
+            client_id, secret_key, _ = _CLIENT_KEYS[identity.party if identity.kind == "form" else form_party(identity)]
+            notes.append(f"the form carries client_id and client_secret: put ${client_id} and ${secret_key} in place "
+                         "of the values the evidence shows (the secret is redacted)")
+        return args, notes
 
     def order_named(self, operation: str, body: Any) -> tuple[str, str] | None:
         """(value, path) of the order a cancellation names (an integer orderId), or None."""
@@ -135,6 +275,29 @@ class FibreCafeDialect:
                 tags.add(f"{key}={value}")
         return tags
 
+    ECHOED = ("orderId", "reasonCode", "supplier", "text", "orderType", "serviceId")
+
+    def facts(self, ex: Any) -> dict[str, Any]:
+        """The error code, the state, and which values the profile says are echoed the answer echoed
+        (those the Case sent as a JSON object)."""
+        try:
+            body = json.loads(ex.response_body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return {"body": "not JSON"} if ex.response_body else {}
+        if not isinstance(body, dict):
+            return {"body": type(body).__name__}
+        out: dict[str, Any] = {}
+        if isinstance(body.get("code"), str):
+            out["code"] = body["code"][:80]
+        if isinstance(body.get("status"), str):
+            out["state"] = body["status"][:80]
+        sent = ex.case.body.value if ex.case is not None and isinstance(ex.case.body, JsonBody) else None
+        if isinstance(sent, dict):
+            echo = {k: body.get(k) == sent[k] for k in self.ECHOED if k in sent and k in body}
+            if echo:
+                out["echo"] = echo
+        return out
+
     def fetch_token(self, engine: Any, tenant: str) -> str:
         """A tenant's bearer token from the token endpoint (the credentials' token source); the API is
         given up as unreachable when the endpoint gives none."""
@@ -166,7 +329,7 @@ class FibreCafeClient:
         self.conversation = str(uuid.uuid4())
 
     def credentials(self, tenant: str) -> tuple[str, str]:
-        return self.engine.credentials.client(tenant)
+        return client_credentials(self.engine.credentials, tenant)
 
     def request_token(self, identity: Identity = CLIENT_A) -> Any:
         """A client-credentials grant at the token endpoint (client credentials in HTTP Basic)."""

@@ -13,7 +13,7 @@ import copy
 
 import pytest
 
-from fibrecert.identity import ALA_OTHER_BUYER
+from fibrecert.apis.ala import ALA_OTHER_BUYER
 from fibrecert.suites import checks as c
 
 VARIANTS: dict[str, dict] = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import strategies as st
 
-from fibrecert.identity import ALA_BUYER, ALA_NO_CERT, ALA_OTHER_BUYER, ALA_UNTRUSTED
+from fibrecert.apis.ala import ALA_BUYER, ALA_NO_CERT, ALA_OTHER_BUYER, ALA_UNTRUSTED
 from fibrecert.suites import checks as c
 
 

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, initialize, multiple, precondition, rule
 
-from fibrecert.identity import ALA_OTHER_BUYER
+from fibrecert.apis.ala import ALA_OTHER_BUYER
 from fibrecert.suites import checks as c
 from fibrecert.suites.ala.model import CANCEL_PENDING, CEASED, AlaModel, AlaOrder
 from fibrecert.suites.sequences import SequenceMachine, Session, explore, recorded, run_flows

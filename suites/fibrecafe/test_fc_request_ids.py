@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from fibrecert.identity import TENANT_B
+from fibrecert.apis.fibrecafe import TENANT_B
 from fibrecert.suites import checks as c
 
 

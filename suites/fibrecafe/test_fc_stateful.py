@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, initialize, precondition, rule
 
 from fibrecert import contracts, strategies
-from fibrecert.identity import TENANT_A, TENANT_B
+from fibrecert.apis.fibrecafe import TENANT_A, TENANT_B
 from fibrecert.suites import checks as c
 from fibrecert.suites.fibrecafe.model import CANCEL_PENDING, FcOrder, FibreCafeModel
 from fibrecert.suites.sequences import SequenceMachine, Session, explore, recorded, run_flows

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import strategies as st
 
 from fibrecert import contracts, strategies
-from fibrecert.identity import MALFORMED_TOKEN, NO_TOKEN, TENANT_A, TENANT_B, UNISSUED_TOKEN
+from fibrecert.apis.fibrecafe import MALFORMED_TOKEN, NO_TOKEN, TENANT_A, TENANT_B, UNISSUED_TOKEN
 from fibrecert.suites import checks as c
 
 from .conftest import check_error_answer

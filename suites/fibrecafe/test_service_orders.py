@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from fibrecert import contracts, strategies
-from fibrecert.identity import MALFORMED_TOKEN, NO_TOKEN, UNISSUED_TOKEN
+from fibrecert.apis.fibrecafe import MALFORMED_TOKEN, NO_TOKEN, UNISSUED_TOKEN
 from fibrecert.suites import checks as c
 
 from .conftest import check_error_answer

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from fibrecert.identity import (CLIENT_A, CLIENT_A_BASIC_B_FORM, CLIENT_A_IN_FORM, CLIENT_A_WRONG_SECRET,
-                                CLIENT_SHORT_TTL, TENANT_SHORT_TTL)
+from fibrecert.apis.fibrecafe import (CLIENT_A, CLIENT_A_BASIC_B_FORM, CLIENT_A_IN_FORM, CLIENT_A_WRONG_SECRET,
+                                      CLIENT_SHORT_TTL, TENANT_SHORT_TTL)
 from fibrecert.suites import checks as c
 
 

@@ -62,7 +62,7 @@ def _text(text: str, secrets: SecretRegistry | None) -> str:
 
 
 def redacted_event(event: Any, secrets: SecretRegistry | None) -> Any:
-    """A copy of a run event (a dataclass of fibrecert/events.py) whose text fields carry no secret: what
+    """A copy of a run event (a dataclass of fibrecert/core/events.py) whose text fields carry no secret: what
     leaves memory for the terminal or the event log. Exchanges are redacted by the transport already."""
     import dataclasses
 

@@ -15,12 +15,11 @@ import bisect
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
-from fibrecert.observed import facts as observed_facts
-from fibrecert.case import id_key
-from fibrecert.events import CheckDone, ExchangeDone, Marked, StoppedEarly
-from fibrecert.transport import Exchange
+from fibrecert.core.case import id_key
+from fibrecert.core.events import CheckDone, ExchangeDone, Marked, StoppedEarly
+from fibrecert.core.exchange import Exchange
 
 MAX_VIOLATIONS = 5
 MAX_PASS_SAMPLES = 3
@@ -129,9 +128,11 @@ def _json_safe(args: tuple[Any, ...]) -> list[Any]:
 
 
 class ResultModel:
-    """Subscribe to the run's EventBus; `snapshot()` at the end."""
+    """Subscribe to the run's EventBus; `snapshot()` at the end. `facts(exchange)` gives what an answer
+    shows that audit later compares (the run passes its dialects', fibrecert/observed.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, facts: Callable[[Exchange], dict[str, Any]] | None = None) -> None:
+        self._facts = facts
         self.requirements: dict[str, RequirementState] = {}
         self.exchanges: dict[str, ExchangeRecord] = {}
         self.stopped_early: list[str] = []
@@ -148,7 +149,8 @@ class ResultModel:
             self.state(requirement).tests.add(test)
 
     def __call__(self, event: Any) -> None:
-        found = observed_facts(event.exchange) if isinstance(event, ExchangeDone) else None  # outside the lock
+        found = (self._facts(event.exchange) if self._facts is not None and isinstance(event, ExchangeDone)
+                 else None)  # outside the lock
         with self._lock:
             if isinstance(event, ExchangeDone):
                 self._exchange(event.exchange, found)

@@ -1,6 +1,6 @@
 """A Case: one request the suite sends, as plain data, from generation to report and replay.
 
-A Case names its operation, the identity it presents (`fibrecert.identity.Identity`), its body as
+A Case names its operation, the identity it presents (`fibrecert.core.identity.Identity`), its body as
 structured data (an ALA message as the XML of its request root, a JSON value, a form, or raw bytes for
 the cases that are malformed on purpose), the test data it is bound to (an active service it ceases, an
 order an earlier answer assigned, the ALA messageId it carries), the exchanges it depends on, and what
@@ -23,23 +23,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
-from fibrecert.identity import Identity
+from fibrecert.core.identity import Identity
 
 RAW_INLINE_LIMIT = 4096  # raw bodies longer than this are stored compressed
 
 
 @dataclass(frozen=True)
 class SoapBody:
-    """An ALA message: the XML of its request root (or of any element), wrapped in a SOAP 1.1 envelope
-    when sent."""
+    """An XML message: the XML of its request root (or of any element); its dialect wraps it in its
+    envelope when it is sent (ALA: SOAP 1.1)."""
     xml: bytes
-
-    def encode(self) -> bytes:
-        from lxml import etree
-
-        from fibrecert.contracts.soap import build_envelope, safe_parser
-
-        return build_envelope(etree.fromstring(self.xml, safe_parser()))
 
     def to_json(self) -> dict[str, Any]:
         if len(self.xml) > RAW_INLINE_LIMIT:

@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from fibrecert.transport import Exchange
+from fibrecert.core.exchange import Exchange
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class EventBus:
             (self.outside if outside else self.handlers).append(handler)
 
     def emit(self, event: Any) -> None:
-        from fibrecert.redaction import redacted_event
+        from fibrecert.core.redaction import redacted_event
 
         with self._lock:
             for handler in list(self.handlers):
