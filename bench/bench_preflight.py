@@ -51,7 +51,7 @@ def main() -> None:
             closed = s.getsockname()[1]
 
         def ala_at(port: int):
-            return dataclasses.replace(target, ala=dataclasses.replace(target.ala, base_url=f"https://localhost:{port}"))
+            return target.with_section("ala", dataclasses.replace(target.ala, base_url=f"https://localhost:{port}"))
 
         cases = [
             ("sandbox, both APIs (3 endpoints)", target, target.apis),

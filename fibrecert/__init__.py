@@ -6,5 +6,3 @@ try:
     __version__ = version("fibrecert")
 except PackageNotFoundError:  # running from a checkout without an install
     __version__ = "0.0.0+checkout"
-
-CONTRACT_VERSIONS = {"ala": "2.30", "fibrecafe": "1.17"}

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from fibrecert import __version__
+from fibrecert.apis import api_choices, certified
 from fibrecert.cli_help import RUN_EXIT_CODES as _RUN_EXIT_CODES
 from fibrecert.cli_help import HelpFormatter, exit_codes
 from fibrecert.core.profile import DEFAULT_PROFILE, PROFILES, profiles_help
@@ -68,10 +69,7 @@ RUN_EXIT_CODES = exit_codes(*(f"{code}  {meaning}" for code, meaning in _RUN_EXI
 
 
 def _version() -> str:
-    from fibrecert import CONTRACT_VERSIONS
-
-    return (f"fibrecert {__version__} (certifies NICC ALA {CONTRACT_VERSIONS['ala']} and "
-            f"Fibre Cafe {CONTRACT_VERSIONS['fibrecafe']})")
+    return f"fibrecert {__version__} (certifies {certified()})"
 
 
 def _milliseconds(text: str) -> float:
@@ -86,14 +84,14 @@ def _milliseconds(text: str) -> float:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fibrecert", description="Conformance certification for UK wholesale "
-                                "fibre ordering APIs: NICC ALA 2.30 and Fibre Cafe 1.17.", formatter_class=HelpFormatter)
+                                f"fibre ordering APIs: {certified()}.", formatter_class=HelpFormatter)
     p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", help="certify a target (default: the embedded reference sandbox)",
                        formatter_class=HelpFormatter, epilog=RUN_EXIT_CODES)
     r.add_argument("--target", metavar="FILE", help="target file (TOML); without it, the embedded sandbox is certified")
-    r.add_argument("--api", choices=["ala", "fibrecafe", "all"], default="all",
+    r.add_argument("--api", choices=api_choices(), default="all",
                    help="which API of the target file to certify")
     r.add_argument("--profile", choices=list(PROFILES), default=DEFAULT_PROFILE,
                    help=f"how hard to search: {profiles_help()}")

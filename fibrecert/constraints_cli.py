@@ -17,6 +17,7 @@ import sys
 from collections import Counter
 from typing import Any
 
+from fibrecert.apis import api_choices
 from fibrecert.core.profile import PROFILES
 SEED = 0  # the count under full depends on the seed (values drawn by Hypothesis); shown for seed 0
 
@@ -28,7 +29,7 @@ def register(subparsers: Any) -> None:
                                           "negatives smoke, standard and full send for it, and the rule of the "
                                           "standard it rests on (a published fact, or the profile decision that "
                                           "makes the contract stricter than the published page).")
-    p.add_argument("--api", choices=["ala", "fibrecafe", "all"], default="all")
+    p.add_argument("--api", choices=api_choices(), default="all")
     p.add_argument("--format", choices=["table", "json"], default="table")
 
 

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from typing import Any, Sequence, TextIO
 
+from fibrecert.apis import api_choices
 from fibrecert.cli_help import HelpFormatter, exit_codes
 from fibrecert.selection import SelectionError, select
 
@@ -74,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "'FC-SOC-*'), to preview what a run with them would certify.",
         formatter_class=HelpFormatter,
         epilog=exit_codes("0  listed", "2  usage error (e.g. a pattern that matches no requirement)"))
-    p.add_argument("--api", choices=["ala", "fibrecafe", "all"], default="all", help="whose requirements")
+    p.add_argument("--api", choices=api_choices(), default="all", help="whose requirements")
     p.add_argument("--level", choices=["MUST", "SHOULD"], type=str.upper, default=None,
                    help="only this level (default: both levels)")
     p.add_argument("--format", choices=["table", "json"], default="table",

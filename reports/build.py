@@ -11,7 +11,8 @@ import shlex
 import time
 from typing import Any
 
-from fibrecert import CONTRACT_VERSIONS, __version__, contracts
+from fibrecert import __version__, contracts
+from fibrecert.apis import contract_versions
 from fibrecert.core.redaction import redact
 from fibrecert.core.results import Observation, RequirementState
 from fibrecert.scope import assess
@@ -104,7 +105,7 @@ def build_result(engine: Any, *, interrupted: bool = False) -> RunResult:
     finished = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return RunResult(
         tool={"name": "fibrecert", "version": __version__},
-        contracts={api: CONTRACT_VERSIONS[api] for api in engine.apis},
+        contracts={api: contract_versions()[api] for api in engine.apis},
         target={api: v for api, v in engine.target.public().items() if api in engine.apis},
         seed=engine.seed, profile=engine.profile.name, started_at=engine.started_at, finished_at=finished,
         duration_s=time.monotonic() - engine.started, requests_sent=snap.requests_sent, requirements=rows,

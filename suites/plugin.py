@@ -27,7 +27,6 @@ from fibrecert.engine import (DEFAULT_CONCURRENCY, Engine, NoExamples, OutOfTest
                               share_hypothesis_prng)
 from fibrecert.target import TargetError, load_target
 
-from .clients import AlaClient, FibreCafeClient
 
 SUITES_DIR = Path(__file__).resolve().parent
 ENGINE_KEY = pytest.StashKey[Engine]()
@@ -342,18 +341,13 @@ def verify(request: pytest.FixtureRequest, run: Engine) -> Verifier:
     return v
 
 
-@pytest.fixture
-def ala(run: Engine, request: pytest.FixtureRequest) -> AlaClient:
-    if run.clients.get("ala") is None:
-        pytest.skip("the target file has no [ala] section")
-    return run.clients["ala"]
-
-
-@pytest.fixture
-def fc(run: Engine) -> FibreCafeClient:
-    if run.clients.get("fibrecafe") is None:
-        pytest.skip("the target file has no [fibrecafe] section")
-    return run.clients["fibrecafe"]
+def api_client(run: Engine, api: str) -> Any:
+    """The client an API's suites send with (its dialect's, made by the engine); the test is skipped when
+    the target file has no section for the API. Each API's suites name it in a fixture of their own
+    conftest.py (suites/ala/conftest.py: `ala`; suites/fibrecafe/conftest.py: `fc`)."""
+    if run.clients.get(api) is None:
+        pytest.skip(f"the target file has no [{api}] section")
+    return run.clients[api]
 
 
 def skip_unless(run: Engine, request: pytest.FixtureRequest, condition: bool, reason: str) -> None:
@@ -362,13 +356,6 @@ def skip_unless(run: Engine, request: pytest.FixtureRequest, condition: bool, re
         for r in item_requirements(request.node):
             run.mark(r, "skip", reason, request.node.nodeid)
         pytest.skip(reason)
-
-
-@pytest.fixture
-def ala_buyer_role(run: Engine, ala: AlaClient, request: pytest.FixtureRequest) -> AlaClient:
-    skip_unless(run, request, "buyer" in ala.target.roles,
-                "the target file declares no ALA buyer role (buyer_base_url)")
-    return ala
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from fibrecert import contracts
 from fibrecert.contracts import soap
 from fibrecert.pki import CertificateAuthority
 from fibrecert import target as target_module
+from fibrecert.apis import DIALECTS
 
 from helpers import REPO
 from seed_items import default_seeds_dir, seed_items
@@ -242,8 +243,8 @@ def _documented_keys(anchor: str) -> set[str]:
 
 
 def test_every_key_the_target_file_accepts_is_documented_and_no_other():
-    env = {f"{k}_env" for k in target_module._SECRET_KEYS}
-    for anchor, keys in (("ala", target_module._ALA_KEYS), ("fibrecafe", target_module._FC_KEYS)):
+    env = {f"{k}_env" for d in DIALECTS.values() for k in d.secret_keys}
+    for anchor, keys in ((d.name, d.target_keys) for d in DIALECTS.values()):
         accepted = set(keys) | {k for k in env if k[:-4] in keys}
         documented = _documented_keys(anchor)
         assert accepted - documented == set(), f"[{anchor}] keys not documented: {sorted(accepted - documented)}"

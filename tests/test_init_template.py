@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fibrecert import target as target_module
+from fibrecert.apis import DIALECTS
 from fibrecert.init_template import InitError, placeholders, template, write_template
 from fibrecert.preflight import failures, probe
 from fibrecert.target import TargetError, load_target
@@ -59,7 +59,7 @@ def test_the_template_is_toml_with_the_sections_asked_for(api: str) -> None:
     assert set(data) == ({"ala", "fibrecafe"} if api == "all" else {api})
 
 
-@pytest.mark.parametrize("section, keys", [("ala", target_module._ALA_KEYS), ("fibrecafe", target_module._FC_KEYS)])
+@pytest.mark.parametrize("section, keys", [(d.name, d.target_keys) for d in DIALECTS.values()])
 def test_every_key_the_loader_accepts_is_in_the_template(section: str, keys: set[str]) -> None:
     text = template(section)
     for key in keys:

@@ -64,12 +64,12 @@ def sandbox_target(tmp_path_factory: pytest.TempPathFactory, pki_dir: Path):
 
 def _with_ala(target: Target, **changes) -> Target:
     assert target.ala is not None
-    return dataclasses.replace(target, ala=dataclasses.replace(target.ala, **changes))
+    return target.with_section("ala", dataclasses.replace(target.ala, **changes))
 
 
 def _with_fc(target: Target, **changes) -> Target:
     assert target.fibrecafe is not None
-    return dataclasses.replace(target, fibrecafe=dataclasses.replace(target.fibrecafe, **changes))
+    return target.with_section("fibrecafe", dataclasses.replace(target.fibrecafe, **changes))
 
 
 def _free_port() -> int:

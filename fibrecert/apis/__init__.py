@@ -39,10 +39,17 @@ class Sending:
 
 class Dialect(Protocol):
     name: str                                   # the API's name in target files, cases and reports
+    title: str                                  # as people name it: "NICC ALA"
+    version: str                                # the version of its contract fibrecert certifies
     operations: tuple[Operation, ...]
     endpoints: Mapping[str, str]                # endpoint -> the target-file key of its URL
     credential_endpoints: Mapping[str, frozenset[str]]  # identity kind -> the endpoints it may go to
     rob: tuple[str, str]                        # (no server error, no hang): judged on every exchange
+    target_keys: frozenset[str]                 # the keys of its target-file section, named after the API
+    secret_keys: frozenset[str]                 # those that may name an environment variable instead (<key>_env)
+    template: Any                               # what `fibrecert init` writes for it (targetfile.SectionTemplate)
+
+    def load_section(self, path: Any, data: Any, problems: list[str]) -> Any: ...  # its section, or None
 
     def default_identity(self, operation: str) -> Any: ...
     def active_services(self, target: Any) -> Sequence[str]: ...
@@ -72,6 +79,22 @@ DIALECTS: dict[str, Dialect] = _registry()
 def dialect(api: str) -> Dialect:
     """The dialect of `api`; KeyError for an API fibrecert does not know."""
     return DIALECTS[api]
+
+
+def contract_versions() -> dict[str, str]:
+    """API -> the version of its contract fibrecert certifies ({"ala": "2.30", ...})."""
+    return {d.name: d.version for d in DIALECTS.values()}
+
+
+def certified() -> str:
+    """What fibrecert certifies, as people name it: "NICC ALA 2.30 and Fibre Cafe 1.17"."""
+    names = [f"{d.title} {d.version}" for d in DIALECTS.values()]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+
+
+def api_choices() -> list[str]:
+    """The values of the command line's --api: each API, or all of them."""
+    return [*DIALECTS, "all"]
 
 
 def section(target: Any, api: str) -> Any:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lxml import etree
@@ -20,6 +22,7 @@ from fibrecert.contracts.alapath import ElementPath
 from fibrecert.core.case import MESSAGE_ID, SERVICE, Binding, RawBody, SoapBody
 from fibrecert.core.identity import Credentials, Identity, register_scheme
 from fibrecert.core.testdata import ServicePool
+from fibrecert.targetfile import ClientIdentity, Section, SectionTemplate, TemplateKey
 
 from . import Operation, Sending
 
@@ -39,6 +42,126 @@ ALA_NO_CERT = Identity("ala", "none")
 # Target-file keys that hold each party's certificate and key (the report's curl placeholders).
 _CERT_KEYS = {"buyer": ("client_cert", "client_key"), "other_buyer": ("other_client_cert", "other_client_key"),
               "seller": ("seller_client_cert", "seller_client_key"), "untrusted": ("untrusted_cert", "untrusted_key")}
+
+
+# -- the target file's [ala] section (docs/target-file.md)
+TARGET_KEYS = frozenset({
+    "base_url", "buyer_base_url", "namespace", "ca_bundle", "client_cert", "client_key",
+    "other_client_cert", "other_client_key", "seller_client_cert", "seller_client_key",
+    "buyer_identifier", "other_buyer_identifier", "seller_identifier", "active_services", "timeout",
+})
+
+
+@dataclass(frozen=True)
+class AlaTarget:
+    base_url: str
+    buyer_base_url: str | None
+    namespace: str
+    ca_bundle: Path | None
+    client: ClientIdentity
+    other_client: ClientIdentity | None
+    seller_client: ClientIdentity | None
+    buyer_identifier: str
+    other_buyer_identifier: str | None
+    seller_identifier: str
+    active_services: tuple[str, ...]
+    timeout: float
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return ("seller", "buyer") if self.buyer_base_url else ("seller",)
+
+    def public(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"base_url": self.base_url}
+        if self.buyer_base_url:
+            out["buyer_base_url"] = self.buyer_base_url
+        out["namespace"] = self.namespace
+        out["roles"] = list(self.roles)
+        return out
+
+
+def load_section(path: Path, data: Any, problems: list[str]) -> AlaTarget | None:
+    if not isinstance(data, dict):
+        problems.append("[ala]: must be a table")
+        return None
+    s = Section(path, "ala", data, TARGET_KEYS, problems)
+    before = len(problems)
+    base_url = s.take(s.url, "base_url")
+    buyer_base_url = s.take(s.url, "buyer_base_url", required=False)
+    namespace = s.take(s.string, "namespace", required=False, default="") or ""
+    other = s.take(s.identity, "other_client", required=False)
+    other_given = "other_client_cert" in data or "other_client_key" in data
+    other_id = s.take(s.string, "other_buyer_identifier", required=other_given)
+    services: Any = []
+    if "active_services" in data and "active_services" not in s.placeholders:
+        services = data["active_services"]
+        if not isinstance(services, list) or not all(isinstance(x, str) and x.strip() for x in services):
+            problems.append("[ala] active_services: must be a list of non-empty strings")
+        elif len(set(services)) != len(services):
+            problems.append("[ala] active_services: lists a service twice (each is ceased once)")
+    ca_bundle = s.take(s.ca_bundle)
+    client = s.take(s.identity, "client", required=True)
+    seller_client = s.take(s.identity, "seller_client", required="buyer_base_url" in data)
+    buyer_identifier = s.take(s.string, "buyer_identifier") or ""
+    seller_identifier = s.take(s.string, "seller_identifier") or ""
+    timeout = s.take(s.number, "timeout", 10.0, default=10.0)
+    if len(problems) > before or s.placeholders:
+        return None
+    return AlaTarget(
+        base_url=base_url or "",
+        buyer_base_url=buyer_base_url,
+        namespace=namespace,
+        ca_bundle=ca_bundle,
+        client=client,
+        other_client=other,
+        seller_client=seller_client,
+        buyer_identifier=buyer_identifier,
+        other_buyer_identifier=other_id,
+        seller_identifier=seller_identifier,
+        active_services=tuple(services),
+        timeout=timeout,
+    )
+
+
+# What `fibrecert init` writes for the section, key by key (docs/target-file.md says the same).
+_TEMPLATE_KEYS: tuple[TemplateKey, ...] = (
+    TemplateKey("base_url", ("The seller endpoint: /ceaseOrder and /cancelOrder are POSTed below it. https:// only.",),
+         fill="https:// URL of the ALA seller endpoint, e.g. https://ala-sandbox.example.net:8443"),
+    TemplateKey("buyer_base_url", ("The buyer endpoint (/unsolicitedCeaseRequest), if you implement the buyer role.",
+                            "Not set: only the seller role is certified. Set: seller_client_cert and",
+                            "seller_client_key below are required too."),
+         value='"https://ala-buyer.example.net:9443"', example=True),
+    TemplateKey("namespace", ('The namespace of the core ALA elements; "" = unqualified elements.',),
+         value='""'),
+    TemplateKey("ca_bundle", ("PEM file of the CA(s) that issued your server certificate. Not set: the default",
+                       "CA store (REQUESTS_CA_BUNDLE, else certifi's)."),
+         value='"pki/ca.pem"', example=True),
+    TemplateKey("client_cert", ("The client certificate fibrecert presents as buyer_identifier (its subject CN",
+                         "is that identifier), and its unencrypted private key. PEM files."),
+         fill="path of the PEM client certificate of buyer_identifier, e.g. pki/buyer.crt"),
+    TemplateKey("client_key", (), fill="path of that certificate's unencrypted PEM private key, e.g. pki/buyer.key"),
+    TemplateKey("other_client_cert", ("A valid identity of another buyer, for the cross-party security requirements",
+                               "(someone else's order must be refused). Not set: those MUSTs are",
+                               "not_tested and the verdict is INCOMPLETE, never CONFORMANT."),
+         value='"pki/other-buyer.crt"', example=True),
+    TemplateKey("other_client_key", (), value='"pki/other-buyer.key"', example=True),
+    TemplateKey("seller_client_cert", ("The identity fibrecert presents when it plays the seller against",
+                                "buyer_base_url. Required when buyer_base_url is set."),
+         value='"pki/seller.crt"', example=True),
+    TemplateKey("seller_client_key", (), value='"pki/seller.key"', example=True),
+    TemplateKey("buyer_identifier", ("The buyer identifier of client_cert.",),
+         fill="the buyer identifier of client_cert (its subject CN), e.g. SPDEV1"),
+    TemplateKey("other_buyer_identifier", ("The buyer identifier of other_client_cert. Required with it.",),
+         value='"SPDEV2"', example=True),
+    TemplateKey("seller_identifier", ("The seller's identifier.",),
+         fill="the seller identifier your endpoint answers as, e.g. CITYFIBRE"),
+    TemplateKey("active_services", ("Services of buyer_identifier that the run may cease FOR REAL, each once, from",
+                             "the front. A ledger beside this file (NAME.ledger.json) records what each run",
+                             "used; add fresh ones when fibrecert says too few remain."),
+         fill="an active service id of buyer_identifier that may be ceased", list_of_one=True),
+    TemplateKey("timeout", ("Seconds to wait for each answer.",), value="10"),
+)
+TEMPLATE = SectionTemplate("NICC ALA 2.30: SOAP 1.1 over HTTPS, mutual TLS.", "ALA", _TEMPLATE_KEYS)
 
 
 class _AlaIdentities:
@@ -83,6 +206,7 @@ _SUFFIX = re.compile(rb"[0-9A-Za-z.\-]{0,64}")  # what follows "~<run tag>-" in 
 
 class AlaDialect:
     name = "ala"
+    title, version = "NICC ALA", "2.30"   # the contract it certifies
     operations = tuple(Operation("ala", f"POST /{op}", spec.role, f"/{op}")
                        for op, spec in contracts.ALA_OPERATIONS.items())
     endpoints = {"seller": "base_url", "buyer": "buyer_base_url"}
@@ -99,6 +223,14 @@ class AlaDialect:
         if spec is None:
             return None
         return ALA_BUYER if spec.role == "seller" else ALA_SELLER
+
+    target_keys = TARGET_KEYS
+    template = TEMPLATE
+    secret_keys: frozenset[str] = frozenset()   # keys that may be given as <key>_env
+
+    @staticmethod
+    def load_section(path: Path, data: Any, problems: list[str]) -> "AlaTarget | None":
+        return load_section(path, data, problems)
 
     def active_services(self, target: Any) -> Sequence[str]:
         return target.ala.active_services if target.ala else ()

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 from urllib.parse import quote, quote_plus, urlencode
 
 from fibrecert import contracts, wirejson
 from fibrecert.core.case import FormBody, JsonBody, RawBody
 from fibrecert.core.identity import Credentials, Identity, register_scheme
+from fibrecert.targetfile import Secret, Section, SectionTemplate, TemplateKey
 
 from . import Operation, Sending
 
@@ -52,6 +56,119 @@ WRONG_SECRET = "fibrecert-wrong-client-secret"
 _CLIENT_KEYS = {"a": ("client_id", "client_secret", "FIBRECAFE_TOKEN"),
                 "b": ("other_client_id", "other_client_secret", "FIBRECAFE_OTHER_TOKEN"),
                 "s": ("short_ttl_client_id", "short_ttl_client_secret", "FIBRECAFE_SHORT_TTL_TOKEN")}
+
+
+# -- the target file's [fibrecafe] section (docs/target-file.md)
+TARGET_KEYS = frozenset({
+    "base_url", "token_url", "ca_bundle", "client_id", "client_secret", "other_client_id",
+    "other_client_secret", "supplier", "scope", "timeout", "short_ttl_client_id", "short_ttl_client_secret",
+})
+SECRET_KEYS = frozenset({"client_secret", "other_client_secret", "short_ttl_client_secret"})  # also as <key>_env
+
+
+@dataclass(frozen=True)
+class FibreCafeTarget:
+    base_url: str
+    token_url: str
+    ca_bundle: Path | None
+    client_id: str
+    client_secret: Secret
+    other_client_id: str | None
+    other_client_secret: Secret | None
+    supplier: str
+    scope: str | None
+    timeout: float
+    short_ttl_client_id: str | None = None        # a client whose tokens expire within seconds (expiry test)
+    short_ttl_client_secret: Secret | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "token_url": self.token_url}
+
+    def secrets(self) -> list[str]:
+        return [s.reveal() for s in (self.client_secret, self.other_client_secret, self.short_ttl_client_secret)
+                if s]
+
+
+def load_section(path: Path, data: Any, problems: list[str]) -> FibreCafeTarget | None:
+    if not isinstance(data, dict):
+        problems.append("[fibrecafe]: must be a table")
+        return None
+    s = Section(path, "fibrecafe", data, TARGET_KEYS, problems, SECRET_KEYS)
+    before = len(problems)
+    base_url = s.take(s.url, "base_url") or ""
+    token_url = s.take(s.url, "token_url", required=False, base=False) or f"{base_url}/auth/tenant/access-token"
+    other_id = s.take(s.string, "other_client_id", required=False)
+    other_given = "other_client_id" in data
+    other_secret = s.take(s.secret, "other_client_secret", required=other_given)
+    if not other_given and ("other_client_secret" in data or "other_client_secret_env" in data):
+        problems.append("[fibrecafe] other_client_id: missing required key (needed with other_client_secret)")
+    short_id = s.take(s.string, "short_ttl_client_id", required=False)
+    short_given = "short_ttl_client_id" in data
+    short_secret = s.take(s.secret, "short_ttl_client_secret", required=short_given)
+    if not short_given and ("short_ttl_client_secret" in data or "short_ttl_client_secret_env" in data):
+        problems.append("[fibrecafe] short_ttl_client_id: missing required key (needed with short_ttl_client_secret)")
+    supplier = s.take(s.string, "supplier")
+    if supplier is not None and not re.fullmatch(r"\w{1,20}", supplier, flags=re.ASCII):  # ECMA-262 \w
+        problems.append("[fibrecafe] supplier: must match ^\\w{1,20}$ (the contract's supplier pattern)")
+    ca_bundle = s.take(s.ca_bundle)
+    client_id = s.take(s.string, "client_id") or ""
+    client_secret = s.take(s.secret, "client_secret")
+    scope = s.take(s.string, "scope", required=False)
+    timeout = s.take(s.number, "timeout", 10.0, default=10.0)
+    if len(problems) > before or s.placeholders:
+        return None
+    return FibreCafeTarget(
+        base_url=base_url,
+        token_url=token_url,
+        ca_bundle=ca_bundle,
+        client_id=client_id,
+        client_secret=client_secret,
+        other_client_id=other_id,
+        other_client_secret=other_secret,
+        supplier=supplier or "",
+        scope=scope,
+        timeout=timeout,
+        short_ttl_client_id=short_id,
+        short_ttl_client_secret=short_secret,
+    )
+
+
+# What `fibrecert init` writes for the section, key by key (docs/target-file.md says the same).
+_TEMPLATE_KEYS: tuple[TemplateKey, ...] = (
+    TemplateKey("base_url", ("The API's base URL: /service-orders and /service-order-cancellations are POSTed",
+                      "below it. https:// only."),
+         fill="https:// base URL of the Fibre Cafe API, e.g. https://fc-sandbox.example.net/v1"),
+    TemplateKey("token_url", ("The OAuth2 client-credentials token endpoint.",
+                       "Default: base_url + /auth/tenant/access-token."),
+         value='"https://fc-sandbox.example.net/v1/auth/tenant/access-token"', example=True),
+    TemplateKey("ca_bundle", ("PEM file of the CA(s) that issued your server certificate. Not set: the default",
+                       "CA store (REQUESTS_CA_BUNDLE, else certifi's)."),
+         value='"pki/ca.pem"', example=True),
+    TemplateKey("client_id", ("The tenant fibrecert acts as.",), fill="the OAuth2 client_id of the tenant, e.g. tenant-a"),
+    TemplateKey("client_secret_env", ("The name of the environment variable that holds client_id's secret (keeps",
+                               "the secret out of this file). Or, instead: client_secret = \"...\"."),
+         fill="name of the environment variable holding the client secret, e.g. FIBRECAFE_CLIENT_SECRET"),
+    TemplateKey("other_client_id", ("A second tenant, for the cross-tenant requirements (one tenant must not see",
+                             "another's orders). Not set: those MUSTs are not_tested and the verdict is",
+                             "INCOMPLETE, never CONFORMANT. With it, other_client_secret_env (or",
+                             "other_client_secret) is required."),
+         value='"tenant-b"', example=True),
+    TemplateKey("other_client_secret_env", (), value='"FIBRECAFE_OTHER_CLIENT_SECRET"', example=True),
+    TemplateKey("short_ttl_client_id", ("A client whose tokens expire within seconds (expires_in of 15 s or less), for the",
+                                 "requirement that an expired token is refused (SEC-015). Not set: that MUST is",
+                                 "tested with client_id's tokens only if they are that short-lived, else",
+                                 "not_tested. With it, short_ttl_client_secret_env (or short_ttl_client_secret)",
+                                 "is required."),
+         value='"tenant-a-short-ttl"', example=True),
+    TemplateKey("short_ttl_client_secret_env", (), value='"FIBRECAFE_SHORT_TTL_CLIENT_SECRET"', example=True),
+    TemplateKey("supplier", ("The supplier value sent in orders (the contract's pattern: ^\\w{1,20}$).",),
+         fill="the supplier value orders name, e.g. DUMMY_SUPPLIER"),
+    TemplateKey("scope", ("The OAuth2 scope to ask for. Not set: no scope parameter is sent.",),
+         value='"orders"', example=True),
+    TemplateKey("timeout", ("Seconds to wait for each answer.",), value="10"),
+)
+TEMPLATE = SectionTemplate("Fibre Cafe Tenant API 1.17: JSON over HTTPS, OAuth2 client credentials.", "Fibre Cafe",
+                           _TEMPLATE_KEYS)
 
 
 def form_party(identity: Identity) -> str:
@@ -142,6 +259,7 @@ TOKEN_OPERATION = "POST /auth/tenant/access-token"
 
 class FibreCafeDialect:
     name = "fibrecafe"
+    title, version = "Fibre Cafe", "1.17"  # the contract it certifies
     operations = (
         Operation("fibrecafe", "POST /service-orders", "api", "/service-orders"),
         Operation("fibrecafe", "POST /service-order-cancellations", "api", "/service-order-cancellations"),
@@ -160,6 +278,14 @@ class FibreCafeDialect:
         """The tenant a request to the API goes as by default; None for the token request (each names
         its client) and for operations the contract does not have."""
         return TENANT_A if any(op.name == operation and op.endpoint == "api" for op in self.operations) else None
+
+    target_keys = TARGET_KEYS
+    template = TEMPLATE
+    secret_keys = SECRET_KEYS
+
+    @staticmethod
+    def load_section(path: Path, data: Any, problems: list[str]) -> "FibreCafeTarget | None":
+        return load_section(path, data, problems)
 
     def active_services(self, target: Any) -> Sequence[str]:
         return ()
