@@ -37,8 +37,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from fibrecert.apis import dialect
 from fibrecert.core.case import ORDER, JsonBody, SoapBody, id_key
 from fibrecert.core.events import CheckDone
+from fibrecert.narrowforms import MISSING, Path
+from fibrecert.narrowforms import Stop as _Stop
+from fibrecert.narrowforms import get as _get
+from fibrecert.narrowforms import set_ as _set
 
 REQUESTS_PER_FAILURE = 16
 REQUESTS_PER_RUN = 160
@@ -47,13 +52,6 @@ CEASES_PER_RUN = 8
 # whose arguments do not depend on the request's values (so the same check judges every probe).
 _ACCEPTANCE = ("status_in", "no_server_error")
 _ROB = ("ROB-001", "ROB-011")
-
-MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
-
-
-class _Stop(Exception):
-    """A bound is reached: narrowing stops with what it has found."""
-
 
 @dataclass
 class _Candidate:
@@ -68,42 +66,6 @@ def _acceptance_failure(check: str, args: tuple[Any, ...]) -> bool:
 
 
 # ------------------------------------------------------------------------------------ paths and values
-Path = tuple[Any, ...]
-
-
-def _get(data: Any, path: Path) -> Any:
-    for part in path:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
-            data = data[part]
-        else:
-            return MISSING
-    return data
-
-
-def _set(data: Any, path: Path, value: Any) -> None:
-    holder = data
-    for part in path[:-1]:
-        holder = holder[part]
-    if value is MISSING:
-        if isinstance(holder, dict):
-            holder.pop(path[-1], None)
-        return
-    holder[path[-1]] = copy.deepcopy(value)
-
-
-def _shaped_like(good: Any, failing: Any) -> Any:
-    """The plain value with the failing case's array lengths (each extra item a copy of the plain first
-    one), so that fields compare item by item."""
-    if isinstance(good, dict) and isinstance(failing, dict):
-        return {k: _shaped_like(v, failing.get(k, MISSING)) if k in failing else v for k, v in good.items()}
-    if isinstance(good, list) and isinstance(failing, list) and good:
-        return [_shaped_like(copy.deepcopy(good[min(i, len(good) - 1)] if i < len(good) else good[0]), f)
-                for i, f in enumerate(failing)]
-    return good
-
-
 def _differences(failing: Any, good: Any, path: Path = ()) -> list[Path]:
     """The fields (paths) where the failing value and the plain one differ, as deep as both have the same
     structure."""
@@ -192,166 +154,6 @@ def value_classes(value: Any, plain: Any, facets: dict[str, Any]) -> list[ValueC
     if plain is not MISSING and plain != value:
         out.append(ValueClass(f"the value {_short(value)}", plain, f"the plain value {_short(plain)}"))
     return out
-
-
-# ------------------------------------------------------------------------------------ request forms
-class _Form:
-    """One operation's requests as plain data: decode the failing body, the plain example of its shape,
-    the fields never varied (target facts, test data), the facets of a field, and sending a probe."""
-
-    api = ""
-    pinned: tuple[Path, ...] = ()
-
-    def facets(self, path: Path) -> dict[str, Any]:
-        return {}
-
-    def valid(self, data: Any) -> bool:
-        raise NotImplementedError
-
-    def send(self, data: Any, note: str, setup: Callable[[Any], Any] | None) -> list[Any]:
-        raise NotImplementedError
-
-
-class _AlaForm(_Form):
-    api = "ala"
-
-    def __init__(self, engine: Any, case: Any):
-        from fibrecert import contracts, strategies
-        from fibrecert.contracts import soap
-        from fibrecert.strategies import ala_example
-
-        self.engine, self.case, self.client = engine, case, engine.clients["ala"]
-        self.operation = case.operation.split("/", 1)[1]
-        ns = self.client.namespace
-        schema = contracts.ala_schema(ns)
-        from lxml import etree
-
-        root = etree.fromstring(case.body.xml, soap.safe_parser())
-        decoded = schema.to_dict(root, validation="lax", namespaces=contracts.ala_namespaces(ns))
-        data, errors = decoded if isinstance(decoded, tuple) else (decoded, [])
-        self.ok = not errors and isinstance(data, dict)
-        self.failing = _clean(data) if self.ok else {}
-        fixed = self.client.fixed_fields(self.operation)
-        self.good = ala_example(self.operation, fixed)
-        self.strategies = strategies
-        # messageId: the generated text before the run-unique suffix the suite appends
-        mid = _get(self.failing, ("message", "messageId"))
-        if isinstance(mid, str) and f"~{engine.run_tag}-" in mid:
-            self.failing["message"]["messageId"] = mid.rsplit(f"~{engine.run_tag}-", 1)[0]
-        pinned = [tuple(p.split(".")) for p in fixed]
-        for kind, b in case.bindings:
-            if kind != "message_id" and b.path:
-                pinned.append(tuple(b.path.split(".")))
-        self.pinned = tuple(pinned)
-        for p in self.pinned:
-            if _get(self.failing, p) is not MISSING and _get(self.good, p[:-1]) is not MISSING:
-                _set(self.good, p, _get(self.failing, p))
-
-    def facets(self, path: Path) -> dict[str, Any]:
-        from fibrecert.strategies import ala_declaration
-
-        try:
-            decl = ala_declaration(self.operation, ".".join(map(str, path)))
-        except StopIteration:
-            return {}
-        t = decl.type
-        out: dict[str, Any] = {"optional": decl.min_occurs == 0}
-        if not t.is_simple():
-            return out
-        if t.enumeration:
-            out["enum"] = [str(v) for v in t.enumeration]
-        if getattr(t, "max_length", None) is not None:
-            out["maxLength"] = t.max_length
-        if getattr(t, "min_length", None) is not None:
-            out["minLength"] = t.min_length
-        prim = getattr(t, "primitive_type", None)
-        if prim is not None and prim.local_name in ("date", "dateTime"):
-            out["date"] = True
-        return out
-
-    def valid(self, data: Any) -> bool:
-        try:
-            self.strategies.encode_ala(self.operation, copy.deepcopy(data), self.client.namespace)
-        except Exception:  # noqa: BLE001 - an invalid hybrid is never sent
-            return False
-        return True
-
-    def send(self, data: Any, note: str, setup: Callable[[Any], Any] | None) -> list[Any]:
-        data = copy.deepcopy(data)
-        chain = setup(data) if setup is not None else []
-        return [*chain, self.client.post(self.operation, data, identity=self.case.identity, note=note)]
-
-
-class _FibreCafeForm(_Form):
-    api = "fibrecafe"
-
-    def __init__(self, engine: Any, case: Any):
-        from fibrecert import contracts
-        from fibrecert.strategies import COMPONENTS, discriminator_values, json_example, resolve
-
-        self.engine, self.case, self.client = engine, case, engine.clients["fibrecafe"]
-        self.path = case.path
-        self.component = COMPONENTS.get(self.path)
-        value = case.body.value
-        self.ok = self.component is not None and isinstance(value, dict)
-        self.failing = copy.deepcopy(value) if self.ok else {}
-        self.schema: dict[str, Any] = {}
-        self.good: Any = {}
-        if not self.ok:
-            return
-        top = resolve(contracts.openapi_document()["components"]["schemas"][self.component])
-        branch = top
-        for b in top.get("oneOf", []):
-            if self.failing.get("orderType") in discriminator_values(b):
-                branch = resolve(b)
-        self.schema = branch
-        self.good = _shaped_like(json_example(branch), self.failing)
-        pinned: list[Path] = [("supplier",)]
-        for kind, b in case.bindings:
-            if b.path:
-                pinned.append(tuple(b.path.split(".")))
-        self.pinned = tuple(pinned)
-        for p in self.pinned:  # as in the failing case (left out where it left them out)
-            _set(self.good, p, _get(self.failing, p))
-        self.validator = contracts.json_validator(self.component)
-
-    def facets(self, path: Path) -> dict[str, Any]:
-        from fibrecert.strategies import resolve
-
-        node: Any = self.schema
-        optional = False
-        for part in path:
-            node = resolve(node)
-            if isinstance(part, int):
-                node = node.get("items", {})
-            else:
-                optional = part not in node.get("required", [])
-                node = node.get("properties", {}).get(part, {})
-        node = resolve(node)
-        out: dict[str, Any] = {"optional": optional}
-        for key in ("enum", "maxLength", "minLength"):
-            if key in node:
-                out[key] = node[key]
-        if "const" in node:
-            out["enum"] = [node["const"]]
-        if node.get("format") in ("date", "date-time"):
-            out["date"] = True
-        return out
-
-    def valid(self, data: Any) -> bool:
-        return not any(True for _ in self.validator.iter_errors(data))
-
-    def send(self, data: Any, note: str, setup: Callable[[Any], Any] | None) -> list[Any]:
-        data = copy.deepcopy(data)
-        chain = setup(data) if setup is not None else []
-        return [*chain, self.client.post(self.path, data, identity=self.case.identity, note=note)]
-
-
-def _clean(data: Any) -> Any:
-    """An xmlschema dict as the suite builds it: no namespace declarations, empty text as ""."""
-    if isinstance(data, dict):
-        return {k: _clean(v) for k, v in data.items() if not k.startswith("@")}
-    return "" if data is None else data
 
 
 # ------------------------------------------------------------------------------------ the narrower
@@ -479,21 +281,11 @@ class _Narrowing:
         service_path = self._service_path()
 
         def setup(data: Any) -> list[Any]:
-            from fibrecert.apis import dialect
-
             chain: list[Any] = []
             if order is not None and order.path:
-                if form.api != "fibrecafe":  # an ALA cancelOrder's order would cease a service per probe
-                    raise _Stop("an ALA cancelOrder is not narrowed (each probe would cease an active service "
-                                "for its order)")
-                self._budget(1)
-                ex = form.client.post("/service-orders", form.client.cease_order_body(),
-                                      note="narrowing: places an order to work on")
-                chain.append(ex)
-                new = dialect(ex.api).assigned_id(ex)
-                if new is None:
-                    raise _Stop(f"no order to work on: creating one got {ex.describe()}")
-                _set(data, tuple(order.path.split(".")), int(new) if form.api == "fibrecafe" else new)
+                placed, new = form.place_order(self._budget)
+                chain.extend(placed)
+                _set(data, tuple(order.path.split(".")), new)
             if service_path is not None:
                 _set(data, service_path, self._service())
             return chain
@@ -539,10 +331,9 @@ class _Narrowing:
     # -- the search
     def run(self) -> None:
         engine = self.engine
-        form_type = _AlaForm if self.case.api == "ala" else _FibreCafeForm
         if engine.clients.get(self.case.api) is None:
             return
-        self.form = form_type(engine, self.case)
+        self.form = dialect(self.case.api).narrowing_form(engine, self.case)
         if not self.form.ok or not self.form.valid(self.form.failing):
             return  # not a request the contract calls valid: nothing to narrow
         engine.enter(engine.sub_lane("n"))

@@ -35,14 +35,15 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 from urllib.parse import quote, unquote, urlsplit
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from fibrecert import endpoints, wirejson
-from fibrecert.apis.fibrecafe import CLIENT_A
+from fibrecert.apis import DIALECTS, MtlsStage, TokenStage
+from fibrecert.apis import section as target_section
 from fibrecert.target import ClientIdentity, Target
 
 __all__ = ["Finding", "probe", "failures", "fingerprints", "STAGES"]
@@ -69,7 +70,7 @@ _NO_COMMON_VERSION = {"UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "N
 class Finding:
     """The outcome of one stage of one endpoint's probe."""
 
-    api: str                   # "ala" or "fibrecafe"
+    api: str                   # the API (a dialect name)
     key: str                   # the target-file key of the endpoint: base_url, buyer_base_url, token_url
     url: str                   # the URL probed
     stage: str                 # tcp, tls, mtls, token
@@ -111,30 +112,20 @@ def probe(target: Target, apis: Iterable[str], *, timeout: float = 5.0) -> list[
         raise ValueError("timeout must be positive")
     probes: list[_EndpointProbe] = []
     for api in apis:
-        if api == "ala" and target.ala is not None:
-            ala = target.ala
-            probes.append(_EndpointProbe(
-                api="ala", key="base_url", url=ala.base_url, ca_bundle=ala.ca_bundle, timeout=timeout,
-                last=_MtlsStage(ala.client, "client_cert", "ceaseOrder")))
-            if ala.buyer_base_url and ala.seller_client is not None:
-                probes.append(_EndpointProbe(
-                    api="ala", key="buyer_base_url", url=ala.buyer_base_url, ca_bundle=ala.ca_bundle,
-                    timeout=timeout, last=_MtlsStage(ala.seller_client, "seller_client_cert",
-                                                     "unsolicitedCeaseRequest")))
-        elif api == "fibrecafe" and target.fibrecafe is not None:
-            fc = target.fibrecafe
-            token_key = "token_url"
-            # the client secret goes to the token endpoint only (fibrecert/endpoints.py)
-            endpoints.check_credentials("fibrecafe", CLIENT_A, "token")
-            if _netloc(fc.base_url) != _netloc(fc.token_url):
-                # The API itself lives elsewhere: check that it is reachable too.
-                probes.append(_EndpointProbe(api="fibrecafe", key="base_url", url=fc.base_url,
-                                             ca_bundle=fc.ca_bundle, timeout=timeout, last=None))
-            probes.append(_EndpointProbe(
-                api="fibrecafe", key=token_key, url=fc.token_url, ca_bundle=fc.ca_bundle, timeout=timeout,
-                last=_TokenStage(fc.client_id, fc.client_secret.reveal, fc.scope)))
-        elif api not in ("ala", "fibrecafe"):
+        if api not in DIALECTS:
             raise ValueError(f"unknown API {api!r}")
+        section = target_section(target, api)
+        if section is None:
+            continue
+        planned = DIALECTS[api].probes(section)
+        for plan in planned:
+            if isinstance(plan.last, TokenStage):  # a credential goes only to its own endpoint (endpoints.py)
+                endpoints.check_credentials(api, plan.last.identity, plan.endpoint)
+            if plan.last is None and any(other is not plan and _netloc(other.url) == _netloc(plan.url)
+                                         for other in planned):
+                continue  # reached by another endpoint's probe at the same origin
+            probes.append(_EndpointProbe(api=api, key=plan.key, url=plan.url, ca_bundle=plan.ca_bundle,
+                                         timeout=timeout, last=plan.last))
     for p in probes:
         p.start()
     while any(p.alive() for p in probes):
@@ -159,20 +150,6 @@ def _netloc(url: str) -> tuple[str, int]:
     return host, port
 
 
-@dataclass
-class _MtlsStage:
-    identity: ClientIdentity
-    cert_key: str        # the target-file key naming the certificate (client_cert, seller_client_cert)
-    operation: str       # the operation whose path gets a harmless GET
-
-
-@dataclass
-class _TokenStage:
-    client_id: str
-    secret: Callable[[], str]
-    scope: str | None
-
-
 class _Abandoned(Exception):
     """The watchdog gave up on this probe; the worker stops quietly."""
 
@@ -186,7 +163,7 @@ class _EndpointProbe:
     """The stages of one endpoint, run in a worker thread and watched by the caller's thread."""
 
     def __init__(self, *, api: str, key: str, url: str, ca_bundle: Path | None, timeout: float,
-                 last: _MtlsStage | _TokenStage | None):
+                 last: MtlsStage | TokenStage | None):
         self.api, self.key, self.url, self.timeout, self.last = api, key, url, timeout, last
         self.ca_bundle = ca_bundle
         parts = urlsplit(url)
@@ -268,7 +245,7 @@ class _EndpointProbe:
         return _StageFailed(self._finding(stage, False, cause, fix, detail))
 
     def _scrub(self, text: str) -> str:
-        if isinstance(self.last, _TokenStage):
+        if isinstance(self.last, TokenStage):
             secret = self.last.secret()
             if secret:
                 text = text.replace(secret, "[REDACTED]")
@@ -317,7 +294,7 @@ class _EndpointProbe:
         tls, alert = self._tls(raw)
         if self.last is None:
             return
-        if isinstance(self.last, _MtlsStage):
+        if isinstance(self.last, MtlsStage):
             self._mtls(tls, alert)
         else:
             self._token(tls)
@@ -395,7 +372,7 @@ class _EndpointProbe:
         return ctx
 
     def _identity(self) -> ClientIdentity | None:
-        return self.last.identity if isinstance(self.last, _MtlsStage) else None
+        return self.last.identity if isinstance(self.last, MtlsStage) else None
 
     def _tls(self, raw: socket.socket) -> tuple[ssl.SSLSocket | None, ssl.SSLError | None]:
         """The handshake; returns the TLS socket, or (None, alert) when the server refused the client
@@ -511,7 +488,7 @@ class _EndpointProbe:
         return head == b"HTTP/"
 
     def _mtls(self, tls: ssl.SSLSocket | None, alert: ssl.SSLError | None) -> None:
-        assert isinstance(self.last, _MtlsStage)
+        assert isinstance(self.last, MtlsStage)
         stage = self.last
         self._enter("mtls")
         cn = _cert_cn(stage.identity.cert)
@@ -540,7 +517,7 @@ class _EndpointProbe:
                                 f"HTTP {status}"))
 
     def _token(self, tls: ssl.SSLSocket | None) -> None:
-        assert isinstance(self.last, _TokenStage) and tls is not None
+        assert isinstance(self.last, TokenStage) and tls is not None
         stage = self.last
         self._enter("token")
         secret = stage.secret()

@@ -17,7 +17,9 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from fibrecert import embedded, narrowing
-from fibrecert.narrowing import MISSING, _differences, _hybrid, _shaped_like, field_name, value_classes
+from fibrecert.narrowforms import MISSING
+from fibrecert.narrowforms import shaped_like as _shaped_like
+from fibrecert.narrowing import _differences, _hybrid, field_name, value_classes
 from fibrecert.replay import replay
 from fibrecert.runner import RunOptions, run
 

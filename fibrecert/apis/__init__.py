@@ -14,7 +14,7 @@ preflight ask the dialect; none of them names an API. A third API is a new modul
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,37 @@ class Sending:
     cert: tuple[str, str] | None = None
 
 
+@dataclass(frozen=True)
+class MtlsStage:
+    """Preflight's last stage at an endpoint: a harmless GET below it with a client certificate."""
+
+    identity: Any        # the target file's ClientIdentity (certificate and key files)
+    cert_key: str        # the target-file key naming the certificate (client_cert, seller_client_cert)
+    operation: str       # the operation whose path gets the GET
+
+
+@dataclass(frozen=True)
+class TokenStage:
+    """Preflight's last stage at a token endpoint: a client-credentials token request."""
+
+    client_id: str
+    secret: Callable[[], str]   # read when sent, never held in a finding
+    scope: str | None
+    identity: Any               # the identity whose credentials it sends (checked against the endpoint)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One endpoint preflight checks (fibrecert/preflight.py): TCP, TLS, then its `last` stage if any.
+    An endpoint without one is probed only where no other endpoint of the API shares its origin."""
+
+    key: str                    # the target-file key of its URL
+    endpoint: str               # the dialect's endpoint name (a key of `endpoints`)
+    url: str
+    ca_bundle: Any
+    last: MtlsStage | TokenStage | None = None
+
+
 class Dialect(Protocol):
     name: str                                   # the API's name in target files, cases and reports
     title: str                                  # as people name it: "NICC ALA"
@@ -50,6 +81,8 @@ class Dialect(Protocol):
     template: Any                               # what `fibrecert init` writes for it (targetfile.SectionTemplate)
 
     def load_section(self, path: Any, data: Any, problems: list[str]) -> Any: ...  # its section, or None
+    def probes(self, section: Any) -> list[Probe]: ...     # what preflight checks at each endpoint
+    def narrowing_form(self, engine: Any, case: Any) -> Any: ...  # a failing valid request as data (narrowforms.py)
 
     def default_identity(self, operation: str) -> Any: ...
     def active_services(self, target: Any) -> Sequence[str]: ...

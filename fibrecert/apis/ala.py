@@ -8,6 +8,7 @@ ceaseOrder's `sellerOrderReference`; a cancelOrder names it in `targetSellerOrde
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from dataclasses import dataclass
@@ -22,9 +23,11 @@ from fibrecert.contracts.alapath import ElementPath
 from fibrecert.core.case import MESSAGE_ID, SERVICE, Binding, RawBody, SoapBody
 from fibrecert.core.identity import Credentials, Identity, register_scheme
 from fibrecert.core.testdata import ServicePool
+from fibrecert.narrowforms import MISSING, Form, Stop, clean, get, set_
+from fibrecert.narrowforms import Path as FieldPath
 from fibrecert.targetfile import ClientIdentity, Section, SectionTemplate, TemplateKey
 
-from . import Operation, Sending
+from . import MtlsStage, Operation, Probe, Sending
 
 __all__ = ["ALA", "AlaDialect", "AlaClient", "ElementPath", "ALA_PARTIES", "ALA_BUYER", "ALA_OTHER_BUYER",
            "ALA_SELLER", "ALA_UNTRUSTED", "ALA_NO_CERT", "certificate"]
@@ -231,6 +234,18 @@ class AlaDialect:
     @staticmethod
     def load_section(path: Path, data: Any, problems: list[str]) -> "AlaTarget | None":
         return load_section(path, data, problems)
+
+    def probes(self, section: AlaTarget) -> list[Probe]:
+        """The seller endpoint with the buyer's certificate; the buyer endpoint, if any, with the seller's."""
+        out = [Probe("base_url", "seller", section.base_url, section.ca_bundle,
+                     MtlsStage(section.client, "client_cert", "ceaseOrder"))]
+        if section.buyer_base_url and section.seller_client is not None:
+            out.append(Probe("buyer_base_url", "buyer", section.buyer_base_url, section.ca_bundle,
+                             MtlsStage(section.seller_client, "seller_client_cert", "unsolicitedCeaseRequest")))
+        return out
+
+    def narrowing_form(self, engine: Any, case: Any) -> "AlaForm":
+        return AlaForm(engine, case)
 
     def active_services(self, target: Any) -> Sequence[str]:
         return target.ala.active_services if target.ala else ()
@@ -472,3 +487,79 @@ class AlaClient:
 
     def text(self, payload: etree._Element, path: str) -> str | None:
         return ElementPath(path).text(payload, self.namespace)
+
+
+# -- narrowing a failing valid request (fibrecert/narrowing.py)
+class AlaForm(Form):
+    """An ALA request as the XSD decodes it (fibrecert/narrowforms.py)."""
+
+    api = "ala"
+
+    def __init__(self, engine: Any, case: Any):
+        from fibrecert import contracts, strategies
+        from fibrecert.contracts import soap
+        from fibrecert.strategies import ala_example
+
+        self.engine, self.case, self.client = engine, case, engine.clients["ala"]
+        self.operation = case.operation.split("/", 1)[1]
+        ns = self.client.namespace
+        schema = contracts.ala_schema(ns)
+        from lxml import etree
+
+        root = etree.fromstring(case.body.xml, soap.safe_parser())
+        decoded = schema.to_dict(root, validation="lax", namespaces=contracts.ala_namespaces(ns))
+        data, errors = decoded if isinstance(decoded, tuple) else (decoded, [])
+        self.ok = not errors and isinstance(data, dict)
+        self.failing = clean(data) if self.ok else {}
+        fixed = self.client.fixed_fields(self.operation)
+        self.good = ala_example(self.operation, fixed)
+        self.strategies = strategies
+        # messageId: the generated text before the run-unique suffix the suite appends
+        mid = get(self.failing, ("message", "messageId"))
+        if isinstance(mid, str) and f"~{engine.run_tag}-" in mid:
+            self.failing["message"]["messageId"] = mid.rsplit(f"~{engine.run_tag}-", 1)[0]
+        pinned = [tuple(p.split(".")) for p in fixed]
+        for kind, b in case.bindings:
+            if kind != "message_id" and b.path:
+                pinned.append(tuple(b.path.split(".")))
+        self.pinned = tuple(pinned)
+        for p in self.pinned:
+            if get(self.failing, p) is not MISSING and get(self.good, p[:-1]) is not MISSING:
+                set_(self.good, p, get(self.failing, p))
+
+    def facets(self, path: FieldPath) -> dict[str, Any]:
+        from fibrecert.strategies import ala_declaration
+
+        try:
+            decl = ala_declaration(self.operation, ".".join(map(str, path)))
+        except StopIteration:
+            return {}
+        t = decl.type
+        out: dict[str, Any] = {"optional": decl.min_occurs == 0}
+        if not t.is_simple():
+            return out
+        if t.enumeration:
+            out["enum"] = [str(v) for v in t.enumeration]
+        if getattr(t, "max_length", None) is not None:
+            out["maxLength"] = t.max_length
+        if getattr(t, "min_length", None) is not None:
+            out["minLength"] = t.min_length
+        prim = getattr(t, "primitive_type", None)
+        if prim is not None and prim.local_name in ("date", "dateTime"):
+            out["date"] = True
+        return out
+
+    def valid(self, data: Any) -> bool:
+        try:
+            self.strategies.encode_ala(self.operation, copy.deepcopy(data), self.client.namespace)
+        except Exception:  # noqa: BLE001 - an invalid hybrid is never sent
+            return False
+        return True
+
+    def send(self, data: Any, note: str, setup: Callable[[Any], Any] | None) -> list[Any]:
+        data = copy.deepcopy(data)
+        chain = setup(data) if setup is not None else []
+        return [*chain, self.client.post(self.operation, data, identity=self.case.identity, note=note)]
+
+    def place_order(self, spend: Callable[[int], None]) -> tuple[list[Any], Any]:
+        raise Stop("an ALA cancelOrder is not narrowed (each probe would cease an active service for its order)")

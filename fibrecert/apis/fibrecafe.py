@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import copy
 import re
 import uuid
 from dataclasses import dataclass
@@ -20,9 +21,11 @@ from urllib.parse import quote, quote_plus, urlencode
 from fibrecert import contracts, wirejson
 from fibrecert.core.case import FormBody, JsonBody, RawBody
 from fibrecert.core.identity import Credentials, Identity, register_scheme
+from fibrecert.narrowforms import Form, Stop, get, set_, shaped_like
+from fibrecert.narrowforms import Path as FieldPath
 from fibrecert.targetfile import Secret, Section, SectionTemplate, TemplateKey
 
-from . import Operation, Sending
+from . import Operation, Probe, Sending, TokenStage
 
 __all__ = ["FIBRECAFE", "FibreCafeDialect", "FibreCafeClient", "TENANT_A", "TENANT_B", "NO_TOKEN",
            "MALFORMED_TOKEN", "UNISSUED_TOKEN", "CLIENT_A", "CLIENT_A_WRONG_SECRET", "CLIENT_A_IN_FORM",
@@ -287,6 +290,15 @@ class FibreCafeDialect:
     def load_section(path: Path, data: Any, problems: list[str]) -> "FibreCafeTarget | None":
         return load_section(path, data, problems)
 
+    def probes(self, section: FibreCafeTarget) -> list[Probe]:
+        """The API (reachable), and the token endpoint with tenant a's client credentials."""
+        return [Probe("base_url", "api", section.base_url, section.ca_bundle),
+                Probe("token_url", "token", section.token_url, section.ca_bundle,
+                      TokenStage(section.client_id, section.client_secret.reveal, section.scope, CLIENT_A))]
+
+    def narrowing_form(self, engine: Any, case: Any) -> "FibreCafeForm":
+        return FibreCafeForm(engine, case)
+
     def active_services(self, target: Any) -> Sequence[str]:
         return ()
 
@@ -496,3 +508,81 @@ class FibreCafeClient:
 
         body = {"orderType": "CEASE", "supplier": self.target.supplier, "serviceId": f"SVC-{self.engine.token()}"}
         return strategies.assert_valid_fibrecafe("ServiceOrderRequest", body)
+
+
+# -- narrowing a failing valid request (fibrecert/narrowing.py)
+class FibreCafeForm(Form):
+    """A Fibre Cafe request as its JSON value (fibrecert/narrowforms.py)."""
+
+    api = "fibrecafe"
+
+    def __init__(self, engine: Any, case: Any):
+        from fibrecert import contracts
+        from fibrecert.strategies import COMPONENTS, discriminator_values, json_example, resolve
+
+        self.engine, self.case, self.client = engine, case, engine.clients["fibrecafe"]
+        self.path = case.path
+        self.component = COMPONENTS.get(self.path)
+        value = case.body.value
+        self.ok = self.component is not None and isinstance(value, dict)
+        self.failing = copy.deepcopy(value) if self.ok else {}
+        self.schema: dict[str, Any] = {}
+        self.good: Any = {}
+        if not self.ok:
+            return
+        top = resolve(contracts.openapi_document()["components"]["schemas"][self.component])
+        branch = top
+        for b in top.get("oneOf", []):
+            if self.failing.get("orderType") in discriminator_values(b):
+                branch = resolve(b)
+        self.schema = branch
+        self.good = shaped_like(json_example(branch), self.failing)
+        pinned: list[FieldPath] = [("supplier",)]
+        for kind, b in case.bindings:
+            if b.path:
+                pinned.append(tuple(b.path.split(".")))
+        self.pinned = tuple(pinned)
+        for p in self.pinned:  # as in the failing case (left out where it left them out)
+            set_(self.good, p, get(self.failing, p))
+        self.validator = contracts.json_validator(self.component)
+
+    def facets(self, path: FieldPath) -> dict[str, Any]:
+        from fibrecert.strategies import resolve
+
+        node: Any = self.schema
+        optional = False
+        for part in path:
+            node = resolve(node)
+            if isinstance(part, int):
+                node = node.get("items", {})
+            else:
+                optional = part not in node.get("required", [])
+                node = node.get("properties", {}).get(part, {})
+        node = resolve(node)
+        out: dict[str, Any] = {"optional": optional}
+        for key in ("enum", "maxLength", "minLength"):
+            if key in node:
+                out[key] = node[key]
+        if "const" in node:
+            out["enum"] = [node["const"]]
+        if node.get("format") in ("date", "date-time"):
+            out["date"] = True
+        return out
+
+    def valid(self, data: Any) -> bool:
+        return not any(True for _ in self.validator.iter_errors(data))
+
+    def send(self, data: Any, note: str, setup: Callable[[Any], Any] | None) -> list[Any]:
+        data = copy.deepcopy(data)
+        chain = setup(data) if setup is not None else []
+        return [*chain, self.client.post(self.path, data, identity=self.case.identity, note=note)]
+
+    def place_order(self, spend: Callable[[int], None]) -> tuple[list[Any], Any]:
+        """A cease order to cancel (one request of the narrowing budget), and its integer id."""
+        spend(1)
+        ex = self.client.post("/service-orders", self.client.cease_order_body(),
+                              note="narrowing: places an order to work on")
+        new = FIBRECAFE.assigned_id(ex)
+        if new is None:
+            raise Stop(f"no order to work on: creating one got {ex.describe()}")
+        return [ex], int(new)
