@@ -238,7 +238,7 @@ class Replayer:
         named = {str(b["value"]) for r in self.records.values() if isinstance(r.get("case"), dict)
                  and isinstance(r["case"].get("bindings"), dict) for b in r["case"]["bindings"].values()
                  if isinstance(b, dict) and isinstance(b.get("value"), (str, int))}
-        listed = [s for s in (self.target.ala.active_services if self.target.ala else ()) if s not in named]
+        listed = [s for api in self.target.apis for s in dialect(api).active_services(self.target) if s not in named]
         try:
             return self.ledger().remaining(listed)
         except LedgerError as exc:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-__all__ = ["expected_requests", "budget_line"]
+from fibrecert.apis import dialect
 
-_API_FOLDER = {"ala": "ala/", "fibrecafe": "fibrecafe/"}
-_API_NAME = {"ala": "ALA", "fibrecafe": "Fibre Cafe"}
+__all__ = ["expected_requests", "budget_line"]
 
 
 def expected_requests(profile: str, apis: Iterable[str]) -> dict[str, int]:
@@ -17,7 +16,7 @@ def expected_requests(profile: str, apis: Iterable[str]) -> dict[str, int]:
     from fibrecert.expected_cost import EXPECTED_COST
 
     table = EXPECTED_COST.get(profile, {})
-    return {api: sum(n for test, (n, _) in table.items() if test.startswith(_API_FOLDER[api])) for api in apis}
+    return {api: sum(n for test, (n, _) in table.items() if test.startswith(f"{api}/")) for api in apis}
 
 
 def _duration(seconds: float) -> str:
@@ -36,7 +35,7 @@ def budget_line(profile: str, apis: Iterable[str], max_rps: float | None, *, sub
     total = sum(per_api.values())
     if not total:
         return ""
-    parts = ", ".join(f"{_API_NAME[a]} {n}" for a, n in per_api.items())
+    parts = ", ".join(f"{dialect(a).template.short_name} {n}" for a, n in per_api.items())
     line = (f"request budget: {'at most ' if subset else ''}about {total} requests ({parts}: what the {profile} "
             "profile sends to a conformant target; narrowing a failure adds at most 16 per failure)")
     if max_rps:

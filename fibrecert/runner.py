@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from fibrecert.apis import dialect
 from fibrecert.core.profile import Profile
 from fibrecert.target import TargetError, load_target
 from fibrecert.wording import shown_path, terminal_safe
@@ -133,7 +134,7 @@ def _claim_services(ledger: Any, engine: Any, target: Any, profile: Profile, out
     looking fresh, and two runs at once never share one), say how many remain, refuse too few."""
     from fibrecert.core.testdata import ServicePool
 
-    listed = list(target.ala.active_services)
+    listed = [s for api in engine.apis for s in dialect(api).active_services(target)]
     needed = profile.services_needed  # what the profile ceases and a third more (fibrecert/core/profile.py)
     # one step under the ledger's lock: check that `needed` remain and take them (two runs starting
     # together can never both pass the check and then share, or run short of, the services)
@@ -332,7 +333,7 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
                 out.flush()
             interrupts.engine = engine
             ledger = None
-            if opts.target and target.ala is not None and "ala" in apis:
+            if opts.target and any(dialect(api).active_services(target) for api in apis):
                 from fibrecert.ledger import Ledger, LedgerError
 
                 try:
@@ -351,8 +352,7 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
                 engine.bus.subscribe(events, outside=True)
             from fibrecert import preflight
 
-            findings = preflight.probe(target, apis, timeout=min(5.0, max(t.timeout for t in (target.ala, target.fibrecafe)
-                                                                       if t is not None)))
+            findings = preflight.probe(target, apis, timeout=min(5.0, max(target.sections[api].timeout for api in apis)))
             for api, fp in _fingerprints(target, findings).items():
                 engine.server_certificates.setdefault(api, fp)
             failed = preflight.failures(findings)
