@@ -9,6 +9,7 @@ import pkgutil
 from pathlib import Path
 
 import pytest
+from helpers import a_case
 
 import fibrecert.suites as suites_pkg
 from fibrecert import contracts
@@ -80,7 +81,7 @@ def test_every_registered_check_is_used_by_a_suite():
 def test_checks_raise_typed_failures_with_observed_and_declared():
     from fibrecert.core.exchange import Exchange
 
-    ex = Exchange(id="X1", api="ala", operation="POST /ceaseOrder", identity="buyer", method="POST",
+    ex = Exchange(case=a_case("X1", "ala", "POST /ceaseOrder", "buyer"),
                   url="https://x/ceaseOrder", request_headers={}, request_body="", status=418)
     with pytest.raises(checks.CheckFailed) as info:
         checks.status_in(ex, 200, 400)
