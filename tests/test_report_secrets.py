@@ -130,6 +130,22 @@ def test_curl_carries_placeholders_never_credentials():
     assert curl(_step("https://fc.example/v1/x", "tenant-a", {}, "x" * 70_000), "fibrecafe")["command"] is None
 
 
+def test_a_curl_line_is_for_the_api_its_exchange_was_sent_to():
+    """The report reads an exchange's API from results.json's exchanges (never from its URL); evidence of
+    an exchange it does not list falls back to the requirement's API."""
+    from fibrecert.reports.model import RunResult
+
+    result = RunResult(tool={}, contracts={}, target=TARGET, seed=1, profile="smoke", started_at="", finished_at="",
+                       duration_s=0.0, requests_sent=2, requirements=[],
+                       exchanges=[{"id": "X001.1", "api": "ala"}, {"id": "X002.1", "api": "fibrecafe"}])
+    assert result.api_of("X001.1", "fibrecafe") == "ala" and result.api_of("X002.1", "ala") == "fibrecafe"
+    assert result.api_of("X009.1", "ala") == "ala"
+    # the same URL and identity name, another API: the curl line is that API's
+    step = _step("https://shared.example/x", "none", {}, "<a/>")
+    assert '--cacert "$ca_bundle"' in curl(step, result.api_of("X001.1"))["command"]
+    assert not any("present the matching credentials" in n for n in curl(step, "ala")["notes"])
+
+
 def test_curl_quotes_any_body_and_url_exactly():
     body = "it's $(touch /tmp/pwned) `id` \"q\" \\ \n<a b='c'>&amp;</a> ${HOME} !x"
     url = "https://ala.example/ceaseOrder?a=1&b=$(id)'"
