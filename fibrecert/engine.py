@@ -638,9 +638,9 @@ class Engine:
         wire = dialect(case.api).sending(case, self.credentials)
 
         def attempt() -> Exchange:
-            return self.transport.send_case(case, url=url, headers=wire.headers, body=wire.body,
-                                            verify=str(section.ca_bundle) if section.ca_bundle else True,
-                                            cert=wire.cert, timeout=section.timeout)
+            return self.transport.send(case, url=url, headers=wire.headers, body=wire.body,
+                                       verify=str(section.ca_bundle) if section.ca_bundle else True,
+                                       cert=wire.cert, timeout=section.timeout)
 
         ex = attempt()
         if ex.error == TLS_REFUSED and not case.refusal_expected and not self.interrupted:

@@ -177,7 +177,7 @@ class Narrower:
             return
         ex = event.exchange
         case = ex.case
-        if case is None or not ex.answered or case.constraint or not isinstance(case.body, (SoapBody, JsonBody)):
+        if not ex.answered or case.constraint or not isinstance(case.body, (SoapBody, JsonBody)):
             return
         if not self._default_identity(case) or getattr(self.engine.lane, "sequence", None) is not None:
             return

@@ -94,7 +94,7 @@ class Progress:
             self.seconds = {t: float(table.get(t, typical)[1]) for t in tests}
         elif isinstance(event, ExchangeDone):
             self.requests[event.exchange.api] = self.requests.get(event.exchange.api, 0) + 1
-            test = getattr(event.exchange.case, "test", "") or ""
+            test = event.exchange.case.test
             sent = self.sent_by_test[test] = self.sent_by_test.get(test, 0) + 1
             if test in self.weights and test not in self.finished and sent <= self.weights[test] - 1:
                 self._work(1.0)

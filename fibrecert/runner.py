@@ -73,7 +73,7 @@ class EventLog:
         if isinstance(event, ExchangeDone):
             ex = event.exchange
             record.update({"id": ex.id, "api": ex.api, "operation": ex.operation, "identity": str(ex.identity),
-                           "test": getattr(ex.case, "test", ""), "answer": ex.status if ex.error is None else ex.error,
+                           "test": ex.case.test, "answer": ex.status if ex.error is None else ex.error,
                            "elapsed_ms": round(ex.elapsed * 1000, 1)})
         elif isinstance(event, CheckDone):
             record.update({"requirement": event.requirement, "exchange": event.exchange.id, "check": event.check,

@@ -9,7 +9,6 @@ refusal is a valid answer to a request without a client certificate) from one th
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import os
 import re
 import threading
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
+from fibrecert.core.case import Case
 from fibrecert.core.exchange import DROPPED, MAX_RESPONSE_BYTES, THROTTLED, TIMEOUT, TLS_REFUSED, UNREACHABLE, Exchange
 from fibrecert.core.redaction import SecretRegistry
 from fibrecert.throttle import MAX_SENDS, MAX_WAIT, MAX_WAIT_PER_REQUEST, Throttling, throttle_wait
@@ -62,7 +62,6 @@ class Transport:
         self.on_exchange = on_exchange
         self.max_in_flight = max(1, int(max_in_flight))
         self._slots = threading.BoundedSemaphore(self.max_in_flight)
-        self._ids = itertools.count(1)
         self._sessions: dict[Any, requests.Session] = {}
         self._lock = threading.Lock()
         self.sent = 0  # HTTP requests sent, each throttled one sent again included
@@ -121,33 +120,22 @@ class Transport:
         for s in sessions:
             s.close()
 
-    def send_case(self, case: Any, *, url: str, headers: dict[str, str], body: bytes, verify: Any = True,
-                  cert: tuple[str, str] | None = None, timeout: float = 10.0) -> Exchange:
+    def send(self, case: Case, *, url: str, headers: dict[str, str], body: bytes | str = b"", verify: Any = True,
+             cert: tuple[str, str] | None = None, timeout: float = 10.0) -> Exchange:
         """Send a Case (fibrecert/core/case.py): what it is (API, operation, identity, method, id, whether a
         refusal is its point) comes from the case; what goes on the wire is given (the URL the endpoint
         guard checked, the headers and body with the credentials the dialect added)."""
-        return self.send(api=case.api, operation=case.operation, identity=case.identity, method=case.method,
-                         url=url, headers=headers, body=body, verify=verify, cert=cert, timeout=timeout,
-                         refusal_expected=case.refusal_expected, exchange_id=case.id, case=case)
-
-    def send(self, *, api: str, operation: str, identity: Any, method: str, url: str,
-             headers: dict[str, str], body: bytes | str = b"", verify: Any = True,
-             cert: tuple[str, str] | None = None, timeout: float = 10.0,
-             refusal_expected: bool = False, exchange_id: str | None = None, case: Any = None) -> Exchange:
         if self.allowed_origins is not None:
             from fibrecert.endpoints import require_origin
 
-            require_origin(url, self.allowed_origins, f"{api} {operation}")
+            require_origin(url, self.allowed_origins, f"{case.api} {case.operation}")
         data = body.encode("utf-8") if isinstance(body, str) else body
         for name, value in headers.items():  # a Basic pair is base64(id:secret): as good as the secret
             scheme, _, credential = str(value).partition(" ")
             if name.lower() in ("authorization", "proxy-authorization") and scheme.lower() == "basic":
                 self.secrets.add(credential.strip())
-        ex = Exchange(id=exchange_id or f"X{next(self._ids):06d}", api=api, operation=operation, identity=identity,
-                      method=method, url=url, request_headers=dict(headers),
-                      request_body=data.decode("utf-8", errors="replace"),
-                      refusal_expected=refusal_expected, case=case,
-                      constraint=getattr(case, "constraint", None))
+        ex = Exchange(case=case, url=url, request_headers=dict(headers),
+                      request_body=data.decode("utf-8", errors="replace"))
         waited, throttled = 0.0, 0
         while True:
             self._send_once(ex, data, verify, cert, timeout)

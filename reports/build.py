@@ -48,9 +48,9 @@ def _evidence(obs: Observation, kind: str, secrets: Any, results_path: str) -> d
         "test": obs.test,
         "replay": replay_line(results_path, last.id),
     })
-    if last.case is not None and last.case.constraint:
+    if last.case.constraint:
         item["constraint"] = last.case.constraint
-    if obs.note or (last.case is not None and last.case.note):
+    if obs.note or last.case.note:
         item["note"] = redact(obs.note or last.case.note, secrets)
     if earlier:
         item["sequence"] = [e.evidence(secrets) for e in earlier]

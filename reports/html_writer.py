@@ -29,6 +29,8 @@ from .model import OUTCOMES, RunResult
 from .rules import Rule, rules_of
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+# How the report names the evidence body limit ("body cut at 64 KiB"): written once, from the limit itself.
+EVIDENCE_CUT = f"{EVIDENCE_BODY_LIMIT // 1024} KiB"
 
 # pretty() leaves a body as it came when it is longer or nests deeper than this: the work stays
 # bounded whatever the evidence holds (the suite's own negatives nest JSON 1000 and more deep).
@@ -89,18 +91,9 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def _api_of(url: str, target: dict[str, Any], default: str) -> str:
-    """Which API section of the target an URL belongs to (longest matching base URL)."""
-    best, api = -1, default
-    for name, section in (target or {}).items():
-        for key, value in (section or {}).items():
-            if key.endswith("url") and isinstance(value, str) and value and url.startswith(value) and len(value) > best:
-                best, api = len(value), name
-    return api
-
-
-def curl(step: dict[str, Any], target: dict[str, Any], default_api: str = "") -> dict[str, Any]:
-    """A curl command equivalent to one recorded request, with placeholders for every credential.
+def curl(step: dict[str, Any], api: str) -> dict[str, Any]:
+    """A curl command equivalent to one recorded request of `api` (the API its exchange was sent to:
+    `RunResult.api_of`), with placeholders for every credential.
 
     Returns {"command": str | None, "notes": [str]}. Placeholders are shell variables: the target-file
     keys for certificate files (`"$client_cert"`) and client credentials, `$FIBRECAFE_TOKEN` for a bearer
@@ -114,7 +107,6 @@ def curl(step: dict[str, Any], target: dict[str, Any], default_api: str = "") ->
                                            "keeps; the replay line sends it"]}
     if "\x00" in body:
         return {"command": None, "notes": ["no curl equivalent: the body holds a NUL byte; the replay line sends it"]}
-    api = _api_of(url, target, default_api)
     words = ["curl", "-i", "-sS", "--request", method, shlex.quote(url)]
     lines = [" ".join(words)]
     tls = ['--cacert "$ca_bundle"']
@@ -212,6 +204,7 @@ def _env() -> Environment:
     env.filters["pretty"] = pretty
     env.filters["duration"] = duration
     env.globals["curl"] = curl
+    env.globals["evidence_cut"] = EVIDENCE_CUT
     return env
 
 

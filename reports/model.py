@@ -5,6 +5,7 @@ formats cannot disagree. Built from the result model's snapshot (fibrecert/core/
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 OUTCOMES = ("pass", "fail", "warn", "skip", "not_tested")
@@ -76,6 +77,15 @@ class RunResult:
     digests: dict[str, str] = field(default_factory=dict)    # {"contracts", "catalogue"}: SHA-256 (scope.py)
     server_certificates: dict[str, list[str]] = field(default_factory=dict)  # origin -> fingerprints that answered
     throttling: dict[str, Any] = field(default_factory=dict)  # 429/503 with Retry-After: fibrecert/throttle.py
+
+    def api_of(self, exchange_id: str, default: str = "") -> str:
+        """The API an exchange of the run was sent to (its record in `exchanges` says), else `default`."""
+        return self._apis.get(exchange_id) or default
+
+    @cached_property
+    def _apis(self) -> dict[str, str]:
+        return {e["id"]: e["api"] for e in self.exchanges
+                if isinstance(e, dict) and isinstance(e.get("id"), str) and isinstance(e.get("api"), str)}
 
     @property
     def incomplete_reasons(self) -> list[str]:

@@ -6,7 +6,6 @@ check can serve a MUST in one place and a SHOULD in another.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -18,6 +17,7 @@ from fibrecert.apis import dialect
 from fibrecert.checking import CHECK_META, CHECKS, CheckFailed, answered_in_time, check, no_server_error  # noqa: F401
 from fibrecert.contracts import soap
 from fibrecert.contracts.alapath import ElementPath
+from fibrecert.core.case import JsonBody, SoapBody
 from fibrecert.core.exchange import DROPPED, TLS_REFUSED, Exchange
 
 
@@ -281,7 +281,10 @@ def json_id(ex: Exchange, key: str = "id") -> int:
 
 
 def _request_text(ex: Exchange, local: str) -> str | None:
-    return soap.element_text(ex.request_body.encode("utf-8"), local, limit=None)
+    """Text of the first element named `local` in the ALA message the case sent (the XML of its request
+    root, as the Case holds it), or None (a raw body, malformed on purpose, has no elements to read)."""
+    body = ex.case.body
+    return soap.element_text(body.xml, local, limit=None) if isinstance(body, SoapBody) else None
 
 
 @check
@@ -360,12 +363,10 @@ def openapi_conformance(ex: Exchange, path: str) -> None:
 
     op = openapi_operation(path)
     declared = f"an answer conforming to openapi.yaml for {op.method.upper()} {op.path}"
-    try:
-        body = json.loads(ex.request_body)
-    except (ValueError, RecursionError):
-        body = None
+    body = ex.case.body.value if isinstance(ex.case.body, JsonBody) else None
     case = op.Case(body=body, headers={k: v for k, v in ex.request_headers.items() if k.lower() != "authorization"},
                    media_type="application/json")
+    # the request the answer answered, for schemathesis' response checks: the bytes as sent, not parsed
     prepared = requests.Request(ex.method, ex.url, headers=ex.request_headers,
                                 data=ex.request_body.encode("utf-8")).prepare()
     response = schemathesis.Response(
@@ -509,13 +510,11 @@ def _short_repr(value: Any) -> str:
 def json_echo(ex: Exchange, *keys: str) -> None:
     """The JSON object answered echoes the JSON object the request sent (only `keys` of it, those it
     carries, when given: what the profile says is echoed), nested objects and arrays included, with the
-    profile's equality (echo_difference). Read from the exchange itself, so a replay judges what it sent."""
+    profile's equality (echo_difference). Read from the exchange's Case, so a replay judges what it sent
+    (a raw body, malformed on purpose, is no JSON object)."""
     what = ", ".join(keys) + " when sent" if keys else "every field of the request"
     declared = f"{what} echoed (nested objects and arrays included; strings exactly, numbers by value)"
-    try:
-        sent = wirejson.loads(ex.request_body)
-    except (ValueError, RecursionError):
-        sent = None
+    sent = ex.case.body.value if isinstance(ex.case.body, JsonBody) else None
     if not isinstance(sent, dict):
         raise CheckFailed("Sent a request body that is not a JSON object: nothing to echo", declared)
     if keys:

@@ -60,3 +60,21 @@ def serving(handler: type, **state: Any) -> Iterator[Any]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=2)
+
+
+def a_case(id: str = "X000001", api: str = "fibrecafe", operation: str = "POST /x", identity: Any = "tenant-a",
+           **fields: Any) -> Any:
+    """A Case (fibrecert/core/case.py) for the tests that send or judge one exchange by hand: `identity` an
+    Identity or its name in `api`'s scheme; the body, endpoint and path are the API's plainest unless given
+    (what goes on the wire is what the test hands the transport)."""
+    from fibrecert.apis import dialect
+    from fibrecert.core.case import Case, JsonBody, SoapBody
+    from fibrecert.core.identity import Identity
+
+    dialect(api)  # its identity scheme registered
+    if isinstance(identity, str):
+        identity = Identity.parse(api, identity)
+    fields.setdefault("body", SoapBody(b"<x/>") if api == "ala" else JsonBody({}))
+    fields.setdefault("endpoint", "seller" if api == "ala" else "api")
+    fields.setdefault("path", "/" + operation.split("/", 1)[-1])
+    return Case(id=id, api=api, operation=operation, identity=identity, **fields)

@@ -12,6 +12,7 @@ import time
 from concurrent.futures import BrokenExecutor, CancelledError, ThreadPoolExecutor
 
 import pytest
+from helpers import a_case
 
 from fibrecert.apis import dialect
 from fibrecert.apis.ala import ALA_BUYER, ALA_NO_CERT
@@ -157,8 +158,8 @@ def test_a_sequence_in_a_lane_makes_every_case_depend_on_the_steps_before(engine
     lane = _Lane("001", "t")
     e.enter(lane)
     try:
-        lane.sequence = [Exchange(id="X001.1", api="ala", operation="POST /ceaseOrder", identity=ALA_BUYER, method="POST",
-                                  url="u", request_headers={}, request_body="")]
+        lane.sequence = [Exchange(case=a_case("X001.1", "ala", "POST /ceaseOrder", ALA_BUYER), url="u",
+                                  request_headers={}, request_body="")]
         case = e.new_case(api="ala", operation="POST /cancelOrder", endpoint="seller", path="/cancelOrder",
                           identity=ALA_BUYER, body=SoapBody(b"<cancelOrder/>"))
     finally:
@@ -204,7 +205,7 @@ def test_identities_round_trip_by_name_and_curl_never_holds_a_credential():
 
 
 def _exchange(eid: str, status: int | None = 200, error: str | None = None, operation: str = "POST /x") -> Exchange:
-    return Exchange(id=eid, api="fibrecafe", operation=operation, identity=TENANT_B, method="POST", url="u",
+    return Exchange(case=a_case(eid, "fibrecafe", operation, TENANT_B), url="u",
                     request_headers={}, request_body="", status=status, error=error)
 
 

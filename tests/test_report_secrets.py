@@ -101,38 +101,55 @@ TARGET = {"ala": {"base_url": "https://ala.example", "buyer_base_url": "https://
 
 def test_curl_carries_placeholders_never_credentials():
     bearer = curl(_step("https://fc.example/v1/service-orders", "tenant-b",
-                        {"Authorization": "Bearer [REDACTED]", "Cookie": "[REDACTED]", "X-Request-ID": "r1"}, "{}"), TARGET)
+                        {"Authorization": "Bearer [REDACTED]", "Cookie": "[REDACTED]", "X-Request-ID": "r1"}, "{}"),
+                  "fibrecafe")
     assert '-H "Authorization: Bearer $FIBRECAFE_OTHER_TOKEN"' in bearer["command"]
     assert "[REDACTED]" not in bearer["command"] and "Cookie" not in bearer["command"]
     assert "-H 'X-Request-ID: r1'" in bearer["command"]
     token = curl(_step(TARGET["fibrecafe"]["token_url"], "tenant-a:basic", {"Authorization": "Basic [REDACTED]"},
-                       "grant_type=client_credentials"), TARGET)
+                       "grant_type=client_credentials"), "fibrecafe")
     assert '--user "$client_id:$client_secret"' in token["command"]
     wrong = curl(_step(TARGET["fibrecafe"]["token_url"], "tenant-a:basic:wrong-secret", {"Authorization": "Basic [REDACTED]"},
-                       "grant_type=client_credentials"), TARGET)
+                       "grant_type=client_credentials"), "fibrecafe")
     assert '--user "$client_id:fibrecert-wrong-client-secret"' in wrong["command"]
     form = curl(_step(TARGET["fibrecafe"]["token_url"], "tenant-a:form", {},
-                      "grant_type=client_credentials&client_id=tenant-a&client_secret=[REDACTED]"), TARGET)
+                      "grant_type=client_credentials&client_id=tenant-a&client_secret=[REDACTED]"), "fibrecafe")
     assert "--user" not in form["command"] and any("$client_secret" in n for n in form["notes"])
     both = curl(_step(TARGET["fibrecafe"]["token_url"], "tenant-a:basic+tenant-b:form", {"Authorization": "Basic [REDACTED]"},
-                      "grant_type=client_credentials&client_id=tenant-b&client_secret=[REDACTED]"), TARGET)
+                      "grant_type=client_credentials&client_id=tenant-b&client_secret=[REDACTED]"), "fibrecafe")
     assert '--user "$client_id:$client_secret"' in both["command"]
     assert any("$other_client_secret" in n for n in both["notes"])
-    anonymous = curl(_step("https://fc.example/v1/service-orders", "no-token", {}, "{}"), TARGET)
+    anonymous = curl(_step("https://fc.example/v1/service-orders", "no-token", {}, "{}"), "fibrecafe")
     assert "Authorization" not in anonymous["command"]
-    seller = curl(_step("https://buyer.example/unsolicitedCeaseRequest", "seller", {"SOAPAction": '""'}, "<a/>"), TARGET)
+    seller = curl(_step("https://buyer.example/unsolicitedCeaseRequest", "seller", {"SOAPAction": '""'}, "<a/>"), "ala")
     assert '--cert "$seller_client_cert" --key "$seller_client_key" --cacert "$ca_bundle"' in seller["command"]
-    none = curl(_step("https://ala.example/ceaseOrder", "none", {}, "<a/>"), TARGET)
+    none = curl(_step("https://ala.example/ceaseOrder", "none", {}, "<a/>"), "ala")
     assert "--cert" not in none["command"] and '--cacert "$ca_bundle"' in none["command"]
-    redacted = curl(_step("https://fc.example/v1/x", "tenant-a", {}, "client_secret=[REDACTED]"), TARGET)
+    redacted = curl(_step("https://fc.example/v1/x", "tenant-a", {}, "client_secret=[REDACTED]"), "fibrecafe")
     assert any("redacted" in n for n in redacted["notes"])
-    assert curl(_step("https://fc.example/v1/x", "tenant-a", {}, "x" * 70_000), TARGET)["command"] is None
+    assert curl(_step("https://fc.example/v1/x", "tenant-a", {}, "x" * 70_000), "fibrecafe")["command"] is None
+
+
+def test_a_curl_line_is_for_the_api_its_exchange_was_sent_to():
+    """The report reads an exchange's API from results.json's exchanges (never from its URL); evidence of
+    an exchange it does not list falls back to the requirement's API."""
+    from fibrecert.reports.model import RunResult
+
+    result = RunResult(tool={}, contracts={}, target=TARGET, seed=1, profile="smoke", started_at="", finished_at="",
+                       duration_s=0.0, requests_sent=2, requirements=[],
+                       exchanges=[{"id": "X001.1", "api": "ala"}, {"id": "X002.1", "api": "fibrecafe"}])
+    assert result.api_of("X001.1", "fibrecafe") == "ala" and result.api_of("X002.1", "ala") == "fibrecafe"
+    assert result.api_of("X009.1", "ala") == "ala"
+    # the same URL and identity name, another API: the curl line is that API's
+    step = _step("https://shared.example/x", "none", {}, "<a/>")
+    assert '--cacert "$ca_bundle"' in curl(step, result.api_of("X001.1"))["command"]
+    assert not any("present the matching credentials" in n for n in curl(step, "ala")["notes"])
 
 
 def test_curl_quotes_any_body_and_url_exactly():
     body = "it's $(touch /tmp/pwned) `id` \"q\" \\ \n<a b='c'>&amp;</a> ${HOME} !x"
     url = "https://ala.example/ceaseOrder?a=1&b=$(id)'"
-    command = curl(_step(url, "buyer", {"X-Evil": "'; rm -rf / #"}, body), TARGET)["command"]
+    command = curl(_step(url, "buyer", {"X-Evil": "'; rm -rf / #"}, body), "ala")["command"]
     words = _command_words(command)
     assert words[:6] == ["curl", "-i", "-sS", "--request", "POST", url]
     assert words[words.index("--data-binary") + 1] == body

@@ -214,8 +214,7 @@ def test_the_transport_refuses_a_url_off_the_target_before_connecting(tracer):
     t = Transport(secrets=SecretRegistry([]), limiter=RateLimiter(None),
                   allowed_origins={endpoints.origin("https://api.vendor.test")})
     with pytest.raises(endpoints.EndpointError):
-        t.send(api="fibrecafe", operation="POST /service-orders", identity=NO_TOKEN, method="POST",
-               url="https://api.vendor.test.evil.test/steal", headers={})
+        t.send(fc_case(NO_TOKEN), url="https://api.vendor.test.evil.test/steal", headers={})
     assert tracer.silent
 
 

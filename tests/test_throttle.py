@@ -16,7 +16,7 @@ import time
 from typing import Any, Iterator
 
 import pytest
-from helpers import serving
+from helpers import a_case, serving
 
 from fibrecert.core.exchange import THROTTLED
 from fibrecert.core.redaction import SecretRegistry
@@ -90,7 +90,7 @@ def transport() -> Iterator[Transport]:
 
 
 def _send(transport: Transport, server: Any, body: str = '{"n": 1}') -> Any:
-    return transport.send(api="fibrecafe", operation="POST /service-orders", identity="a", method="POST",
+    return transport.send(a_case(operation="POST /service-orders"),
                           url=f"http://127.0.0.1:{server.server_port}/v1/service-orders",
                           headers={"Content-Type": "application/json"}, body=body, timeout=5.0)
 

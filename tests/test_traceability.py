@@ -9,6 +9,7 @@ import pkgutil
 from pathlib import Path
 
 import pytest
+from helpers import a_case
 
 import fibrecert.suites as suites_pkg
 from fibrecert import contracts
@@ -80,10 +81,35 @@ def test_every_registered_check_is_used_by_a_suite():
 def test_checks_raise_typed_failures_with_observed_and_declared():
     from fibrecert.core.exchange import Exchange
 
-    ex = Exchange(id="X1", api="ala", operation="POST /ceaseOrder", identity="buyer", method="POST",
+    ex = Exchange(case=a_case("X1", "ala", "POST /ceaseOrder", "buyer"),
                   url="https://x/ceaseOrder", request_headers={}, request_body="", status=418)
     with pytest.raises(checks.CheckFailed) as info:
         checks.status_in(ex, 200, 400)
     assert info.value.observed == "Received HTTP 418"
     assert info.value.declared == "HTTP 200 or 400"
     assert str(info.value) == "Received HTTP 418 / Declared: HTTP 200 or 400"
+
+
+def test_checks_judge_what_the_case_sent_never_the_request_text():
+    """json_echo and new_message_id read the Case's structured body; the request text (here deliberately
+    something else) is evidence only. A raw body, malformed on purpose, has nothing to echo."""
+    from fibrecert.core.case import JsonBody, RawBody, SoapBody
+    from fibrecert.core.exchange import Exchange
+
+    def fc(body, answer: bytes) -> Exchange:
+        return Exchange(case=a_case("X1", body=body), url="https://x/v1/service-orders", request_headers={},
+                        request_body='{"text": "not what the case holds"}', status=201,
+                        response_headers={"Content-Type": "application/json"}, response_body=answer)
+
+    checks.json_echo(fc(JsonBody({"text": "sent", "n": 2}), b'{"text": "sent", "n": 2.0, "id": 7}'))
+    with pytest.raises(checks.CheckFailed, match="text is 'other'"):
+        checks.json_echo(fc(JsonBody({"text": "sent"}), b'{"text": "other"}'))
+    with pytest.raises(checks.CheckFailed, match="not a JSON object"):
+        checks.json_echo(fc(RawBody(b'{"text": "sent"}'), b'{"text": "sent"}'))
+    def ala(body) -> Exchange:  # the messageId new_message_id compares the answer's with
+        return Exchange(case=a_case("X2", "ala", "POST /ceaseOrder", "buyer", body=body), url="https://x/ceaseOrder",
+                        request_headers={}, request_body="<messageId>m-2</messageId>", status=200)
+
+    assert checks._request_text(ala(SoapBody(b"<ceaseOrder><message><messageId>m-1</messageId></message>"
+                                             b"</ceaseOrder>")), "messageId") == "m-1"
+    assert checks._request_text(ala(RawBody(b"<messageId>m-3</messageId>")), "messageId") is None

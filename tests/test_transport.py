@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 import requests
-from helpers import serving
+from helpers import a_case, serving
 
 from fibrecert.core.exchange import (DROPPED, EVIDENCE_BODY_LIMIT, MAX_RESPONSE_BYTES, TIMEOUT, TLS_REFUSED,
                                      UNREACHABLE, Exchange, redact_headers, redact_text)
@@ -129,11 +129,10 @@ def raw_server() -> Iterator[Callable[..., RawServer]]:
         server.close()
 
 
-def send(transport: Transport, url: str, *, timeout: float = 1.0, method: str = "POST", **kw: Any):
+def send(transport: Transport, url: str, *, timeout: float = 1.0, method: str = "POST", case: Any = None, **kw: Any):
     kw.setdefault("headers", {"Content-Type": "text/plain"})
     kw.setdefault("body", "hello")
-    return transport.send(api="fibrecafe", operation="POST /x", identity="tenant-a", method=method, url=url,
-                          timeout=timeout, **kw)
+    return transport.send(case or a_case(method=method), url=url, timeout=timeout, **kw)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -286,8 +285,8 @@ def test_redact_text_scrubs_registered_secrets_anywhere(registry: SecretRegistry
 def _secret_laden_exchange(**kw: Any) -> Exchange:
     basic = base64.b64encode(f"tenant-a:{CLIENT_SECRET}".encode()).decode()
     fields = dict(
-        id="X000007", api="fibrecafe", operation="POST /auth/tenant/access-token", identity="tenant-a",
-        method="POST", url=f"https://127.0.0.1:1/v1/auth?client_secret={CLIENT_SECRET}&x={OTHER_SECRET}",
+        case=a_case(id="X000007", operation="POST /auth/tenant/access-token", endpoint="token", path=""),
+        url=f"https://127.0.0.1:1/v1/auth?client_secret={CLIENT_SECRET}&x={OTHER_SECRET}",
         request_headers={"Authorization": f"Basic {basic}", "X-Other": f"Bearer {ACCESS_TOKEN}",
                          "Content-Type": "application/x-www-form-urlencoded"},
         request_body=f"grant_type=client_credentials&client_id=tenant-a&client_secret={CLIENT_SECRET}",
@@ -671,8 +670,8 @@ def test_successful_plain_http_exchange(registry: SecretRegistry,
     transport = Transport(secrets=registry, limiter=RateLimiter(None), on_exchange=seen.append)
     url = f"http://127.0.0.1:{http_server.server_port}/v1/things?x=1"
     try:
-        ex = transport.send(api="fibrecafe", operation="POST /things", identity="tenant-a", method="POST",
-                            url=url, headers={"Content-Type": "application/json", "X-Request-Id": "r-1"},
+        ex = transport.send(a_case(operation="POST /things"), url=url,
+                            headers={"Content-Type": "application/json", "X-Request-Id": "r-1"},
                             body='{"a": 1}', timeout=2.0)
     finally:
         transport.close()
@@ -731,10 +730,19 @@ def test_over_large_redirect_answer_is_not_read_fully(transport: Transport, raw_
     assert ex.error == DROPPED
 
 
-def test_exchange_ids_are_sequential(transport: Transport, http_server: http.server.ThreadingHTTPServer) -> None:
-    ids = [send(transport, f"http://127.0.0.1:{http_server.server_port}/", timeout=2.0).id for _ in range(3)]
-    assert ids == ["X000001", "X000002", "X000003"]
+def test_an_exchange_is_its_cases(transport: Transport, http_server: http.server.ThreadingHTTPServer) -> None:
+    """What an exchange is (id, API, operation, identity, method, constraint, whether a refusal is its
+    point) is read from the Case it was sent for; what went on the wire is kept as sent."""
+    cases = [a_case(id=f"X{n:03d}.1", operation="POST /service-orders", identity="no-token", constraint="c.x")
+             for n in range(1, 4)]
+    sent = [send(transport, f"http://127.0.0.1:{http_server.server_port}/", timeout=2.0, case=c) for c in cases]
+    assert [ex.id for ex in sent] == ["X001.1", "X002.1", "X003.1"]
     assert transport.sent == 3
+    ex = sent[0]
+    assert ex.case is cases[0]
+    assert (ex.api, ex.operation, ex.method, ex.constraint) == ("fibrecafe", "POST /service-orders", "POST", "c.x")
+    assert ex.identity == cases[0].identity and ex.refusal_expected is True  # no token: refused by design
+    assert ex.evidence(None)["identity"] == "no-token" and ex.request_body == "hello"
 
 
 # --------------------------------------------------------------------------------- mutual TLS
@@ -773,7 +781,7 @@ def test_mutual_tls_with_and_without_a_client_certificate(transport: Transport, 
                                                          str(pki.clients["SPDEV1"].key)), timeout=3.0)
     assert good.error is None, good.describe()
     assert good.status == 201
-    refused = send(transport, url, verify=str(pki.ca), timeout=3.0, refusal_expected=True)
+    refused = send(transport, url, verify=str(pki.ca), timeout=3.0, case=a_case(may_be_refused=True))
     assert refused.error == TLS_REFUSED, refused.describe()
     assert refused.refusal_expected is True
 

@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+from helpers import a_case
 
 from fibrecert import wirejson
 from fibrecert.core.exchange import Exchange
@@ -40,7 +41,7 @@ def test_a_five_megabyte_bomb_is_refused_quickly():
 
 
 def test_a_deeply_nested_answer_fails_the_json_check_with_a_reason():
-    ex = Exchange(id="X1", api="fibrecafe", operation="POST /service-orders", identity="a", method="POST",
+    ex = Exchange(case=a_case("X1", "fibrecafe", "POST /service-orders"),
                   url="https://t/v1/service-orders", request_headers={}, request_body="{}", status=400,
                   response_headers={"Content-Type": "application/json"}, response_body=DEEP[0].encode())
     with pytest.raises(checks.CheckFailed, match="not JSON"):

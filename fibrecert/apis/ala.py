@@ -330,7 +330,7 @@ class AlaDialect:
                 out["code"] = got["faultcode"][:80]
         if "cancellationStatus" in got:
             out["state"] = got["cancellationStatus"][:80]
-        if any(name in got for name in self.ECHOED) and ex.case is not None and isinstance(ex.case.body, SoapBody):
+        if any(name in got for name in self.ECHOED) and isinstance(ex.case.body, SoapBody):
             try:
                 sent = _first_texts(soap.parse_xml(ex.case.body.xml, limit=self.FACTS_LIMIT), frozenset(self.ECHOED))
             except (soap.EnvelopeError, ValueError):

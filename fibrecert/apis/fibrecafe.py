@@ -429,7 +429,7 @@ class FibreCafeDialect:
             out["code"] = body["code"][:80]
         if isinstance(body.get("status"), str):
             out["state"] = body["status"][:80]
-        sent = ex.case.body.value if ex.case is not None and isinstance(ex.case.body, JsonBody) else None
+        sent = ex.case.body.value if isinstance(ex.case.body, JsonBody) else None
         if isinstance(sent, dict):
             echo = {k: body.get(k) == sent[k] for k in self.ECHOED if k in sent and k in body}
             if echo:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fibrecert.core.case import Case
+from fibrecert.core.identity import Identity
 from fibrecert.core.redaction import SecretRegistry, redact
 
 # Transport outcomes (Exchange.error). None = an HTTP response was received.
@@ -38,13 +39,13 @@ def redact_text(text: str, secrets: SecretRegistry) -> str:
 
 @dataclass
 class Exchange:
-    """One request sent to the target and what came back (or the transport outcome)."""
+    """One request sent to the target for a Case, and what came back (or the transport outcome).
 
-    id: str
-    api: str
-    operation: str
-    identity: Any          # a fibrecert.core.identity.Identity (a plain name in low-level uses)
-    method: str
+    What the request is (its id, API, operation, identity, method, the constraint it attacks, whether a
+    refusal is its point) is read from `case`; what went on the wire (the URL the endpoint guard checked,
+    the headers and body with the credentials the dialect added) is kept as sent, for evidence."""
+
+    case: Case                      # the Case it was sent for
     url: str
     request_headers: dict[str, str]
     request_body: str
@@ -54,14 +55,41 @@ class Exchange:
     error: str | None = None
     error_detail: str = ""
     elapsed: float = 0.0
-    refusal_expected: bool = False  # a deliberate request without valid credentials
-    case: Case | None = None        # the Case it was sent for (None only in the transport's own tests)
     started: float = 0.0            # time.monotonic() when it was sent
-    constraint: str | None = None   # the contract constraint a negative case attacks
     server_certificate: str | None = None  # SHA-256 fingerprint of the server certificate seen on the wire
     throttled: int = 0              # throttled answers (429/503 with Retry-After) before this one (throttle.py)
     throttle_wait: float = 0.0      # seconds waited for them before sending it again
     throttle_bound: str = ""        # the bound reached when it was not sent again (throttle.py), else ""
+
+    @property
+    def id(self) -> str:
+        return self.case.id
+
+    @property
+    def api(self) -> str:
+        return self.case.api
+
+    @property
+    def operation(self) -> str:
+        return self.case.operation
+
+    @property
+    def identity(self) -> Identity:
+        return self.case.identity
+
+    @property
+    def method(self) -> str:
+        return self.case.method
+
+    @property
+    def constraint(self) -> str | None:
+        """The contract constraint a negative case attacks."""
+        return self.case.constraint
+
+    @property
+    def refusal_expected(self) -> bool:
+        """A deliberate request without valid credentials (or one a handshake may fairly refuse)."""
+        return self.case.refusal_expected
 
     @property
     def answered(self) -> bool:

@@ -167,11 +167,11 @@ class ResultModel:
         self.requests_sent += 1
         case = ex.case
         self.exchanges[ex.id] = ExchangeRecord(
-            id=ex.id, test=getattr(case, "test", ""), case=case.to_json() if case is not None else None,
+            id=ex.id, test=case.test, case=case.to_json(),
             api=ex.api, operation=ex.operation, status=ex.status, error=ex.error,
             elapsed_ms=round(ex.elapsed * 1000, 1), facts=found,
             throttled={"answers": ex.throttled, "waited_s": round(ex.throttle_wait, 3)}
-            if getattr(ex, "throttled", 0) else None)
+            if ex.throttled else None)
 
     def _check(self, event: CheckDone) -> None:
         ex = event.exchange
@@ -195,11 +195,9 @@ class ResultModel:
                                                event.test, event.note))
             return
         st.cases.add(ex.id)
-        case = ex.case
-        if case is not None:
-            st.values.update(case.tags)
-            if case.constraint:
-                st.constraints[case.constraint] += 1
+        st.values.update(ex.case.tags)
+        if ex.case.constraint:
+            st.constraints[ex.case.constraint] += 1
         obs = Observation(tuple(e.trimmed() for e in event.exchanges), event.check, tuple(event.args),
                           event.passed, event.observed, event.declared, event.test, event.note)
         if event.passed:

@@ -8,6 +8,7 @@
   var count = document.getElementById("f-count"), none = document.getElementById("f-none");
   var reset = document.getElementById("f-reset");
   var haystack = null, timer = null;
+  var bodyCut = document.getElementById("reqs").dataset.bodyCut;  /* the evidence body limit, as the page names it */
 
   function text(row) {  /* what the search box looks in: the row's cells and its observations */
     var parts = [], cells = row.querySelector(".cells").children, obs = row.querySelectorAll(".od");
@@ -134,7 +135,7 @@
       left.appendChild(el("h5", "", "Request as sent \u00b7 " + step.exchange + " \u00b7 as " + (step.identity || "anonymous")));
       left.appendChild(el("pre", "wire", requestText(step.request)));
       right.appendChild(el("h5", "", "Response as received" + (step.elapsed_ms !== undefined ? " \u00b7 " + step.elapsed_ms + " ms" : "")
-        + (step.response && step.response.truncated ? " \u00b7 body cut at 64 KiB" : "")));
+        + (step.response && step.response.truncated ? " \u00b7 body cut at " + bodyCut : "")));
       right.appendChild(el("pre", "wire", responseText(step.response)));
       pair.appendChild(left);
       pair.appendChild(right);
