@@ -120,10 +120,8 @@ def curl(step: dict[str, Any], api: str) -> dict[str, Any]:
     if ident is not None:
         args, more = dialect(ident.api).curl_arguments(ident)
         notes.extend(more)
-        if api == "ala":
-            tls[:0] = args  # client certificate first, then the CA
-        else:
-            auth.extend(args)
+        tls[:0] = [a for a in args if a.startswith(("--cert ", "--key "))]  # a client certificate, then the CA
+        auth.extend(a for a in args if not a.startswith(("--cert ", "--key ")))
     lines.append(" ".join(tls + auth))
     for k, v in headers.items():
         lower = k.lower()
