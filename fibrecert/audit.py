@@ -25,7 +25,9 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from fibrecert.apis import DIALECTS
 from fibrecert.core.case import SERVICE, id_key
+from fibrecert.core.identity import Identity
 
 DEFAULT_SAMPLE = 20
 EXIT_AGREES, EXIT_DISAGREES, EXIT_BAD_INPUT = 0, 1, 2
@@ -64,15 +66,17 @@ def _service(record: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-# Sent with the short-lived token of the expiry requirement (fibrecert/apis/fibrecafe.py, tenant s): what such an
-# exchange shows depends on the token's age when it was sent (fresh, or past its expires_in), which a
-# re-send with a token fetched now does not reproduce; the audit leaves them out of its sample.
-TOKEN_AGE_IDENTITIES = frozenset({"tenant-s"})
-
-
 def _ages(record: dict[str, Any]) -> bool:
+    """Sent with a short-lived token (the expiry requirement's, `Identity.token_ages`): what such an
+    exchange shows depends on the token's age when it was sent (fresh, or past its expires_in), which a
+    re-send with a token fetched now does not reproduce; the audit leaves them out of its sample."""
     case = record.get("case")
-    return isinstance(case, dict) and case.get("identity") in TOKEN_AGE_IDENTITIES
+    if not (isinstance(case, dict) and case.get("api") in DIALECTS and isinstance(case.get("identity"), str)):
+        return False
+    try:
+        return Identity.parse(case["api"], case["identity"]).token_ages
+    except ValueError:
+        return False
 
 
 def _consumes(records: dict[str, dict[str, Any]], ids: list[str]) -> bool:

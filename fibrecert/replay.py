@@ -386,6 +386,13 @@ def replay(results_path: str, exchange_id: str, target_path: str | None = None, 
             err.write(f"fibrecert: exchange {_show(exchange_id)} has no recorded check"
                       + (f" for {_show(requirement)}" if requirement else "") + "\n")
             return 2
+        aged = [i for i in ids if replayer._case(i).identity.token_ages]
+        if aged:
+            err.write(f"fibrecert: exchange {_show(aged[0])} was sent with a short-lived token "
+                      f"({replayer._case(aged[0]).identity.name}) at the age it had then; a replay would send a token "
+                      "fetched now and could not reproduce its answer, so nothing was sent: run its test again "
+                      "instead (fibrecert run --only REQUIREMENT)\n")
+            return 2
         plan = replayer.plan_services(ids)
         case = replayer._case(exchange_id)
         out.write(f"Replaying {_show(exchange_id)} ({case.operation} as {case.identity.name}) against "

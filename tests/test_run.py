@@ -342,6 +342,18 @@ def test_every_exchange_of_a_clean_run_replays(clean_run):
         assert again.returncode == 0, again.stdout + again.stderr
 
 
+def test_replay_refuses_an_exchange_whose_answer_depended_on_its_tokens_age(clean_run):
+    """The expiry requirement's exchanges went with a short-lived token at a given age (fresh, then
+    expired): a replay would send a token fetched now, so it refuses them, saying why, and sends nothing."""
+    data = results(clean_run.report)
+    aged = [x["id"] for x in data["exchanges"] if (x.get("case") or {}).get("identity") == "tenant-s"]
+    assert aged, "the run sent nothing with the short-lived token"
+    refused = fibrecert("replay", str(clean_run.report / "results.json"), aged[-1])
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "short-lived token" in refused.stderr and "nothing was sent" in refused.stderr, refused.stderr
+    assert "Replaying" not in refused.stdout and "Answer:" not in refused.stdout  # refused before sending
+
+
 def test_no_secret_reaches_a_report_file_or_the_terminal(defective_run):
     sb, done = defective_run.sandbox, defective_run.done
     secrets = [sb.tenant_secret("tenant-a"), sb.tenant_secret("tenant-b"), *sb.issued_tokens]

@@ -181,6 +181,9 @@ class _AlaIdentities:
     def refused_by_design(self, identity: Identity) -> bool:
         return identity.kind == "none" or identity.party == "untrusted" or identity.wrong_secret
 
+    def token_ages(self, identity: Identity) -> bool:
+        return False  # a certificate, no token
+
 
 register_scheme("ala", _AlaIdentities())
 

@@ -24,6 +24,7 @@ class IdentityScheme(Protocol):
     def name(self, identity: "Identity") -> str: ...
     def parse(self, name: str) -> "Identity": ...           # ValueError for a name of no identity
     def refused_by_design(self, identity: "Identity") -> bool: ...
+    def token_ages(self, identity: "Identity") -> bool: ...  # its token is short-lived (see Identity.token_ages)
 
 
 _SCHEMES: dict[str, IdentityScheme] = {}
@@ -57,6 +58,12 @@ class Identity:
     def refused_by_design(self) -> bool:
         """A deliberately unusable credential: a refusal (even at the TLS handshake) is the right answer."""
         return _scheme(self.api).refused_by_design(self)
+
+    @property
+    def token_ages(self) -> bool:
+        """What an exchange sent as this identity shows depends on how old its token was (a token that
+        expires within seconds): sending it again with a token fetched now does not reproduce it."""
+        return _scheme(self.api).token_ages(self)
 
     def __str__(self) -> str:
         return self.name
