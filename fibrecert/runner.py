@@ -8,6 +8,7 @@ the report, marked INCOMPLETE ("interrupted"); a second one stops at once.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -82,7 +83,9 @@ class EventLog:
             if event.note:  # the trigger narrowing named (fibrecert/narrowing.py)
                 record["note"] = event.note
         else:
-            record.update({k: v for k, v in vars(event).items() if k != "type"})
+            # a record an event carries (RunEnding's facts) as a JSON object
+            record.update({k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+                           for k, v in vars(event).items() if k != "type"})
             if isinstance(event, RunStarted):  # what "t" counts from, as Unix time
                 record["t0_unix"] = round(self.started_unix, 4)
         self.fh.write(self._json.dumps(record, default=str) + "\n")
@@ -183,8 +186,7 @@ def _preflight_failed(engine: Any, failed: list[Any], report_dir: Path, out: Tex
     nothing was tested (not 3, which says the suites ran but something was left untested)."""
     from fibrecert import contracts
     from fibrecert.cli_help import EXIT_NOTHING_TESTED
-    from fibrecert.reports.build import build_result
-    from fibrecert.reports.writers import write_all
+    from fibrecert.reports.build import ReportHandler
 
     broken = {f.api for f in failed}
     for f in failed:
@@ -194,10 +196,12 @@ def _preflight_failed(engine: Any, failed: list[Any], report_dir: Path, out: Tex
         if contracts.requirements()[rid].api in broken:
             engine.mark(rid, "not_tested", "preflight failed: " + "; ".join(f.line() for f in failed
                                                                               if f.api == contracts.requirements()[rid].api))
+    report = ReportHandler(engine.results, engine.secrets)  # writes to the engine's report_dir, `report_dir`
+    engine.bus.subscribe(report)
     engine.start(0)
-    result = build_result(engine)
+    engine.end()  # RunEnding: the report handler builds the result and writes the report
+    result = report.result
     engine.finish(result)
-    write_all(result, report_dir)
     out.write(f"Report: {shown_path(report_dir)}/index.html (also results.json, junit.xml)\n")
     out.write(f"{result.verdict}: the target failed the preflight; nothing was tested "
               f"(exit {EXIT_NOTHING_TESTED})\n")
