@@ -36,8 +36,8 @@ from fibrecert.apis import Dialect, dialect
 from fibrecert.apis import section as target_section
 from fibrecert.checking import CheckOutcome, answered_in_time, no_server_error, run_check
 from fibrecert.core.case import ORDER, Binding, Body, Case
-from fibrecert.core.events import (CheckDone, EventBus, ExchangeDone, Marked, RunEnding, RunFacts, RunFinished, RunStarted,
-                                   StoppedEarly)
+from fibrecert.core.events import (CheckDone, EventBus, ExchangeDone, Marked, RunEnding, RunFacts, RunFinished,
+                                   RunStarted, StoppedEarly)
 from fibrecert.core.exchange import DROPPED, THROTTLED, TIMEOUT, TLS_REFUSED, UNREACHABLE, Exchange, TargetUnreachable
 from fibrecert.core.identity import Credentials, Identity
 from fibrecert.core.profile import Profile, profile_named
@@ -48,6 +48,7 @@ from fibrecert.narrowing import Narrower
 from fibrecert.scope import origin_of
 from fibrecert.target import Target
 from fibrecert.transport import RateLimiter, Transport
+from fibrecert.wording import shown_path
 
 
 def _serialise_ast_parse() -> None:
@@ -366,12 +367,23 @@ class Engine:
             requirement_ids=tuple(self.requirement_ids()),
             target={a: v for a, v in self.target.public().items() if a in self.apis},
             has_ala=ala is not None, ala_roles=tuple(ala.roles) if ala else (),
-            target_file=self.target_file, report_dir=str(self.report_dir) if self.report_dir is not None else None,
+            target_file=self._shown_target_file(), results_path=shown_path(
+                (Path(self.report_dir) / "results.json") if self.report_dir else "results.json", fallback="results.json"),
             started_at=self.started_at, finished_at=_now(), duration_s=time.monotonic() - self.started,
             selection=self.selection_text, concurrency=self.concurrency, signature=self.signature,
             services_ceased=tuple(sorted(self.services.consumed)), embedded=self.embedded,
             server_certificates={o: tuple(sorted(fps)) for o, fps in sorted(self.certificates_seen.items())},
             throttling=self.transport.throttling.facts(), interrupted=interrupted)
+
+    def _shown_target_file(self) -> str | None:
+        """The target file for replay, relative to the report folder (where results.json is; replay resolves
+        it from there, whatever folder it is started in), never absolute; None for the embedded sandbox's (a
+        temporary file, gone after the run), or when it cannot be named without an absolute path (replay
+        then asks for --target)."""
+        if not self.target_file:
+            return None
+        report = Path(self.report_dir) if self.report_dir is not None else Path.cwd()
+        return shown_path(Path(self.target_file).resolve(), fallback="", base=report) or None
 
     def end(self, *, interrupted: bool = False) -> None:
         """The run is over: RunEnding carries its facts (the report handler builds the result from them and

@@ -1,6 +1,7 @@
 """`fibrecert run`: certify a target (or the embedded sandbox): load the target once, make the engine,
 hand it to pytest (which collects and selects the suites), then print the verdict and return its exit
-code. Terminal progress and the NDJSON event log are handlers over the engine's events.
+code. Terminal progress, the NDJSON event log and the report (reports/build.py: built and written when
+the run's `RunEnding` event comes) are handlers over the engine's events.
 
 Interruption: the first Ctrl-C (or SIGTERM) stops sending, lets the tests in flight end, and still writes
 the report, marked INCOMPLETE ("interrupted"); a second one stops at once.
@@ -196,7 +197,7 @@ def _preflight_failed(engine: Any, failed: list[Any], report_dir: Path, out: Tex
         if contracts.requirements()[rid].api in broken:
             engine.mark(rid, "not_tested", "preflight failed: " + "; ".join(f.line() for f in failed
                                                                               if f.api == contracts.requirements()[rid].api))
-    report = ReportHandler(engine.results, engine.secrets)  # writes to the engine's report_dir, `report_dir`
+    report = ReportHandler(engine.results, engine.secrets, report_dir)
     engine.bus.subscribe(report)
     engine.start(0)
     engine.end()  # RunEnding: the report handler builds the result and writes the report

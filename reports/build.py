@@ -4,7 +4,7 @@
 The report handler is subscribed to the engine's bus like every other output. It waits for `RunEnding`
 (fibrecert/core/events.py), which carries the run's facts (`RunFacts`: seed, profile, times, selection,
 target, ...); it then builds the result from those facts and the result model's snapshot of the events
-before it, writes the three report files when the facts name a report folder, and keeps the result in
+before it, writes the three report files into the folder it was given, and keeps the result in
 `.result`. Whoever ended the run then emits `RunFinished` with that result's verdict (`Engine.finish`):
 
     engine.end(interrupted=...)   # RunEnding(facts): the report handler builds and writes
@@ -30,7 +30,7 @@ from fibrecert.core.redaction import SecretRegistry, redact
 from fibrecert.core.results import Observation, RequirementState, ResultModel, RunSnapshot
 from fibrecert.scope import assess
 from fibrecert.signing import digests
-from fibrecert.wording import LIST_LIMIT, shown_path, statuses
+from fibrecert.wording import LIST_LIMIT, statuses
 
 from .model import RequirementResult, RunResult, outcome_for
 from .writers import write_all
@@ -71,25 +71,12 @@ def _evidence(obs: Observation, kind: str, secrets: Any, results_path: str) -> d
     return item
 
 
-def _target_file(facts: RunFacts) -> str | None:
-    """The target file for replay, relative to the report folder (where results.json is; replay resolves
-    it from there, whatever folder it is started in), never absolute; None for the embedded sandbox's (a
-    temporary file, gone after the run), or when it cannot be named without an absolute path (replay
-    then asks for --target)."""
-    if not facts.target_file:
-        return None
-    report = Path(facts.report_dir) if facts.report_dir is not None else Path.cwd()
-    return shown_path(Path(facts.target_file).resolve(), fallback="", base=report) or None
-
-
 def build_result(facts: RunFacts, snap: RunSnapshot, secrets: SecretRegistry | None) -> RunResult:
     """The run's result: the requirements selected (`facts.requirement_ids`), each judged from what the
     events recorded (`snap`), and the run's facts; everything shown redacted with `secrets`."""
-    # The replay line names results.json relative to where the run was started: no absolute path.
+    # The replay line names results.json relative to where the run was started: no absolute path
     # (or, when that cannot be said without it, as the file beside the report: results.json).
-    report_dir = Path(facts.report_dir) if facts.report_dir is not None else None
-    results_path = shown_path((report_dir / "results.json") if report_dir else "results.json",
-                              fallback="results.json")
+    results_path = facts.results_path
     roles = facts.ala_roles
     selected = set(facts.requirement_ids)
     rows: list[RequirementResult] = []
@@ -120,7 +107,7 @@ def build_result(facts: RunFacts, snap: RunSnapshot, secrets: SecretRegistry | N
         target=dict(facts.target),
         seed=facts.seed, profile=facts.profile, started_at=facts.started_at, finished_at=facts.finished_at,
         duration_s=facts.duration_s, requests_sent=snap.requests_sent, requirements=rows,
-        stopped_early=[redact(s, secrets) for s in snap.stopped_early], target_file=_target_file(facts),
+        stopped_early=[redact(s, secrets) for s in snap.stopped_early], target_file=facts.target_file,
         notes=notes, exchanges=redact([r.to_json() for r in snap.exchanges], secrets),
         interrupted=facts.interrupted, selection=facts.selection, concurrency=facts.concurrency,
         signature=dict(facts.signature) if facts.signature is not None else None,
@@ -134,16 +121,17 @@ def build_result(facts: RunFacts, snap: RunSnapshot, secrets: SecretRegistry | N
 class ReportHandler:
     """The report as a handler over the run's events (subscribe it to the engine's bus, in memory: not
     as an outside handler). On `RunEnding` it builds the `RunResult` from the event's facts and `results`'
-    snapshot, writes index.html, results.json and junit.xml when the facts name a report folder, and
+    snapshot, writes index.html, results.json and junit.xml into `report_dir` when one is given, and
     keeps the result in `.result` (for the verdict event, the exit code, pytest's stash)."""
 
-    def __init__(self, results: ResultModel, secrets: SecretRegistry | None):
+    def __init__(self, results: ResultModel, secrets: SecretRegistry | None, report_dir: Path | str | None = None):
         self.results, self.secrets = results, secrets
+        self.report_dir = Path(report_dir) if report_dir is not None else None
         self.result: RunResult | None = None
         self.written: list[Path] = []
 
     def __call__(self, event: Any) -> None:
         if isinstance(event, RunEnding):
             self.result = build_result(event.facts, self.results.snapshot(), self.secrets)
-            if event.facts.report_dir is not None:
-                self.written = write_all(self.result, Path(event.facts.report_dir))
+            if self.report_dir is not None:
+                self.written = write_all(self.result, self.report_dir)

@@ -104,7 +104,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from fibrecert.reports.build import ReportHandler
 
     engine = config.stash[ENGINE_KEY]
-    report = ReportHandler(engine.results, engine.secrets)  # builds and writes the report on RunEnding
+    report = ReportHandler(engine.results, engine.secrets, engine.report_dir)  # builds and writes it on RunEnding
     engine.bus.subscribe(report)
     config.stash[REPORT_KEY] = report
 

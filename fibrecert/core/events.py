@@ -114,8 +114,9 @@ class RunFacts:
     target: dict[str, Any]                  # the target file's public part, for the APIs certified
     has_ala: bool                           # the target file has an [ala] section (certified or not)
     ala_roles: tuple[str, ...]              # the ALA roles it declares
-    target_file: str | None                 # the target file as given (None: the embedded sandbox's)
-    report_dir: str | None                  # where the report files go (None: not written)
+    # Paths as the outputs show them, never absolute (a report or an event log travels):
+    target_file: str | None                 # the target file, relative to the report folder, for replay
+    results_path: str                       # results.json, relative to where the run started (replay lines)
     started_at: str                         # ISO 8601, UTC
     finished_at: str
     duration_s: float
