@@ -36,7 +36,8 @@ from fibrecert.apis import Dialect, dialect
 from fibrecert.apis import section as target_section
 from fibrecert.checking import CheckOutcome, answered_in_time, no_server_error, run_check
 from fibrecert.core.case import ORDER, Binding, Body, Case
-from fibrecert.core.events import CheckDone, EventBus, ExchangeDone, Marked, RunFinished, RunStarted, StoppedEarly
+from fibrecert.core.events import (CheckDone, EventBus, ExchangeDone, Marked, RunEnding, RunFacts, RunFinished,
+                                   RunStarted, StoppedEarly)
 from fibrecert.core.exchange import DROPPED, THROTTLED, TIMEOUT, TLS_REFUSED, UNREACHABLE, Exchange, TargetUnreachable
 from fibrecert.core.identity import Credentials, Identity
 from fibrecert.core.profile import Profile, profile_named
@@ -47,6 +48,7 @@ from fibrecert.narrowing import Narrower
 from fibrecert.scope import origin_of
 from fibrecert.target import Target
 from fibrecert.transport import RateLimiter, Transport
+from fibrecert.wording import shown_path
 
 
 def _serialise_ast_parse() -> None:
@@ -346,6 +348,8 @@ class Engine:
         # origin (scheme://host:port) -> every server certificate fingerprint that answered there in this run
         self.certificates_seen: dict[str, set[str]] = {}
         self.embedded = False  # the target is fibrecert's own embedded sandbox (never a certification)
+        # the target file results.json names for replay (`fibrecert run` sets None for the embedded sandbox's)
+        self.target_file: str | None = str(target.path) if target.path else None
         self.signature: dict[str, str] | None = None    # the signing key's fingerprint, when the run is signed
 
     # ------------------------------------------------------------------ lifecycle
@@ -354,6 +358,37 @@ class Engine:
                                  requirements=len(self.requirement_ids()), concurrency=self.concurrency,
                                  target={a: v for a, v in self.target.public().items() if a in self.apis},
                                  test_ids=tuple(test_ids)))
+
+    def facts(self, *, interrupted: bool = False) -> RunFacts:
+        """What the report says about this run that no other event carries (fibrecert/core/events.py)."""
+        return RunFacts(
+            seed=self.seed, profile=self.profile.name, apis=tuple(self.apis),
+            requirement_ids=tuple(self.requirement_ids()),
+            target={a: v for a, v in self.target.public().items() if a in self.apis},
+            sections=self.target.apis,
+            roles={a: tuple(s.roles) for a, s in self.target.sections.items() if hasattr(s, "roles")},
+            target_file=self._shown_target_file(), results_path=shown_path(
+                (Path(self.report_dir) / "results.json") if self.report_dir else "results.json", fallback="results.json"),
+            started_at=self.started_at, finished_at=_now(), duration_s=time.monotonic() - self.started,
+            selection=self.selection_text, concurrency=self.concurrency, signature=self.signature,
+            services_ceased=tuple(sorted(self.services.consumed)), embedded=self.embedded,
+            server_certificates={o: tuple(sorted(fps)) for o, fps in sorted(self.certificates_seen.items())},
+            throttling=self.transport.throttling.facts(), interrupted=interrupted)
+
+    def _shown_target_file(self) -> str | None:
+        """The target file for replay, relative to the report folder (where results.json is; replay resolves
+        it from there, whatever folder it is started in), never absolute; None for the embedded sandbox's (a
+        temporary file, gone after the run), or when it cannot be named without an absolute path (replay
+        then asks for --target)."""
+        if not self.target_file:
+            return None
+        report = Path(self.report_dir) if self.report_dir is not None else Path.cwd()
+        return shown_path(Path(self.target_file).resolve(), fallback="", base=report) or None
+
+    def end(self, *, interrupted: bool = False) -> None:
+        """The run is over: RunEnding carries its facts (the report handler builds the result from them and
+        the events before). `finish` follows, with that result's verdict."""
+        self.bus.emit(RunEnding(self.facts(interrupted=interrupted)))
 
     def finish(self, result: Any) -> None:
         """The last event of a run: its verdict, once the result is built from the events before it."""

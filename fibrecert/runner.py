@@ -1,6 +1,7 @@
 """`fibrecert run`: certify a target (or the embedded sandbox): load the target once, make the engine,
 hand it to pytest (which collects and selects the suites), then print the verdict and return its exit
-code. Terminal progress and the NDJSON event log are handlers over the engine's events.
+code. Terminal progress, the NDJSON event log and the report (reports/build.py: built and written when
+the run's `RunEnding` event comes) are handlers over the engine's events.
 
 Interruption: the first Ctrl-C (or SIGTERM) stops sending, lets the tests in flight end, and still writes
 the report, marked INCOMPLETE ("interrupted"); a second one stops at once.
@@ -8,6 +9,7 @@ the report, marked INCOMPLETE ("interrupted"); a second one stops at once.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -83,7 +85,9 @@ class EventLog:
             if event.note:  # the trigger narrowing named (fibrecert/narrowing.py)
                 record["note"] = event.note
         else:
-            record.update({k: v for k, v in vars(event).items() if k != "type"})
+            # a record an event carries (RunEnding's facts) as a JSON object
+            record.update({k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+                           for k, v in vars(event).items() if k != "type"})
             if isinstance(event, RunStarted):  # what "t" counts from, as Unix time
                 record["t0_unix"] = round(self.started_unix, 4)
         self.fh.write(self._json.dumps(record, default=str) + "\n")
@@ -184,8 +188,7 @@ def _preflight_failed(engine: Any, failed: list[Any], report_dir: Path, out: Tex
     nothing was tested (not 3, which says the suites ran but something was left untested)."""
     from fibrecert import contracts
     from fibrecert.cli_help import EXIT_NOTHING_TESTED
-    from fibrecert.reports.build import build_result
-    from fibrecert.reports.writers import write_all
+    from fibrecert.reports.build import ReportHandler
 
     broken = {f.api for f in failed}
     for f in failed:
@@ -195,10 +198,12 @@ def _preflight_failed(engine: Any, failed: list[Any], report_dir: Path, out: Tex
         if contracts.requirements()[rid].api in broken:
             engine.mark(rid, "not_tested", "preflight failed: " + "; ".join(f.line() for f in failed
                                                                               if f.api == contracts.requirements()[rid].api))
+    report = ReportHandler(engine.results, engine.secrets, report_dir)
+    engine.bus.subscribe(report)
     engine.start(0)
-    result = build_result(engine)
+    engine.end()  # RunEnding: the report handler builds the result and writes the report
+    result = report.result
     engine.finish(result)
-    write_all(result, report_dir)
     out.write(f"Report: {shown_path(report_dir)}/index.html (also results.json, junit.xml)\n")
     out.write(f"{result.verdict}: the target failed the preflight; nothing was tested "
               f"(exit {EXIT_NOTHING_TESTED})\n")

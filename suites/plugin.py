@@ -31,6 +31,7 @@ from fibrecert.target import TargetError, load_target
 SUITES_DIR = Path(__file__).resolve().parent
 ENGINE_KEY = pytest.StashKey[Engine]()
 RESULT_KEY = pytest.StashKey[Any]()
+REPORT_KEY = pytest.StashKey[Any]()  # the report handler on the engine's bus (reports/build.py)
 
 
 class Verifier:
@@ -97,11 +98,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): catalogue requirement ids a suite test exercises")
     config.addinivalue_line("markers", "long_chain: a test whose requests wait on one another (sequences, lanes); "
                                        "started before the others, so a slow target's round trips overlap")
-    if ENGINE_KEY in config.stash:
+    if ENGINE_KEY not in config.stash and not _make_engine(config):
         return
+    from fibrecert.reports.build import ReportHandler
+
+    engine = config.stash[ENGINE_KEY]
+    report = ReportHandler(engine.results, engine.secrets, engine.report_dir)  # builds and writes it on RunEnding
+    engine.bus.subscribe(report)
+    config.stash[REPORT_KEY] = report
+
+
+def _make_engine(config: pytest.Config) -> bool:
+    """`pytest suites --target FILE`: the engine, from the options (False without --target)."""
     target_file = config.getoption("--target", default=None)
     if not target_file:
-        return
+        return False
     try:
         target = load_target(target_file)
     except TargetError as exc:
@@ -115,6 +126,7 @@ def pytest_configure(config: pytest.Config) -> None:
         target, profile=config.getoption("--fibrecert-profile"), seed=config.getoption("--fibrecert-seed"),
         apis=apis, max_rps=config.getoption("--max-rps"), concurrency=config.getoption("--concurrency"),
         report_dir=Path(report_dir) if report_dir else None)
+    return True
 
 
 @functools.lru_cache(maxsize=256)
@@ -311,17 +323,12 @@ def _flush(pending: dict[int, tuple[pytest.Item, list[Any], Future | None]], rep
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     engine = session.config.stash.get(ENGINE_KEY, None)
-    if engine is None or RESULT_KEY in session.config.stash:
+    report = session.config.stash.get(REPORT_KEY, None)
+    if engine is None or report is None or RESULT_KEY in session.config.stash:
         return
-    from fibrecert.reports.build import build_result
-    from fibrecert.reports.writers import write_all
-
-    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-    result = build_result(engine, interrupted=interrupted)
-    engine.finish(result)
-    session.config.stash[RESULT_KEY] = result
-    if engine.report_dir is not None:
-        write_all(result, engine.report_dir)
+    engine.end(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)  # the report handler builds and writes
+    engine.finish(report.result)  # the verdict, last
+    session.config.stash[RESULT_KEY] = report.result
     engine.close()
 
 

@@ -6,6 +6,7 @@ of the report carry placeholders, never credentials, and quote whatever the body
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shlex
 import threading
@@ -66,6 +67,8 @@ def test_secrets_a_hostile_target_echoes_reach_no_file_and_no_terminal(tmp_path,
     written = {p.name: p.read_text(encoding="utf-8") for p in report.iterdir()}
     assert {"index.html", "results.json", "junit.xml"} <= set(written)
     written["stdout"], written["stderr"], written["events"] = done.stdout, done.stderr, events.read_text()
+    # the run ends with its facts (what the report is built from), then its verdict
+    assert [json.loads(line)["type"] for line in written["events"].splitlines()[-2:]] == ["run_ending", "run_finished"]
     assert " FAIL " in done.stdout  # -v: a line for each test, with a failing test's reason
     for where, text in written.items():
         for secret in secrets:

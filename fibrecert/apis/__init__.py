@@ -79,6 +79,8 @@ class Dialect(Protocol):
     target_keys: frozenset[str]                 # the keys of its target-file section, named after the API
     secret_keys: frozenset[str]                 # those that may name an environment variable instead (<key>_env)
     template: Any                               # what `fibrecert init` writes for it (targetfile.SectionTemplate)
+    uses_test_data: bool                        # a run uses up test data the target file lists (active services)
+    report_notes: tuple[str, ...]               # what a report on it says that no test can check
 
     def load_section(self, path: Any, data: Any, problems: list[str]) -> Any: ...  # its section, or None
     def probes(self, section: Any) -> list[Probe]: ...     # what preflight checks at each endpoint

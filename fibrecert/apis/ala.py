@@ -231,6 +231,9 @@ class AlaDialect:
         return ALA_BUYER if spec.role == "seller" else ALA_SELLER
 
     target_keys = TARGET_KEYS
+    uses_test_data = True   # a run ceases the target file's active_services (the ledger tracks them)
+    report_notes = ("ALA access is also limited to agreed source IP addresses; that restriction cannot be tested "
+                    "from the suite.",)
     template = TEMPLATE
     secret_keys: frozenset[str] = frozenset()   # keys that may be given as <key>_env
 

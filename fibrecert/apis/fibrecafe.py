@@ -286,6 +286,8 @@ class FibreCafeDialect:
         return TENANT_A if any(op.name == operation and op.endpoint == "api" for op in self.operations) else None
 
     target_keys = TARGET_KEYS
+    uses_test_data = False
+    report_notes: tuple[str, ...] = ()
     template = TEMPLATE
     secret_keys = SECRET_KEYS
 

@@ -1,6 +1,19 @@
 """The run's events: small typed records the engine emits and every output consumes (progress on the
-terminal, the NDJSON event log, the result model behind the three report files, the replay index).
-Checks and suites never format output; handlers never reach back into the engine.
+terminal, the NDJSON event log, the result model, the report handler that writes the three report files,
+the replay index). Checks and suites never format output; handlers never reach back into the engine.
+Every handler recognises an event one way: by its class (`isinstance`); `type` is only what the event
+log writes.
+
+A run's stream, in order:
+
+    RunStarted, then per test TestStarted ... (ExchangeDone, CheckDone, Marked, StoppedEarly) ...
+    TestFinished, then
+    RunEnding(facts)   the run is over; `facts` (RunFacts) is what the report says about the run that no
+                       other event carries (seed, profile, times, selection, target, ...). The report
+                       handler (reports/build.py) builds the RunResult from it and the result model's
+                       snapshot of the events before it, and writes the report files;
+    RunFinished        last: the verdict and counts of that result (the caller of `Engine.finish` hands
+                       the result over, since only the report handler knows it).
 """
 
 from __future__ import annotations
@@ -91,6 +104,41 @@ class StoppedEarly:
 
 
 @dataclass(frozen=True)
+class RunFacts:
+    """What the report says about a run that the other events do not carry, as plain values (the engine
+    knows them; the report handler reads nothing else of the engine)."""
+    seed: int
+    profile: str
+    apis: tuple[str, ...]                   # the APIs this run certifies
+    requirement_ids: tuple[str, ...]        # the requirements selected (all of the APIs', or a subset)
+    target: dict[str, Any]                  # the target file's public part, for the APIs certified
+    sections: tuple[str, ...]               # the APIs the target file has a section for (certified or not)
+    roles: dict[str, tuple[str, ...]]       # API -> the roles its section declares (ALA: seller, buyer)
+    # Paths as the outputs show them, never absolute (a report or an event log travels):
+    target_file: str | None                 # the target file, relative to the report folder, for replay
+    results_path: str                       # results.json, relative to where the run started (replay lines)
+    started_at: str                         # ISO 8601, UTC
+    finished_at: str
+    duration_s: float
+    selection: str = ""                     # --only/--skip, described ("" for every requirement)
+    concurrency: int = 1
+    signature: dict[str, str] | None = None  # the signing key's fingerprint, when the run is signed
+    services_ceased: tuple[str, ...] = ()   # the target file's active_services this run ceased
+    embedded: bool = False                  # the target is fibrecert's own embedded sandbox
+    server_certificates: dict[str, tuple[str, ...]] = field(default_factory=dict)  # origin -> fingerprints
+    throttling: dict[str, Any] = field(default_factory=dict)  # fibrecert/throttle.py: the run's facts
+    interrupted: bool = False               # stopped (Ctrl-C, SIGTERM) before it finished
+
+
+@dataclass(frozen=True)
+class RunEnding:
+    """The run is over (finished, stopped or interrupted): what the report is built from, with the
+    events before it."""
+    facts: RunFacts
+    type: str = "run_ending"
+
+
+@dataclass(frozen=True)
 class RunFinished:
     verdict: str
     counts: dict[str, int]
@@ -99,7 +147,8 @@ class RunFinished:
     type: str = "run_finished"
 
 
-Event = RunStarted | TestStarted | TestFinished | ExchangeDone | CheckDone | Marked | StoppedEarly | RunFinished
+Event = (RunStarted | TestStarted | TestFinished | ExchangeDone | CheckDone | Marked | StoppedEarly | RunEnding
+         | RunFinished)
 Handler = Callable[[Any], None]
 
 
@@ -108,8 +157,9 @@ class EventBus:
 
     Handlers that take events out of memory (the terminal, the event log) subscribe with `outside=True`:
     they get the event with its text redacted (every secret of `secrets`), once, here; no output can
-    forget it. The result model, in memory, gets the event as it is (the report builder redacts what it
-    writes)."""
+    forget it. The result model and the report handler, in memory, get the event as it is: the report
+    handler redacts what it writes as it builds the report (evidence is redacted before its bodies are
+    cut, which needs the exchange as it was)."""
 
     def __init__(self, secrets: Any = None) -> None:
         self.handlers: list[Handler] = []

@@ -63,12 +63,23 @@ def _text(text: str, secrets: SecretRegistry | None) -> str:
 
 def redacted_event(event: Any, secrets: SecretRegistry | None) -> Any:
     """A copy of a run event (a dataclass of fibrecert/core/events.py) whose text fields carry no secret: what
-    leaves memory for the terminal or the event log. Exchanges are redacted by the transport already."""
+    leaves memory for the terminal or the event log. Its strings, dicts and tuples of strings are redacted,
+    and so is a record it carries (RunEnding's RunFacts). Exchanges are redacted by the transport already."""
     import dataclasses
 
-    changes = {f.name: redact(getattr(event, f.name), secrets) for f in dataclasses.fields(event)
-               if isinstance(getattr(event, f.name), (str, dict)) and f.name != "type"}
-    changed = {k: v for k, v in changes.items() if v != getattr(event, k)}
+    from fibrecert.core.exchange import Exchange
+
+    def shown(value: Any) -> Any:
+        if isinstance(value, (str, dict)):
+            return redact(value, secrets)
+        if isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):
+            return tuple(redact(list(value), secrets))
+        if dataclasses.is_dataclass(value) and not isinstance(value, (type, Exchange)):
+            return redacted_event(value, secrets)
+        return value
+
+    changes = {f.name: shown(getattr(event, f.name)) for f in dataclasses.fields(event) if f.name != "type"}
+    changed = {k: v for k, v in changes.items() if v is not getattr(event, k) and v != getattr(event, k)}
     return dataclasses.replace(event, **changed) if changed else event
 
 
