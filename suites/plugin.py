@@ -100,6 +100,11 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "started before the others, so a slow target's round trips overlap")
     if ENGINE_KEY not in config.stash and not _make_engine(config):
         return
+    if not hasattr(config.option, "tbstyle"):
+        # `fibrecert run` loads no terminal: a test's failure is reported from its exception (its first
+        # line) and the events, never from pytest's traceback text, which would read each failing test's
+        # source again (a quarter of a smoke run's CPU on a defective target). Plain pytest keeps --tb.
+        config.option.tbstyle = "line"
     from fibrecert.reports.build import ReportHandler
 
     engine = config.stash[ENGINE_KEY]
