@@ -73,7 +73,7 @@ class Form:
     def send(self, data: Any, note: str, setup: Callable[[Any], Any] | None) -> list[Any]:
         raise NotImplementedError
 
-    def place_order(self) -> tuple[list[Any], Any]:
+    def place_order(self, spend: Callable[[int], None]) -> tuple[list[Any], Any]:
         """(what was sent, the order's id as the request names it) for a variant that names an order;
         Stop where the API's order cannot be placed for each variant."""
         raise Stop(f"a {self.api} request naming an order is not narrowed")

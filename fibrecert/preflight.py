@@ -261,7 +261,8 @@ class _EndpointProbe:
                                  f"check that {self.key} points at a TLS listener that answers")
         if stage == "mtls":
             return self._finding("mtls", False, f"no HTTP answer within {t} after the TLS handshake with "
-                                 f"{self.hostport}", f"check that {self.key} is the ALA endpoint and that it answers")
+                                 f"{self.hostport}",
+                                 f"check that {self.key} is the {DIALECTS[self.api].short_name} endpoint and that it answers")
         return self._finding("token", False, f"the token endpoint gave no answer within {t}",
                              "check token_url and that the token endpoint answers")
 
@@ -493,7 +494,7 @@ class _EndpointProbe:
         self._enter("mtls")
         cn = _cert_cn(stage.identity.cert)
         refused = self._fail("mtls", f"the server refused {stage.cert_key} ({cn})",
-                             f"check that the ALA endpoint at {self.key} trusts the CA of {stage.cert_key}",
+                             f"check that the {DIALECTS[self.api].short_name} endpoint at {self.key} trusts the CA of {stage.cert_key}",
                              str(alert) if alert else "")
         if tls is None:
             raise refused
@@ -512,7 +513,7 @@ class _EndpointProbe:
             raise _StageFailed(Finding(**{**refused.finding.to_json(), "detail": _one_line(str(exc))})) from None
         except (OSError, http.client.HTTPException) as exc:
             raise self._fail("mtls", f"{self.hostport} gave no HTTP answer over TLS",
-                             f"check that {self.key} is the ALA endpoint", f"{type(exc).__name__}: {exc}") from None
+                             f"check that {self.key} is the {DIALECTS[self.api].short_name} endpoint", f"{type(exc).__name__}: {exc}") from None
         self._add(self._finding("mtls", True, f"{stage.cert_key} ({cn}) accepted: GET {path} answered "
                                 f"HTTP {status}"))
 

@@ -35,7 +35,7 @@ def budget_line(profile: str, apis: Iterable[str], max_rps: float | None, *, sub
     total = sum(per_api.values())
     if not total:
         return ""
-    parts = ", ".join(f"{dialect(a).template.short_name} {n}" for a, n in per_api.items())
+    parts = ", ".join(f"{dialect(a).short_name} {n}" for a, n in per_api.items())
     line = (f"request budget: {'at most ' if subset else ''}about {total} requests ({parts}: what the {profile} "
             "profile sends to a conformant target; narrowing a failure adds at most 16 per failure)")
     if max_rps:

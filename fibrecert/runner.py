@@ -338,7 +338,7 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
                 out.flush()
             interrupts.engine = engine
             ledger = None
-            if opts.target and any(dialect(api).active_services(target) for api in apis):
+            if opts.target and any(dialect(api).uses_test_data for api in apis):
                 from fibrecert.ledger import Ledger, LedgerError
 
                 try:

@@ -86,7 +86,7 @@ def build_result(facts: RunFacts, snap: RunSnapshot, secrets: SecretRegistry | N
         st = snap.requirements.get(req.id) or RequirementState(req.id)
         skipped = list(st.skipped)
         if req.role and req.role not in facts.roles.get(req.api, ()):
-            skipped.append(f"the target file declares no {dialect(req.api).template.short_name} {req.role} role")
+            skipped.append(f"the target file declares no {dialect(req.api).short_name} {req.role} role")
         missing = [v for v in req.exercise if v not in st.values]
         outcome, reason = outcome_for(req.level, st.passes, st.violations, st.not_tested, skipped, st.errors,
                                       unanswered=st.unanswered, missing_values=missing)

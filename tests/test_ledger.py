@@ -381,6 +381,27 @@ def test_a_run_says_up_front_how_many_services_it_may_cease_and_never_ceases_mor
     assert code == 0 and f"{len(ceased)} services  fibrecert run --profile smoke --seed 5" in shown
 
 
+def test_a_run_with_no_active_services_listed_stops_before_it_sends_anything(tmp_path, start_sandbox) -> None:
+    """An [ala] section whose active_services is empty: the ledger says how few there are and the run
+    exits 2 at the start, sending nothing (not an INCOMPLETE run with every cease left not_tested)."""
+    import io
+
+    from fibrecert.runner import RunOptions, run
+
+    sb = start_sandbox()
+    target = sb.write_target(tmp_path / "t.toml", services=36)
+    text = target.read_text()
+    start = text.index("active_services = [")
+    target.write_text(text[:start] + "active_services = []" + text[text.index("]", start) + 1:])
+    before = sb.store.active_services("SPDEV1")
+    out, err = io.StringIO(), io.StringIO()
+    code = run(RunOptions(target=str(target), api="ala", profile="smoke", seed=5, report_dir=str(tmp_path / "r")),
+               out=out, err=err)
+    assert code == 2, out.getvalue() + err.getvalue()
+    assert "only 0 of the 0 active_services are unused" in err.getvalue(), err.getvalue()
+    assert sb.store.active_services("SPDEV1") == before
+
+
 def test_the_pool_of_a_run_never_hands_out_more_than_it_was_given() -> None:
     from fibrecert.engine import OutOfTestData, ServicePool
 

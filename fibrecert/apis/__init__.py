@@ -71,6 +71,7 @@ class Probe:
 class Dialect(Protocol):
     name: str                                   # the API's name in target files, cases and reports
     title: str                                  # as people name it: "NICC ALA"
+    short_name: str                             # in messages: "ALA"
     version: str                                # the version of its contract fibrecert certifies
     operations: tuple[Operation, ...]
     endpoints: Mapping[str, str]                # endpoint -> the target-file key of its URL

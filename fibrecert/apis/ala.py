@@ -213,6 +213,7 @@ _SUFFIX = re.compile(rb"[0-9A-Za-z.\-]{0,64}")  # what follows "~<run tag>-" in 
 class AlaDialect:
     name = "ala"
     title, version = "NICC ALA", "2.30"   # the contract it certifies
+    short_name = "ALA"                    # in messages: "the ALA endpoint"
     operations = tuple(Operation("ala", f"POST /{op}", spec.role, f"/{op}")
                        for op, spec in contracts.ALA_OPERATIONS.items())
     endpoints = {"seller": "base_url", "buyer": "buyer_base_url"}
@@ -336,9 +337,11 @@ class AlaDialect:
                 out["code"] = got["faultcode"][:80]
         if "cancellationStatus" in got:
             out["state"] = got["cancellationStatus"][:80]
-        if any(name in got for name in self.ECHOED) and isinstance(ex.case.body, SoapBody):
-            try:
-                sent = _first_texts(soap.parse_xml(ex.case.body.xml, limit=self.FACTS_LIMIT), frozenset(self.ECHOED))
+        body = ex.case.body
+        if any(name in got for name in self.ECHOED) and isinstance(body, (SoapBody, RawBody)):
+            try:  # a message's request root, or a raw case's bytes (an envelope sent as it is)
+                sent = _first_texts(soap.parse_xml(body.xml if isinstance(body, SoapBody) else body.data,
+                                                   limit=self.FACTS_LIMIT), frozenset(self.ECHOED))
             except (soap.EnvelopeError, ValueError):
                 sent = {}
             echo = {name: got[name] == sent[name] for name in self.ECHOED if name in got and name in sent}

@@ -266,6 +266,7 @@ TOKEN_OPERATION = "POST /auth/tenant/access-token"
 class FibreCafeDialect:
     name = "fibrecafe"
     title, version = "Fibre Cafe", "1.17"  # the contract it certifies
+    short_name = "Fibre Cafe"              # in messages
     operations = (
         Operation("fibrecafe", "POST /service-orders", "api", "/service-orders"),
         Operation("fibrecafe", "POST /service-order-cancellations", "api", "/service-order-cancellations"),
@@ -434,7 +435,7 @@ class FibreCafeDialect:
             out["code"] = body["code"][:80]
         if isinstance(body.get("status"), str):
             out["state"] = body["status"][:80]
-        sent = ex.case.body.value if isinstance(ex.case.body, JsonBody) else None
+        sent = _sent_json(ex.case.body)
         if isinstance(sent, dict):
             echo = {k: body.get(k) == sent[k] for k in self.ECHOED if k in sent and k in body}
             if echo:
@@ -501,7 +502,8 @@ class FibreCafeClient:
         h = {**self.headers(), "Content-Type": content_type, **(headers or {})}
         if header_names is not None:
             h = {header_names(k): v for k, v in h.items()}
-        payload = RawBody(raw) if raw is not None else JsonBody(body, raw_json)
+        # a copy: the case holds what was sent, whatever the test does with its dict afterwards
+        payload = RawBody(raw) if raw is not None else JsonBody(copy.deepcopy(body), raw_json)
         case = self.engine.new_case(api="fibrecafe", operation=f"POST {path}", endpoint="api", path=path,
                                     identity=identity, body=payload, method=method, headers=h, omit_headers=omit,
                                     constraint=constraint, note=note, tags=tags)
@@ -513,6 +515,19 @@ class FibreCafeClient:
 
         body = {"orderType": "CEASE", "supplier": self.target.supplier, "serviceId": f"SVC-{self.engine.token()}"}
         return strategies.assert_valid_fibrecafe("ServiceOrderRequest", body)
+
+
+def _sent_json(body: Any) -> Any:
+    """The JSON value a case sent: a JsonBody's value, or a raw body's bytes read as JSON (a malformed case
+    may still be JSON, e.g. a valid body under another Content-Type); None for anything else."""
+    if isinstance(body, JsonBody):
+        return body.value
+    if isinstance(body, RawBody):
+        try:
+            return json.loads(body.data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return None
+    return None
 
 
 # -- narrowing a failing valid request (fibrecert/narrowing.py)

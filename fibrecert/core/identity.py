@@ -3,7 +3,9 @@ curl lines and replay alike (no string grammar spread over modules).
 
 An `Identity` is plain data (`api`, `kind`, `party`, `wrong_secret`). What its name is, how a name
 reads back, and whether it is a deliberately unusable credential belong to its API: each dialect
-(fibrecert/apis/) registers an `IdentityScheme` for its API, and the core never names one.
+(fibrecert/apis/) registers an `IdentityScheme` for its API when it is imported, and the core never names
+one. So an identity is named, and a Case read back (`Case.from_json`), only once `fibrecert.apis` is
+imported: every entry point that does either (the engine, replay, audit, the reports) imports it.
 
 `Credentials` is the run's store of what identities put on the wire: it registers every secret with the
 run's `SecretRegistry` before it can reach an exchange, and caches tokens and made certificates. The
