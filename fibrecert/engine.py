@@ -353,11 +353,12 @@ class Engine:
         self.signature: dict[str, str] | None = None    # the signing key's fingerprint, when the run is signed
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, tests: int = 0, test_ids: tuple[str, ...] = ()) -> None:
+    def start(self, tests: int = 0, test_ids: tuple[str, ...] = (), serves: tuple[tuple[str, str], ...] = ()) -> None:
+        """The first event of a run: what it runs, and which requirements each test declares (`serves`)."""
         self.bus.emit(RunStarted(profile=self.profile.name, seed=self.seed, apis=self.apis, tests=tests,
                                  requirements=len(self.requirement_ids()), concurrency=self.concurrency,
                                  target={a: v for a, v in self.target.public().items() if a in self.apis},
-                                 test_ids=tuple(test_ids)))
+                                 test_ids=tuple(test_ids), serves=tuple(serves)))
 
     def facts(self, *, interrupted: bool = False) -> RunFacts:
         """What the report says about this run that no other event carries (fibrecert/core/events.py)."""

@@ -206,9 +206,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             drop.append(item)
             continue
         keep.append(item)
-        if engine is not None:
-            for r in ids:
-                engine.results.declare(r, item.nodeid)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -273,7 +270,8 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
     if session.testsfailed and not session.config.option.continue_on_collection_errors:
         raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
     items = list(session.items)
-    engine.start(len(items), tuple(item.nodeid for item in items))
+    engine.start(len(items), tuple(item.nodeid for item in items),
+                 serves=tuple((r, item.nodeid) for item in items for r in item_requirements(item)))
     engine.prepare()
     # Tests whose requests wait on one another start first: against a target 50 ms away their chains of
     # round trips are the run's critical path. Results are still reported in collection order, and the

@@ -35,6 +35,7 @@ class RunStarted:
     concurrency: int
     target: dict[str, Any] = field(default_factory=dict)
     test_ids: tuple[str, ...] = ()  # the tests to run, in order (what the progress line's ETA weighs)
+    serves: tuple[tuple[str, str], ...] = ()  # (requirement, test): what each test declares it exercises
     type: str = "run_started"
 
 

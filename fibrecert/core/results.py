@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from fibrecert.core.case import id_key
-from fibrecert.core.events import CheckDone, ExchangeDone, Marked, StoppedEarly
+from fibrecert.core.events import CheckDone, ExchangeDone, Marked, RunStarted, StoppedEarly
 from fibrecert.core.exchange import Exchange
 
 MAX_VIOLATIONS = 5
@@ -144,10 +144,6 @@ class ResultModel:
             self.requirements[requirement] = RequirementState(requirement)
         return self.requirements[requirement]
 
-    def declare(self, requirement: str, test: str) -> None:
-        with self._lock:
-            self.state(requirement).tests.add(test)
-
     def __call__(self, event: Any) -> None:
         found = (self._facts(event.exchange) if self._facts is not None and isinstance(event, ExchangeDone)
                  else None)  # outside the lock
@@ -159,6 +155,9 @@ class ResultModel:
             elif isinstance(event, Marked):
                 st = self.state(event.requirement)
                 {"not_tested": st.not_tested, "skip": st.skipped, "error": st.errors}[event.outcome].append(event.reason)
+            elif isinstance(event, RunStarted):
+                for requirement, test in event.serves:
+                    self.state(requirement).tests.add(test)
             elif isinstance(event, StoppedEarly):
                 if event.reason not in self.stopped_early:
                     self.stopped_early.append(event.reason)
