@@ -215,7 +215,7 @@ def test_registry_ignores_empty_values() -> None:
     registry = SecretRegistry()
     registry.add(None)
     registry.add("")
-    assert registry.values() == []
+    assert registry.values() == ()
     assert redact("unchanged", registry) == "unchanged"
 
 
