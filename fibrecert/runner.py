@@ -352,7 +352,8 @@ def run(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) 
             if signing_key is not None:
                 engine.signature = {"fingerprint": signing.fingerprint(signing_key), "algorithm": "Ed25519 (JWS EdDSA)"}
             progress = Progress(out, quiet=opts.quiet, verbose=opts.verbose)
-            engine.bus.subscribe(progress, outside=True)
+            if not opts.quiet:  # --quiet shows no progress: only the summary, from the result
+                engine.bus.subscribe(progress, outside=True)
             if events:
                 engine.bus.subscribe(events, outside=True)
             from fibrecert import preflight
